@@ -1,0 +1,305 @@
+//! Documents: filed papers of an archive, their metadata rules, and how they are found again.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::customers::customer_not_found;
+use super::names::DocumentName;
+use super::paging::{Cursor, Page, PageRequest};
+use super::{AccountNumber, Archive, DocumentTypeCode, Error, PageInfo};
+
+/// The business process (业务类型) whose work order produced a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BusinessProcess {
+    NewConnection,
+    CapacityIncrease,
+    CapacityReduction,
+    Transfer,
+    Rename,
+    TariffClassChange,
+    Suspension,
+    Closure,
+    Inspection,
+}
+
+/// Defines a text newtype whose `parse` trims nothing and checks length and characters.
+macro_rules! text_field {
+    ($(#[$doc:meta])* $name:ident, max = $max:expr, allowed = $allowed:expr, describe = $describe:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(text: &str) -> Result<Self, String> {
+                let length = text.chars().count();
+                if length == 0 {
+                    return Err("must not be empty".into());
+                }
+                if length > $max {
+                    return Err(format!("must be at most {} characters, got {length}", $max));
+                }
+                let allowed: fn(char) -> bool = $allowed;
+                if !text.chars().all(allowed) {
+                    return Err(format!("{text:?} may contain only {}", $describe));
+                }
+                Ok(Self(text.to_owned()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+text_field!(
+    /// The source system's work order (工单) number.
+    WorkOrderNumber,
+    max = 64,
+    allowed = |c| c.is_ascii_alphanumeric() || "-_./".contains(c),
+    describe = "ASCII letters, digits, `-`, `_`, `.` and `/`"
+);
+
+text_field!(
+    /// A document's human-readable title.
+    Title,
+    max = 200,
+    allowed = |c| !c.is_control(),
+    describe = "printable characters"
+);
+
+text_field!(
+    /// The short name of the system that filed a document, e.g. `marketing`.
+    SourceSystem,
+    max = 64,
+    allowed = |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-',
+    describe = "lowercase ASCII letters, digits and `-`"
+);
+
+text_field!(
+    /// The caller's id for one filing: a retry reuses it.
+    ClientRequestId,
+    max = 128,
+    allowed = |c| c.is_ascii_graphic(),
+    describe = "printable ASCII without spaces"
+);
+
+/// What a filing says about the document before its pages arrive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilingHeader {
+    pub account: AccountNumber,
+    pub document_type: DocumentTypeCode,
+    pub business_process: BusinessProcess,
+    pub work_order_number: Option<WorkOrderNumber>,
+    pub title: Title,
+    pub source_system: SourceSystem,
+    pub client_request_id: ClientRequestId,
+}
+
+/// One version of a filed document with its pages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Document {
+    pub id: Uuid,
+    pub account: AccountNumber,
+    pub document_type: DocumentTypeCode,
+    pub business_process: BusinessProcess,
+    pub work_order_number: Option<WorkOrderNumber>,
+    pub title: Title,
+    pub source_system: SourceSystem,
+    pub client_request_id: ClientRequestId,
+    pub version: u32,
+    pub pages: Vec<PageInfo>,
+    pub filed_at: DateTime<Utc>,
+}
+
+impl Document {
+    pub fn name(&self) -> DocumentName {
+        DocumentName {
+            account: self.account.clone(),
+            document_id: self.id,
+        }
+    }
+
+    pub fn size_bytes(&self) -> u64 {
+        self.pages.iter().map(|page| page.size_bytes).sum()
+    }
+
+    /// Whether a filing with `header` asks for this very document: a retry must not quietly
+    /// return a different one.
+    pub(crate) fn was_filed_by(&self, header: &FilingHeader) -> bool {
+        self.account == header.account
+            && self.document_type == header.document_type
+            && self.business_process == header.business_process
+            && self.work_order_number == header.work_order_number
+            && self.title == header.title
+    }
+}
+
+/// Narrows a listing of an archive; every field set must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DocumentFilter {
+    pub document_type: Option<DocumentTypeCode>,
+    pub business_process: Option<BusinessProcess>,
+    pub work_order_number: Option<WorkOrderNumber>,
+    pub filed_after: Option<DateTime<Utc>>,
+    pub filed_before: Option<DateTime<Utc>>,
+}
+
+impl DocumentFilter {
+    /// Checks the fields against each other.
+    pub fn validate(self) -> Result<Self, Error> {
+        if let (Some(after), Some(before)) = (self.filed_after, self.filed_before)
+            && after >= before
+        {
+            return Err(Error::invalid(
+                "filed_before",
+                format!("must be later than filed_after ({after})"),
+            ));
+        }
+        Ok(self)
+    }
+
+    /// A canonical description of the query, which binds page tokens to it.
+    pub fn describe(&self, account: &AccountNumber) -> String {
+        format!("documents of {account} where {self:?}")
+    }
+}
+
+/// Where the next page of an archive listing starts: newest first, ties by id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentCursor {
+    pub filed_at: DateTime<Utc>,
+    pub id: Uuid,
+}
+
+impl Cursor for DocumentCursor {
+    fn encode(&self) -> String {
+        format!("{}/{}", self.filed_at.timestamp_micros(), self.id)
+    }
+
+    fn decode(text: &str) -> Option<Self> {
+        let (micros, id) = text.split_once('/')?;
+        Some(Self {
+            filed_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+            id: Uuid::parse_str(id).ok()?,
+        })
+    }
+}
+
+impl Archive {
+    /// Returns the current version of a document, or `NotFound`.
+    pub async fn document(&self, name: &DocumentName) -> Result<Document, Error> {
+        self.db
+            .document(name)
+            .await?
+            .ok_or_else(|| document_not_found(name))
+    }
+
+    /// Lists an archive's documents, newest first.
+    pub async fn list_documents(
+        &self,
+        account: &AccountNumber,
+        filter: &DocumentFilter,
+        page: PageRequest<DocumentCursor>,
+    ) -> Result<Page<Document, DocumentCursor>, Error> {
+        let documents = self
+            .db
+            .list_documents(account, filter, page.after.as_ref(), page.size + 1)
+            .await?;
+        // An empty page of an unknown account must say so rather than look like an empty archive.
+        if documents.is_empty() && !self.db.customer_exists(account).await? {
+            return Err(customer_not_found(account));
+        }
+        Ok(Page::from_overfetch(documents, page.size, |d| {
+            DocumentCursor {
+                filed_at: d.filed_at,
+                id: d.id,
+            }
+        }))
+    }
+}
+
+pub(crate) fn document_not_found(name: &DocumentName) -> Error {
+    Error::NotFound(format!("document {name} not found"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_work_order_number_with_slashes_and_dots_is_accepted() {
+        assert!(WorkOrderNumber::parse("WO-2026/11.0042_a").is_ok());
+    }
+
+    #[test]
+    fn a_work_order_number_with_spaces_or_too_long_is_rejected() {
+        assert!(WorkOrderNumber::parse("WO 1").is_err());
+        assert!(WorkOrderNumber::parse(&"1".repeat(65)).is_err());
+        assert!(WorkOrderNumber::parse("").is_err());
+    }
+
+    #[test]
+    fn a_title_may_be_chinese_but_not_contain_control_characters() {
+        assert!(Title::parse("居民新装用电申请书").is_ok());
+        assert!(Title::parse("line\nbreak").is_err());
+        assert!(Title::parse("").is_err());
+        assert!(Title::parse(&"页".repeat(201)).is_err());
+    }
+
+    #[test]
+    fn a_source_system_is_a_lowercase_slug() {
+        assert!(SourceSystem::parse("marketing").is_ok());
+        assert!(SourceSystem::parse("metering-2").is_ok());
+        assert!(SourceSystem::parse("Marketing").is_err());
+        assert!(SourceSystem::parse("mark eting").is_err());
+    }
+
+    #[test]
+    fn a_client_request_id_is_printable_ascii_without_spaces() {
+        assert!(ClientRequestId::parse("0192f0c1-3c4e-7d2a-9b1e-5f6a7b8c9d0e").is_ok());
+        assert!(ClientRequestId::parse("a b").is_err());
+        assert!(ClientRequestId::parse("请求").is_err());
+        assert!(ClientRequestId::parse(&"x".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn a_filter_whose_range_is_empty_is_rejected() {
+        let now = Utc::now();
+        let filter = DocumentFilter {
+            filed_after: Some(now),
+            filed_before: Some(now),
+            ..Default::default()
+        };
+        assert!(filter.validate().is_err());
+    }
+
+    #[test]
+    fn a_document_cursor_round_trips() {
+        let cursor = DocumentCursor {
+            filed_at: DateTime::from_timestamp_micros(1_790_000_000_123_456).unwrap(),
+            id: Uuid::now_v7(),
+        };
+        assert_eq!(DocumentCursor::decode(&cursor.encode()), Some(cursor));
+        assert_eq!(DocumentCursor::decode("12/not-a-uuid"), None);
+    }
+
+    #[test]
+    fn different_filters_describe_different_queries() {
+        let account = AccountNumber::parse("1234567890").unwrap();
+        let typed = DocumentFilter {
+            document_type: Some(DocumentTypeCode::parse("notice").unwrap()),
+            ..Default::default()
+        };
+        assert_ne!(
+            typed.describe(&account),
+            DocumentFilter::default().describe(&account)
+        );
+    }
+}

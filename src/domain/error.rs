@@ -1,0 +1,52 @@
+//! The errors of the archive's rules and use cases: the ones a caller can act on, plus two
+//! opaque buckets for backend trouble whose cause is logged, not returned.
+
+use crate::storage::StorageError;
+
+/// Everything a domain operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A request field is malformed; `field` names it as the caller spelled it.
+    #[error("{field}: {reason}")]
+    InvalidArgument { field: &'static str, reason: String },
+    /// The named resource does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// A resource with the same key exists already.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// The request is well-formed but the archive's state does not allow it.
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// A size or count limit was exceeded; the message says which.
+    #[error("{0}")]
+    ResourceExhausted(String),
+    /// The caller broke off its stream before it was complete.
+    #[error("{0}")]
+    Cancelled(String),
+    /// A backend (PostgreSQL or the object store) is not reachable right now.
+    #[error("a backend is unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// Anything else: a bug or a backend answer that makes no sense.
+    #[error("unexpected error")]
+    Unexpected(#[source] anyhow::Error),
+}
+
+impl Error {
+    /// Builds an `InvalidArgument` for `field`.
+    pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::InvalidArgument {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<StorageError> for Error {
+    fn from(error: StorageError) -> Self {
+        match error {
+            StorageError::Unavailable(source) => Self::Unavailable(source),
+            other => Self::Unexpected(other.into()),
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! Filing a document: pages arrive as a stream, are checked and stored by content address,
+//! and only then does the document become visible, in one transaction.
+//!
+//! The order is the contract between the two stores: every page object is written before the
+//! metadata commits, so a committed document never lacks a page, while a filing that fails or
+//! is cut off leaves at most unreferenced page objects, which no caller can see.
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::customers::CustomerStatus;
+use super::documents::{Document, FilingHeader};
+use super::pages::{MediaType, PageInfo, Sha256Digest};
+use super::{Archive, Error};
+use crate::storage::{NewDocument, PageUpload};
+
+/// One message of a filing after its header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FilingPart {
+    /// Starts the next page, optionally with the checksum the caller computed.
+    PageStart {
+        expected_sha256: Option<Sha256Digest>,
+    },
+    /// The next bytes of the current page.
+    Chunk(Bytes),
+}
+
+/// Size limits of one filing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FilingLimits {
+    pub max_page_bytes: u64,
+    pub max_document_bytes: u64,
+    pub max_pages: u32,
+}
+
+impl Archive {
+    /// Files a document from its header and the stream of its pages. A retry with the same
+    /// source system and client request id returns the first filing's document.
+    pub async fn file_document<S>(&self, header: FilingHeader, parts: S) -> Result<Document, Error>
+    where
+        S: Stream<Item = Result<FilingPart, Error>> + Send + Unpin,
+    {
+        if let Some(document) = self.earlier_filing(&header).await? {
+            return Ok(document);
+        }
+        let customer = self.customer(&header.account).await?;
+        if customer.status == CustomerStatus::Closed {
+            return Err(Error::FailedPrecondition(format!(
+                "customer customers/{} is closed; reopen the account before filing into it",
+                header.account
+            )));
+        }
+        self.document_type(&header.document_type).await?;
+
+        let pages = self.store_pages(parts).await?;
+        let new = NewDocument {
+            id: Uuid::now_v7(),
+            header: &header,
+            pages: &pages,
+        };
+        match self.db.insert_document(&new).await? {
+            Some(document) => Ok(document),
+            // A concurrent retry committed first; answer as that one did.
+            None => self.earlier_filing(&header).await?.ok_or_else(|| {
+                Error::Unexpected(anyhow::anyhow!(
+                    "filing request {} was a duplicate but its document is gone",
+                    header.client_request_id
+                ))
+            }),
+        }
+    }
+
+    async fn earlier_filing(&self, header: &FilingHeader) -> Result<Option<Document>, Error> {
+        let Some(document) = self
+            .db
+            .document_by_request(&header.source_system, &header.client_request_id)
+            .await?
+        else {
+            return Ok(None);
+        };
+        if document.was_filed_by(header) {
+            Ok(Some(document))
+        } else {
+            Err(Error::AlreadyExists(format!(
+                "client_request_id {:?} of source system {:?} was already used for document {} with other metadata; use a new id for a new document",
+                header.client_request_id.as_str(),
+                header.source_system.as_str(),
+                document.name()
+            )))
+        }
+    }
+
+    /// Receives and stores every page; on failure aborts the page being written.
+    async fn store_pages<S>(&self, mut parts: S) -> Result<Vec<PageInfo>, Error>
+    where
+        S: Stream<Item = Result<FilingPart, Error>> + Send + Unpin,
+    {
+        let mut pages: Vec<PageInfo> = Vec::new();
+        let mut current: Option<PageInProgress> = None;
+        let mut document_bytes = 0u64;
+        let outcome: Result<(), Error> = async {
+            while let Some(part) = parts.next().await {
+                match part? {
+                    FilingPart::PageStart { expected_sha256 } => {
+                        if let Some(page) = current.take() {
+                            pages.push(page.finish().await?);
+                        }
+                        let number = pages.len() as u32 + 1;
+                        if number > self.limits.max_pages {
+                            return Err(Error::ResourceExhausted(format!(
+                                "a document may have at most {} pages",
+                                self.limits.max_pages
+                            )));
+                        }
+                        current = Some(PageInProgress::new(
+                            number,
+                            expected_sha256,
+                            self.pages.begin_upload(),
+                        ));
+                    }
+                    FilingPart::Chunk(bytes) => {
+                        let Some(page) = current.as_mut() else {
+                            return Err(Error::invalid(
+                                "chunk",
+                                "page bytes arrived before the first page_start",
+                            ));
+                        };
+                        document_bytes += bytes.len() as u64;
+                        if document_bytes > self.limits.max_document_bytes {
+                            return Err(Error::ResourceExhausted(format!(
+                                "a document may have at most {} bytes",
+                                self.limits.max_document_bytes
+                            )));
+                        }
+                        page.write(bytes, self.limits.max_page_bytes).await?;
+                    }
+                }
+            }
+            match current.take() {
+                Some(page) => pages.push(page.finish().await?),
+                None => {
+                    return Err(Error::invalid(
+                        "page_start",
+                        "the document has no pages; send page_start and its chunks for each page",
+                    ));
+                }
+            }
+            Ok(())
+        }
+        .await;
+        match outcome {
+            Ok(()) => Ok(pages),
+            Err(error) => {
+                if let Some(page) = current {
+                    page.upload.abort().await;
+                }
+                Err(error)
+            }
+        }
+    }
+}
+
+/// A page being received: checked and hashed chunk by chunk while its bytes go to the store.
+struct PageInProgress {
+    number: u32,
+    expected_sha256: Option<Sha256Digest>,
+    upload: PageUpload,
+    hasher: Sha256,
+    size: u64,
+    head: Vec<u8>,
+    media_type: Option<MediaType>,
+}
+
+impl PageInProgress {
+    fn new(number: u32, expected_sha256: Option<Sha256Digest>, upload: PageUpload) -> Self {
+        Self {
+            number,
+            expected_sha256,
+            upload,
+            hasher: Sha256::new(),
+            size: 0,
+            head: Vec::with_capacity(MediaType::SNIFF_LEN),
+            media_type: None,
+        }
+    }
+
+    async fn write(&mut self, bytes: Bytes, max_page_bytes: u64) -> Result<(), Error> {
+        self.size += bytes.len() as u64;
+        if self.size > max_page_bytes {
+            return Err(Error::ResourceExhausted(format!(
+                "page {} is larger than the limit of {max_page_bytes} bytes per page",
+                self.number
+            )));
+        }
+        if self.media_type.is_none() {
+            let wanted = MediaType::SNIFF_LEN - self.head.len();
+            self.head
+                .extend_from_slice(&bytes[..wanted.min(bytes.len())]);
+            if self.head.len() == MediaType::SNIFF_LEN {
+                self.media_type = Some(self.sniff()?);
+            }
+        }
+        self.hasher.update(&bytes);
+        self.upload.write(bytes).await?;
+        Ok(())
+    }
+
+    fn sniff(&self) -> Result<MediaType, Error> {
+        MediaType::sniff(&self.head).ok_or_else(|| {
+            Error::invalid(
+                "chunk",
+                format!(
+                    "page {} is not a JPEG, PNG, TIFF or PDF file (judged by its first bytes)",
+                    self.number
+                ),
+            )
+        })
+    }
+
+    async fn finish(self) -> Result<PageInfo, Error> {
+        if self.size == 0 {
+            return Err(Error::invalid(
+                "chunk",
+                format!("page {} is empty", self.number),
+            ));
+        }
+        let media_type = match self.media_type {
+            Some(media_type) => media_type,
+            None => match self.sniff() {
+                Ok(media_type) => media_type,
+                Err(error) => {
+                    self.upload.abort().await;
+                    return Err(error);
+                }
+            },
+        };
+        let sha256 = Sha256Digest(self.hasher.finalize().into());
+        if let Some(expected) = self.expected_sha256
+            && expected != sha256
+        {
+            self.upload.abort().await;
+            return Err(Error::invalid(
+                "page_start.sha256",
+                format!(
+                    "page {} arrived with SHA-256 {} but page_start declared {}",
+                    self.number,
+                    sha256.to_hex(),
+                    expected.to_hex()
+                ),
+            ));
+        }
+        self.upload.finish(&sha256).await?;
+        Ok(PageInfo {
+            number: self.number,
+            media_type,
+            size_bytes: self.size,
+            sha256,
+        })
+    }
+}

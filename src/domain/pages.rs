@@ -1,0 +1,177 @@
+//! Pages: what a page's bytes are (by their content), how they are named in the store, and
+//! how they are read back.
+
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+
+use super::names::PageName;
+use super::{Archive, Error};
+
+/// The kinds of page the archive takes, judged by magic bytes, never by a declared type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaType {
+    Jpeg,
+    Png,
+    Tiff,
+    Pdf,
+}
+
+impl MediaType {
+    /// How many leading bytes `sniff` needs to decide.
+    pub const SNIFF_LEN: usize = 8;
+
+    /// Recognises a page from its first bytes.
+    pub fn sniff(head: &[u8]) -> Option<Self> {
+        const SIGNATURES: &[(&[u8], MediaType)] = &[
+            (b"\xFF\xD8\xFF", MediaType::Jpeg),
+            (b"\x89PNG\r\n\x1A\n", MediaType::Png),
+            (b"II*\0", MediaType::Tiff),
+            (b"MM\0*", MediaType::Tiff),
+            // BigTIFF, as large scanners write it.
+            (b"II+\0", MediaType::Tiff),
+            (b"MM\0+", MediaType::Tiff),
+            (b"%PDF-", MediaType::Pdf),
+        ];
+        SIGNATURES
+            .iter()
+            .find(|(magic, _)| head.starts_with(magic))
+            .map(|(_, media_type)| *media_type)
+    }
+
+    pub fn as_mime(self) -> &'static str {
+        match self {
+            Self::Jpeg => "image/jpeg",
+            Self::Png => "image/png",
+            Self::Tiff => "image/tiff",
+            Self::Pdf => "application/pdf",
+        }
+    }
+
+    pub fn from_mime(mime: &str) -> Option<Self> {
+        [Self::Jpeg, Self::Png, Self::Tiff, Self::Pdf]
+            .into_iter()
+            .find(|media_type| media_type.as_mime() == mime)
+    }
+}
+
+/// A SHA-256 digest: the content address of a page.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Sha256Digest(pub [u8; 32]);
+
+impl Sha256Digest {
+    /// Parses 64 hex digits (either case).
+    pub fn parse_hex(text: &str) -> Result<Self, String> {
+        let mut digest = [0u8; 32];
+        hex::decode_to_slice(text, &mut digest)
+            .map_err(|_| format!("{text:?} is not a SHA-256 digest (64 hex digits)"))?;
+        Ok(Self(digest))
+    }
+
+    pub fn to_hex(self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl std::fmt::Debug for Sha256Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "sha256:{}", self.to_hex())
+    }
+}
+
+/// A page's metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageInfo {
+    pub number: u32,
+    pub media_type: MediaType,
+    pub size_bytes: u64,
+    pub sha256: Sha256Digest,
+}
+
+/// A page's bytes, in order, as they come from the store.
+pub type PageBytes = BoxStream<'static, Result<Bytes, Error>>;
+
+impl Archive {
+    /// Returns a page's metadata and a stream of its bytes.
+    pub async fn read_page(&self, name: &PageName) -> Result<(PageInfo, PageBytes), Error> {
+        let document = self.document(&name.document).await?;
+        let page = document
+            .pages
+            .into_iter()
+            .find(|page| page.number == name.page_number)
+            .ok_or_else(|| {
+                Error::NotFound(format!(
+                    "page {name} not found: {} has fewer pages",
+                    name.document
+                ))
+            })?;
+        let bytes = self
+            .pages
+            .read(&page.sha256)
+            .await
+            .map_err(|error| match error {
+                // The row promised the object (see the storage contract): its loss is a fault.
+                crate::storage::StorageError::NotFound(_) => Error::Unexpected(anyhow::anyhow!(
+                    "page object {:?} of {name} is missing from the store",
+                    page.sha256
+                )),
+                other => other.into(),
+            })?
+            .map_err(Error::from)
+            .boxed();
+        Ok((page, bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jpeg_png_tiff_and_pdf_are_recognised_by_their_magic_bytes() {
+        assert_eq!(
+            MediaType::sniff(b"\xFF\xD8\xFF\xE0\0\x10JF"),
+            Some(MediaType::Jpeg)
+        );
+        assert_eq!(MediaType::sniff(b"\x89PNG\r\n\x1A\n"), Some(MediaType::Png));
+        assert_eq!(MediaType::sniff(b"II*\0\x08\0\0\0"), Some(MediaType::Tiff));
+        assert_eq!(MediaType::sniff(b"MM\0*\0\0\0\x08"), Some(MediaType::Tiff));
+        assert_eq!(MediaType::sniff(b"II+\0\x08\0\0\0"), Some(MediaType::Tiff));
+        assert_eq!(MediaType::sniff(b"%PDF-1.7"), Some(MediaType::Pdf));
+    }
+
+    #[test]
+    fn text_gif_and_truncated_signatures_are_not_pages() {
+        assert_eq!(MediaType::sniff(b"hello world"), None);
+        assert_eq!(MediaType::sniff(b"GIF89a"), None);
+        assert_eq!(MediaType::sniff(b"\x89PNG"), None);
+        assert_eq!(MediaType::sniff(b"\xFF\xD8"), None);
+        assert_eq!(MediaType::sniff(b""), None);
+    }
+
+    #[test]
+    fn media_types_round_trip_through_their_mime_names() {
+        for media_type in [
+            MediaType::Jpeg,
+            MediaType::Png,
+            MediaType::Tiff,
+            MediaType::Pdf,
+        ] {
+            assert_eq!(MediaType::from_mime(media_type.as_mime()), Some(media_type));
+        }
+        assert_eq!(MediaType::from_mime("image/gif"), None);
+    }
+
+    #[test]
+    fn a_digest_parses_from_hex_of_either_case_and_prints_lowercase() {
+        let upper = "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855";
+        let digest = Sha256Digest::parse_hex(upper).unwrap();
+        assert_eq!(digest.to_hex(), upper.to_lowercase());
+    }
+
+    #[test]
+    fn a_digest_of_the_wrong_length_or_alphabet_is_rejected() {
+        assert!(Sha256Digest::parse_hex("abcd").is_err());
+        assert!(Sha256Digest::parse_hex(&"g".repeat(64)).is_err());
+    }
+}

@@ -1,0 +1,194 @@
+//! CustomerService: opening and maintaining customer accounts.
+
+use tonic::{Request, Response, Status};
+
+use super::{optional, required, timestamp};
+use crate::domain::{
+    AccountNumber, Archive, Customer, CustomerChanges, CustomerClass, CustomerDisplayName,
+    CustomerStatus, Error, NewCustomer, OrgUnitCode, PageRequest, customer_name,
+    parse_customer_name,
+};
+use crate::proto::v1 as pb;
+
+pub struct Customers {
+    archive: Archive,
+}
+
+impl Customers {
+    pub fn new(archive: Archive) -> Self {
+        Self { archive }
+    }
+}
+
+#[tonic::async_trait]
+impl pb::customer_service_server::CustomerService for Customers {
+    async fn create_customer(
+        &self,
+        request: Request<pb::CreateCustomerRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
+        let customer = request
+            .into_inner()
+            .customer
+            .ok_or_else(|| Error::invalid("customer", "is required"))?;
+        let new = NewCustomer {
+            account_number: required(
+                "customer.account_number",
+                &customer.account_number,
+                AccountNumber::parse,
+            )?,
+            display_name: required(
+                "customer.display_name",
+                &customer.display_name,
+                CustomerDisplayName::parse,
+            )?,
+            customer_class: parse_class(customer.customer_class)?
+                .ok_or_else(|| Error::invalid("customer.customer_class", "is required"))?,
+            org_unit_code: required(
+                "customer.org_unit_code",
+                &customer.org_unit_code,
+                OrgUnitCode::parse,
+            )?,
+            status: parse_status(customer.status)?.unwrap_or(CustomerStatus::Active),
+        };
+        let customer = self.archive.create_customer(new).await?;
+        Ok(Response::new(to_proto(&customer)))
+    }
+
+    async fn get_customer(
+        &self,
+        request: Request<pb::GetCustomerRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
+        let account = parse_customer_name("name", &request.into_inner().name)?;
+        let customer = self.archive.customer(&account).await?;
+        Ok(Response::new(to_proto(&customer)))
+    }
+
+    async fn update_customer(
+        &self,
+        request: Request<pb::UpdateCustomerRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
+        let request = request.into_inner();
+        let customer = request
+            .customer
+            .ok_or_else(|| Error::invalid("customer", "is required"))?;
+        let account = parse_customer_name("customer.name", &customer.name)?;
+        let paths = request
+            .update_mask
+            .map(|mask| mask.paths)
+            .unwrap_or_default();
+        if paths.is_empty() {
+            return Err(Error::invalid(
+                "update_mask",
+                "is required: name the fields to change (display_name, customer_class, org_unit_code, status)",
+            )
+            .into());
+        }
+        let mut changes = CustomerChanges::default();
+        for path in &paths {
+            match path.as_str() {
+                "display_name" => {
+                    changes.display_name = Some(required(
+                        "customer.display_name",
+                        &customer.display_name,
+                        CustomerDisplayName::parse,
+                    )?);
+                }
+                "customer_class" => {
+                    changes.customer_class =
+                        Some(parse_class(customer.customer_class)?.ok_or_else(|| {
+                            Error::invalid("customer.customer_class", "must not be unspecified")
+                        })?);
+                }
+                "org_unit_code" => {
+                    changes.org_unit_code = Some(required(
+                        "customer.org_unit_code",
+                        &customer.org_unit_code,
+                        OrgUnitCode::parse,
+                    )?);
+                }
+                "status" => {
+                    changes.status = Some(parse_status(customer.status)?.ok_or_else(|| {
+                        Error::invalid("customer.status", "must not be unspecified")
+                    })?);
+                }
+                other => {
+                    return Err(Error::invalid(
+                        "update_mask",
+                        format!(
+                            "{other:?} cannot be changed; allowed are display_name, customer_class, org_unit_code, status"
+                        ),
+                    )
+                    .into());
+                }
+            }
+        }
+        let customer = self.archive.update_customer(&account, changes).await?;
+        Ok(Response::new(to_proto(&customer)))
+    }
+
+    async fn list_customers(
+        &self,
+        request: Request<pb::ListCustomersRequest>,
+    ) -> Result<Response<pb::ListCustomersResponse>, Status> {
+        let request = request.into_inner();
+        let org_unit = optional("org_unit_code", &request.org_unit_code, OrgUnitCode::parse)?;
+        let query = format!(
+            "customers of {:?}",
+            org_unit.as_ref().map(OrgUnitCode::as_str)
+        );
+        let page_request = PageRequest::parse(request.page_size, &request.page_token, &query)?;
+        let page = self
+            .archive
+            .list_customers(org_unit.as_ref(), page_request)
+            .await?;
+        Ok(Response::new(pb::ListCustomersResponse {
+            next_page_token: page.next_page_token(&query),
+            customers: page.items.iter().map(to_proto).collect(),
+        }))
+    }
+}
+
+fn parse_class(value: i32) -> Result<Option<CustomerClass>, Error> {
+    match pb::CustomerClass::try_from(value) {
+        Ok(pb::CustomerClass::Unspecified) => Ok(None),
+        Ok(pb::CustomerClass::Residential) => Ok(Some(CustomerClass::Residential)),
+        Ok(pb::CustomerClass::NonResidential) => Ok(Some(CustomerClass::NonResidential)),
+        Err(_) => Err(Error::invalid(
+            "customer.customer_class",
+            format!("{value} is not a customer class"),
+        )),
+    }
+}
+
+fn parse_status(value: i32) -> Result<Option<CustomerStatus>, Error> {
+    match pb::CustomerStatus::try_from(value) {
+        Ok(pb::CustomerStatus::Unspecified) => Ok(None),
+        Ok(pb::CustomerStatus::Active) => Ok(Some(CustomerStatus::Active)),
+        Ok(pb::CustomerStatus::Closed) => Ok(Some(CustomerStatus::Closed)),
+        Err(_) => Err(Error::invalid(
+            "customer.status",
+            format!("{value} is not a customer status"),
+        )),
+    }
+}
+
+fn to_proto(customer: &Customer) -> pb::Customer {
+    pb::Customer {
+        name: customer_name(&customer.account_number),
+        account_number: customer.account_number.to_string(),
+        display_name: customer.display_name.as_str().to_owned(),
+        customer_class: match customer.customer_class {
+            CustomerClass::Residential => pb::CustomerClass::Residential,
+            CustomerClass::NonResidential => pb::CustomerClass::NonResidential,
+        }
+        .into(),
+        org_unit_code: customer.org_unit_code.as_str().to_owned(),
+        status: match customer.status {
+            CustomerStatus::Active => pb::CustomerStatus::Active,
+            CustomerStatus::Closed => pb::CustomerStatus::Closed,
+        }
+        .into(),
+        create_time: Some(timestamp(customer.create_time)),
+        update_time: Some(timestamp(customer.update_time)),
+    }
+}

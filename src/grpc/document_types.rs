@@ -1,0 +1,45 @@
+//! DocumentTypeService: the catalog.
+
+use tonic::{Request, Response, Status};
+
+use crate::domain::{Archive, DocumentType, RetentionClass};
+use crate::proto::v1 as pb;
+
+pub struct DocumentTypes {
+    archive: Archive,
+}
+
+impl DocumentTypes {
+    pub fn new(archive: Archive) -> Self {
+        Self { archive }
+    }
+}
+
+#[tonic::async_trait]
+impl pb::document_type_service_server::DocumentTypeService for DocumentTypes {
+    async fn list_document_types(
+        &self,
+        _request: Request<pb::ListDocumentTypesRequest>,
+    ) -> Result<Response<pb::ListDocumentTypesResponse>, Status> {
+        let types = self.archive.document_types().await?;
+        Ok(Response::new(pb::ListDocumentTypesResponse {
+            document_types: types.iter().map(to_proto).collect(),
+        }))
+    }
+}
+
+fn to_proto(document_type: &DocumentType) -> pb::DocumentType {
+    pb::DocumentType {
+        name: format!("documentTypes/{}", document_type.code),
+        code: document_type.code.to_string(),
+        display_name: document_type.display_name.clone(),
+        chinese_name: document_type.chinese_name.clone(),
+        retention_class: match document_type.retention_class {
+            RetentionClass::Permanent => pb::RetentionClass::Permanent,
+            RetentionClass::ThirtyYears => pb::RetentionClass::ThirtyYears,
+            RetentionClass::TenYears => pb::RetentionClass::TenYears,
+        }
+        .into(),
+        contains_personal_data: document_type.contains_personal_data,
+    }
+}

@@ -1,0 +1,60 @@
+//! The one place where domain errors become gRPC statuses. Backend failures are logged with
+//! their cause chain and answered with an opaque message.
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::domain::Error;
+
+impl From<Error> for Status {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::InvalidArgument { field, reason } => Status::with_error_details(
+                Code::InvalidArgument,
+                format!("{field}: {reason}"),
+                ErrorDetails::with_bad_request_violation(field, reason),
+            ),
+            Error::NotFound(message) => Status::not_found(message),
+            Error::AlreadyExists(message) => Status::already_exists(message),
+            Error::FailedPrecondition(message) => Status::failed_precondition(message),
+            Error::ResourceExhausted(message) => Status::resource_exhausted(message),
+            Error::Cancelled(message) => Status::cancelled(message),
+            Error::Unavailable(source) => {
+                tracing::warn!(error = format!("{source:#}"), "backend unavailable");
+                Status::unavailable("the archive's storage is unavailable; retry later")
+            }
+            Error::Unexpected(source) => {
+                tracing::error!(error = format!("{source:#}"), "unexpected error");
+                Status::internal("internal error")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_invalid_argument_names_the_field_in_message_and_details() {
+        let status = Status::from(Error::invalid("customer.account_number", "must be digits"));
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(status.message(), "customer.account_number: must be digits");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().unwrap().field_violations;
+        assert_eq!(violations[0].field, "customer.account_number");
+    }
+
+    #[test]
+    fn an_unexpected_error_hides_its_cause() {
+        let status = Status::from(Error::Unexpected(anyhow::anyhow!("password=secret leaked")));
+        assert_eq!(status.code(), Code::Internal);
+        assert!(!status.message().contains("secret"));
+    }
+
+    #[test]
+    fn a_backend_outage_is_unavailable() {
+        let status = Status::from(Error::Unavailable(anyhow::anyhow!("connection refused")));
+        assert_eq!(status.code(), Code::Unavailable);
+    }
+}

@@ -1,0 +1,118 @@
+//! The gRPC transport: decodes requests into domain types, calls the [`Archive`], encodes the
+//! replies. One module per service; errors become statuses in `error`.
+
+mod customers;
+mod document_types;
+mod documents;
+mod error;
+mod pages;
+
+use chrono::{DateTime, Utc};
+use prost_types::Timestamp;
+
+use crate::domain::{Archive, Error};
+use crate::proto::v1::customer_service_server::CustomerServiceServer;
+use crate::proto::v1::document_service_server::DocumentServiceServer;
+use crate::proto::v1::document_type_service_server::DocumentTypeServiceServer;
+use crate::proto::v1::page_service_server::PageServiceServer;
+
+/// The archive's four services, ready to be added to a tonic router.
+pub struct ArchiveServices {
+    pub customers: CustomerServiceServer<customers::Customers>,
+    pub documents: DocumentServiceServer<documents::Documents>,
+    pub pages: PageServiceServer<pages::Pages>,
+    pub document_types: DocumentTypeServiceServer<document_types::DocumentTypes>,
+}
+
+impl ArchiveServices {
+    pub fn new(archive: Archive, max_message_bytes: usize) -> Self {
+        Self {
+            customers: CustomerServiceServer::new(customers::Customers::new(archive.clone())),
+            documents: DocumentServiceServer::new(documents::Documents::new(archive.clone()))
+                .max_decoding_message_size(max_message_bytes),
+            pages: PageServiceServer::new(pages::Pages::new(archive.clone())),
+            document_types: DocumentTypeServiceServer::new(document_types::DocumentTypes::new(
+                archive,
+            )),
+        }
+    }
+}
+
+/// Converts a domain time to a protobuf timestamp.
+fn timestamp(time: DateTime<Utc>) -> Timestamp {
+    Timestamp {
+        seconds: time.timestamp(),
+        nanos: time.timestamp_subsec_nanos() as i32,
+    }
+}
+
+/// Converts an optional protobuf timestamp, rejecting out-of-range values.
+fn parse_timestamp(
+    field: &'static str,
+    timestamp: Option<Timestamp>,
+) -> Result<Option<DateTime<Utc>>, Error> {
+    timestamp
+        .map(|t| {
+            u32::try_from(t.nanos)
+                .ok()
+                .and_then(|nanos| DateTime::from_timestamp(t.seconds, nanos))
+                .ok_or_else(|| Error::invalid(field, "is not a valid timestamp"))
+        })
+        .transpose()
+}
+
+/// Parses an optional string field: empty means absent.
+fn optional<T>(
+    field: &'static str,
+    text: &str,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<Option<T>, Error> {
+    if text.is_empty() {
+        Ok(None)
+    } else {
+        parse(text)
+            .map(Some)
+            .map_err(|reason| Error::invalid(field, reason))
+    }
+}
+
+/// Parses a required string field.
+fn required<T>(
+    field: &'static str,
+    text: &str,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, Error> {
+    if text.is_empty() {
+        return Err(Error::invalid(field, "is required"));
+    }
+    parse(text).map_err(|reason| Error::invalid(field, reason))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timestamp_round_trips_to_the_nanosecond() {
+        let now = Utc::now();
+        assert_eq!(
+            parse_timestamp("t", Some(timestamp(now))).unwrap(),
+            Some(now)
+        );
+    }
+
+    #[test]
+    fn a_timestamp_with_negative_nanos_is_rejected() {
+        let bad = Timestamp {
+            seconds: 0,
+            nanos: -1,
+        };
+        assert!(parse_timestamp("t", Some(bad)).is_err());
+    }
+
+    #[test]
+    fn an_empty_required_field_is_reported_as_required() {
+        let error = required("title", "", |t| Ok::<_, String>(t.to_owned())).unwrap_err();
+        assert_eq!(error.to_string(), "title: is required");
+    }
+}

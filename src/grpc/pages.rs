@@ -1,0 +1,88 @@
+//! PageService: streaming page images back to callers.
+
+use bytes::Bytes;
+use futures::stream::{self, BoxStream};
+use futures::{StreamExt, TryStreamExt};
+use tonic::{Request, Response, Status};
+
+use crate::domain::{Archive, DocumentName, PageInfo, PageName};
+use crate::proto::v1 as pb;
+
+/// The most page bytes one response message carries.
+const MAX_CHUNK_BYTES: usize = 1024 * 1024;
+
+pub struct Pages {
+    archive: Archive,
+}
+
+impl Pages {
+    pub fn new(archive: Archive) -> Self {
+        Self { archive }
+    }
+}
+
+#[tonic::async_trait]
+impl pb::page_service_server::PageService for Pages {
+    type ReadPageStream = BoxStream<'static, Result<pb::ReadPageResponse, Status>>;
+
+    async fn read_page(
+        &self,
+        request: Request<pb::ReadPageRequest>,
+    ) -> Result<Response<Self::ReadPageStream>, Status> {
+        let name = PageName::parse("name", &request.into_inner().name)?;
+        let (page, bytes) = self.archive.read_page(&name).await?;
+        let first = pb::ReadPageResponse {
+            page: Some(to_proto(&name.document, &page)),
+            chunk: Bytes::new(),
+        };
+        let chunks = bytes
+            .map_ok(|bytes| stream::iter(split(bytes).map(Ok::<_, crate::domain::Error>)))
+            .try_flatten()
+            .map(|chunk| match chunk {
+                Ok(chunk) => Ok(pb::ReadPageResponse { page: None, chunk }),
+                Err(error) => Err(Status::from(error)),
+            });
+        Ok(Response::new(
+            stream::once(async { Ok(first) }).chain(chunks).boxed(),
+        ))
+    }
+}
+
+/// Splits a buffer into views of at most [`MAX_CHUNK_BYTES`], without copying.
+fn split(mut bytes: Bytes) -> impl Iterator<Item = Bytes> {
+    std::iter::from_fn(move || {
+        if bytes.is_empty() {
+            None
+        } else {
+            Some(bytes.split_to(bytes.len().min(MAX_CHUNK_BYTES)))
+        }
+    })
+}
+
+pub(super) fn to_proto(document: &DocumentName, page: &PageInfo) -> pb::Page {
+    pb::Page {
+        name: format!("{document}/pages/{}", page.number),
+        page_number: page.number as i32,
+        media_type: page.media_type.as_mime().to_owned(),
+        size_bytes: page.size_bytes as i64,
+        sha256: page.sha256.to_hex(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_large_buffer_is_split_into_chunks_of_at_most_one_mebibyte() {
+        let sizes: Vec<usize> = split(Bytes::from(vec![0u8; 2 * MAX_CHUNK_BYTES + 5]))
+            .map(|chunk| chunk.len())
+            .collect();
+        assert_eq!(sizes, vec![MAX_CHUNK_BYTES, MAX_CHUNK_BYTES, 5]);
+    }
+
+    #[test]
+    fn an_empty_buffer_yields_no_chunk() {
+        assert_eq!(split(Bytes::new()).count(), 0);
+    }
+}

@@ -1,0 +1,24 @@
+//! Custodian: the electronic archive of an electric utility's customer records.
+//!
+//! A request travels through three layers:
+//!
+//! - [`grpc`] decodes the call into domain types (rejecting bad input with a status that says
+//!   what is wrong), calls the [`domain::Archive`] and encodes the reply;
+//! - [`domain`] holds the archive's things (customers, documents, pages, document types) and
+//!   rules, and runs each use case;
+//! - [`storage`] keeps metadata in PostgreSQL and page bytes in an object store (S3 or a local
+//!   directory), by content address.
+//!
+//! Around them: [`settings`] (configuration), [`startup`] (building and running the server),
+//! [`health`] (the grpc.health.v1 status), [`telemetry`] (logs), [`proto`] (generated code) and
+//! [`cli`] (the `custodian` command, server and client side).
+
+pub mod cli;
+pub mod domain;
+pub mod grpc;
+pub mod health;
+pub mod proto;
+pub mod settings;
+pub mod startup;
+pub mod storage;
+pub mod telemetry;

@@ -1,0 +1,113 @@
+//! Configuration: built-in defaults, then an optional TOML file, then `CUSTODIAN_*`
+//! environment variables (`CUSTODIAN_SECTION__KEY`, e.g. `CUSTODIAN_DATABASE__URL`).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::domain::FilingLimits;
+use crate::storage::ObjectStoreSettings;
+
+/// Every setting of the service. The README and the Helm chart document the same keys.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub object_store: ObjectStoreSettings,
+    pub limits: LimitSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    /// Where gRPC is served.
+    pub listen_addr: SocketAddr,
+    /// How long in-flight calls may run on after a shutdown signal.
+    pub shutdown_grace_period_secs: u64,
+    /// How often the backends are probed for the health service.
+    pub health_check_interval_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// `postgres://user:password@host:port/database`.
+    pub url: SecretString,
+    pub max_connections: u32,
+    pub acquire_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct LimitSettings {
+    pub max_page_bytes: u64,
+    pub max_document_bytes: u64,
+    pub max_pages_per_document: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    /// `pretty` for people, `json` for log collectors.
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `custodian=debug,info`.
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+impl Settings {
+    /// Loads the settings from the defaults, `file` (if any) and the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, config::ConfigError> {
+        let mut builder = config::Config::builder()
+            .set_default("server.listen_addr", "127.0.0.1:50051")?
+            .set_default("server.shutdown_grace_period_secs", 30)?
+            .set_default("server.health_check_interval_secs", 5)?
+            .set_default("database.max_connections", 16)?
+            .set_default("database.acquire_timeout_secs", 5)?
+            .set_default("object_store.kind", "local")?
+            .set_default("object_store.local.path", "data/objects")?
+            .set_default("limits.max_page_bytes", 64 * 1024 * 1024)?
+            .set_default("limits.max_document_bytes", 1024 * 1024 * 1024)?
+            .set_default("limits.max_pages_per_document", 1000)?
+            .set_default("log.format", "pretty")?
+            .set_default("log.filter", "info")?;
+        if let Some(file) = file {
+            builder = builder.add_source(config::File::from(file));
+        }
+        builder
+            .add_source(
+                config::Environment::with_prefix("CUSTODIAN")
+                    .prefix_separator("_")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .build()?
+            .try_deserialize()
+    }
+}
+
+impl ServerSettings {
+    pub fn shutdown_grace_period(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_period_secs)
+    }
+
+    pub fn health_check_interval(&self) -> Duration {
+        Duration::from_secs(self.health_check_interval_secs.max(1))
+    }
+}
+
+impl From<LimitSettings> for FilingLimits {
+    fn from(limits: LimitSettings) -> Self {
+        Self {
+            max_page_bytes: limits.max_page_bytes,
+            max_document_bytes: limits.max_document_bytes,
+            max_pages: limits.max_pages_per_document,
+        }
+    }
+}

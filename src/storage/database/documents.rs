@@ -1,0 +1,349 @@
+//! Queries of `documents`, `document_versions`, `pages` and `page_contents`.
+//!
+//! A document is written in one transaction: its identity, its first version, its pages and
+//! any page contents not yet known. The page objects are already in the store by then (see
+//! `domain::filing`), so a committed row never points at a missing object.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{Database, decode, parse_column};
+use crate::domain::{
+    AccountNumber, BusinessProcess, ClientRequestId, Document, DocumentCursor, DocumentFilter,
+    DocumentName, DocumentTypeCode, FilingHeader, MediaType, PageInfo, Sha256Digest, SourceSystem,
+    Title, WorkOrderNumber,
+};
+use crate::storage::StorageError;
+
+/// A document ready to be committed.
+pub struct NewDocument<'a> {
+    pub id: Uuid,
+    pub header: &'a FilingHeader,
+    pub pages: &'a [PageInfo],
+}
+
+/// Selects the current versions of documents, followed by the given clauses.
+macro_rules! select_documents {
+    ($clauses:literal) => {
+        concat!(
+            "SELECT d.document_id, d.account_number, d.source_system, d.client_request_id,
+                    d.filed_at, v.version, v.document_type, v.business_process,
+                    v.work_order_number, v.title
+             FROM documents d
+             JOIN document_versions v
+               ON v.document_id = d.document_id AND v.version = d.current_version ",
+            $clauses
+        )
+    };
+}
+
+#[derive(sqlx::FromRow)]
+struct DocumentRow {
+    document_id: Uuid,
+    account_number: String,
+    source_system: String,
+    client_request_id: String,
+    filed_at: DateTime<Utc>,
+    version: i32,
+    document_type: String,
+    business_process: String,
+    work_order_number: String,
+    title: String,
+}
+
+impl DocumentRow {
+    fn into_document(self, pages: Vec<PageInfo>) -> Result<Document, StorageError> {
+        Ok(Document {
+            id: self.document_id,
+            account: parse_column("account_number", &self.account_number, AccountNumber::parse)?,
+            document_type: parse_column(
+                "document_type",
+                &self.document_type,
+                DocumentTypeCode::parse,
+            )?,
+            business_process: decode("business_process", &self.business_process, process_from_db)?,
+            work_order_number: match self.work_order_number.as_str() {
+                "" => None,
+                text => Some(parse_column(
+                    "work_order_number",
+                    text,
+                    WorkOrderNumber::parse,
+                )?),
+            },
+            title: parse_column("title", &self.title, Title::parse)?,
+            source_system: parse_column("source_system", &self.source_system, SourceSystem::parse)?,
+            client_request_id: parse_column(
+                "client_request_id",
+                &self.client_request_id,
+                ClientRequestId::parse,
+            )?,
+            version: u32::try_from(self.version)
+                .map_err(|error| StorageError::Unexpected(error.into()))?,
+            pages,
+            filed_at: self.filed_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct PageRow {
+    document_id: Uuid,
+    page_number: i32,
+    media_type: String,
+    size_bytes: i64,
+    sha256: Vec<u8>,
+}
+
+impl TryFrom<PageRow> for PageInfo {
+    type Error = StorageError;
+
+    fn try_from(row: PageRow) -> Result<Self, StorageError> {
+        let corrupt = |what: &str| StorageError::Unexpected(anyhow::anyhow!("page row has {what}"));
+        Ok(PageInfo {
+            number: u32::try_from(row.page_number).map_err(|_| corrupt("a negative number"))?,
+            media_type: decode("media_type", &row.media_type, MediaType::from_mime)?,
+            size_bytes: u64::try_from(row.size_bytes).map_err(|_| corrupt("a negative size"))?,
+            sha256: Sha256Digest(
+                row.sha256
+                    .try_into()
+                    .map_err(|_| corrupt("a short digest"))?,
+            ),
+        })
+    }
+}
+
+fn process_to_db(process: BusinessProcess) -> &'static str {
+    match process {
+        BusinessProcess::NewConnection => "new_connection",
+        BusinessProcess::CapacityIncrease => "capacity_increase",
+        BusinessProcess::CapacityReduction => "capacity_reduction",
+        BusinessProcess::Transfer => "transfer",
+        BusinessProcess::Rename => "rename",
+        BusinessProcess::TariffClassChange => "tariff_class_change",
+        BusinessProcess::Suspension => "suspension",
+        BusinessProcess::Closure => "closure",
+        BusinessProcess::Inspection => "inspection",
+    }
+}
+
+fn process_from_db(text: &str) -> Option<BusinessProcess> {
+    Some(match text {
+        "new_connection" => BusinessProcess::NewConnection,
+        "capacity_increase" => BusinessProcess::CapacityIncrease,
+        "capacity_reduction" => BusinessProcess::CapacityReduction,
+        "transfer" => BusinessProcess::Transfer,
+        "rename" => BusinessProcess::Rename,
+        "tariff_class_change" => BusinessProcess::TariffClassChange,
+        "suspension" => BusinessProcess::Suspension,
+        "closure" => BusinessProcess::Closure,
+        "inspection" => BusinessProcess::Inspection,
+        _ => return None,
+    })
+}
+
+impl Database {
+    /// Commits a filed document; `None` when its (source system, client request id) has
+    /// already been used, in which case nothing is written.
+    pub async fn insert_document(
+        &self,
+        new: &NewDocument<'_>,
+    ) -> Result<Option<Document>, StorageError> {
+        let header = new.header;
+        let mut tx = self.pool.begin().await?;
+        let filed_at: Option<DateTime<Utc>> = sqlx::query_scalar(
+            "INSERT INTO documents (document_id, account_number, source_system, client_request_id)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (source_system, client_request_id) DO NOTHING
+             RETURNING filed_at",
+        )
+        .bind(new.id)
+        .bind(header.account.as_str())
+        .bind(header.source_system.as_str())
+        .bind(header.client_request_id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        // A concurrent filing with the same request id makes this insert wait for it and then
+        // do nothing.
+        let Some(filed_at) = filed_at else {
+            return Ok(None);
+        };
+        sqlx::query(
+            "INSERT INTO document_versions
+                 (document_id, version, document_type, business_process, work_order_number, title)
+             VALUES ($1, 1, $2, $3, $4, $5)",
+        )
+        .bind(new.id)
+        .bind(header.document_type.as_str())
+        .bind(process_to_db(header.business_process))
+        .bind(
+            header
+                .work_order_number
+                .as_ref()
+                .map_or("", WorkOrderNumber::as_str),
+        )
+        .bind(header.title.as_str())
+        .execute(&mut *tx)
+        .await?;
+
+        // The same content may appear on several pages; insert each once.
+        let mut seen = HashSet::new();
+        let contents: Vec<&PageInfo> = new.pages.iter().filter(|p| seen.insert(p.sha256)).collect();
+        sqlx::query(
+            "INSERT INTO page_contents (sha256, media_type, size_bytes)
+             SELECT * FROM UNNEST($1::bytea[], $2::text[], $3::bigint[])
+             ON CONFLICT (sha256) DO NOTHING",
+        )
+        .bind(
+            contents
+                .iter()
+                .map(|p| p.sha256.0.to_vec())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            contents
+                .iter()
+                .map(|p| p.media_type.as_mime())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            contents
+                .iter()
+                .map(|p| p.size_bytes as i64)
+                .collect::<Vec<_>>(),
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO pages (document_id, version, page_number, sha256)
+             SELECT $1, 1, * FROM UNNEST($2::int[], $3::bytea[])",
+        )
+        .bind(new.id)
+        .bind(
+            new.pages
+                .iter()
+                .map(|p| p.number as i32)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            new.pages
+                .iter()
+                .map(|p| p.sha256.0.to_vec())
+                .collect::<Vec<_>>(),
+        )
+        .execute(&mut *tx)
+        .await?;
+
+        tx.commit().await?;
+        Ok(Some(Document {
+            id: new.id,
+            account: header.account.clone(),
+            document_type: header.document_type.clone(),
+            business_process: header.business_process,
+            work_order_number: header.work_order_number.clone(),
+            title: header.title.clone(),
+            source_system: header.source_system.clone(),
+            client_request_id: header.client_request_id.clone(),
+            version: 1,
+            pages: new.pages.to_vec(),
+            filed_at,
+        }))
+    }
+
+    /// The current version of a document of the named archive.
+    pub async fn document(&self, name: &DocumentName) -> Result<Option<Document>, StorageError> {
+        let row: Option<DocumentRow> = sqlx::query_as(select_documents!(
+            "WHERE d.document_id = $1 AND d.account_number = $2"
+        ))
+        .bind(name.document_id)
+        .bind(name.account.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(self.with_pages(row.into_iter().collect()).await?.pop())
+    }
+
+    /// The document filed by a request, if any.
+    pub async fn document_by_request(
+        &self,
+        source_system: &SourceSystem,
+        client_request_id: &ClientRequestId,
+    ) -> Result<Option<Document>, StorageError> {
+        let row: Option<DocumentRow> = sqlx::query_as(select_documents!(
+            "WHERE d.source_system = $1 AND d.client_request_id = $2"
+        ))
+        .bind(source_system.as_str())
+        .bind(client_request_id.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(self.with_pages(row.into_iter().collect()).await?.pop())
+    }
+
+    /// An archive's documents matching `filter`, newest first, after a cursor.
+    pub async fn list_documents(
+        &self,
+        account: &AccountNumber,
+        filter: &DocumentFilter,
+        after: Option<&DocumentCursor>,
+        limit: usize,
+    ) -> Result<Vec<Document>, StorageError> {
+        let rows: Vec<DocumentRow> = sqlx::query_as(select_documents!(
+            "WHERE d.account_number = $1
+               AND ($2::text IS NULL OR v.document_type = $2)
+               AND ($3::text IS NULL OR v.business_process = $3)
+               AND ($4::text IS NULL OR v.work_order_number = $4)
+               AND ($5::timestamptz IS NULL OR d.filed_at >= $5)
+               AND ($6::timestamptz IS NULL OR d.filed_at < $6)
+               AND ($7::timestamptz IS NULL OR (d.filed_at, d.document_id) < ($7, $8))
+             ORDER BY d.filed_at DESC, d.document_id DESC
+             LIMIT $9"
+        ))
+        .bind(account.as_str())
+        .bind(filter.document_type.as_ref().map(DocumentTypeCode::as_str))
+        .bind(filter.business_process.map(process_to_db))
+        .bind(
+            filter
+                .work_order_number
+                .as_ref()
+                .map(WorkOrderNumber::as_str),
+        )
+        .bind(filter.filed_after)
+        .bind(filter.filed_before)
+        .bind(after.map(|cursor| cursor.filed_at))
+        .bind(after.map(|cursor| cursor.id))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        self.with_pages(rows).await
+    }
+
+    /// Loads the current version's pages of every row in one query.
+    async fn with_pages(&self, rows: Vec<DocumentRow>) -> Result<Vec<Document>, StorageError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Uuid> = rows.iter().map(|row| row.document_id).collect();
+        let page_rows: Vec<PageRow> = sqlx::query_as(
+            "SELECT p.document_id, p.page_number, c.media_type, c.size_bytes, c.sha256
+             FROM documents d
+             JOIN pages p ON p.document_id = d.document_id AND p.version = d.current_version
+             JOIN page_contents c ON c.sha256 = p.sha256
+             WHERE d.document_id = ANY($1)
+             ORDER BY p.document_id, p.page_number",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut pages: HashMap<Uuid, Vec<PageInfo>> = HashMap::new();
+        for row in page_rows {
+            let id = row.document_id;
+            pages.entry(id).or_default().push(PageInfo::try_from(row)?);
+        }
+        rows.into_iter()
+            .map(|row| {
+                let document_pages = pages.remove(&row.document_id).unwrap_or_default();
+                row.into_document(document_pages)
+            })
+            .collect()
+    }
+}

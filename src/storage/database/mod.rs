@@ -1,0 +1,86 @@
+//! PostgreSQL: the pool, migrations, and one module of queries per resource.
+
+mod customers;
+mod document_types;
+mod documents;
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+
+pub use documents::NewDocument;
+
+use super::StorageError;
+
+/// The migrations in `migrations/`, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The metadata database.
+#[derive(Clone, Debug)]
+pub struct Database {
+    pool: PgPool,
+}
+
+impl Database {
+    /// Creates a pool that connects on first use, so the server can start (and report
+    /// NOT_SERVING) while PostgreSQL is still down.
+    pub fn connect_lazy(
+        url: &SecretString,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> Result<Self, StorageError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(acquire_timeout)
+            .connect_lazy(url.expose_secret())
+            .map_err(|error| StorageError::Unexpected(error.into()))?;
+        Ok(Self { pool })
+    }
+
+    /// Applies the migrations that have not run yet.
+    pub async fn migrate(&self) -> Result<(), StorageError> {
+        MIGRATOR.run(&self.pool).await.map_err(|error| match error {
+            sqlx::migrate::MigrateError::Execute(error) => error.into(),
+            other => StorageError::Unexpected(other.into()),
+        })
+    }
+
+    /// Succeeds when PostgreSQL answers a query.
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes every connection, waiting for those in use.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Converts a column's text into a domain value, or reports the corrupt row.
+fn decode<T>(
+    column: &str,
+    value: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<T, StorageError> {
+    parse(value).ok_or_else(|| {
+        StorageError::Unexpected(anyhow::anyhow!(
+            "column {column} holds an unknown value {value:?}"
+        ))
+    })
+}
+
+/// Like [`decode`] for the domain's `parse` functions that explain their refusal.
+fn parse_column<T>(
+    column: &str,
+    value: &str,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, StorageError> {
+    parse(value).map_err(|reason| {
+        StorageError::Unexpected(anyhow::anyhow!(
+            "column {column} holds an invalid value: {reason}"
+        ))
+    })
+}

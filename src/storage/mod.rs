@@ -1,0 +1,15 @@
+//! Adapters to the two stores: PostgreSQL for metadata, an object store for page bytes.
+//!
+//! Their interfaces speak domain types; sqlx and object_store types stay in here.
+
+mod database;
+mod error;
+mod object_store_config;
+mod page_store;
+
+pub use database::{Database, NewDocument};
+pub use error::StorageError;
+pub use object_store_config::{
+    LocalSettings, ObjectStoreKind, ObjectStoreSettings, S3Settings, open_object_store,
+};
+pub use page_store::{PART_SIZE, PageStore, PageUpload};

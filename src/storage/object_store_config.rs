@@ -1,0 +1,103 @@
+//! Opens the configured object store: S3 (SeaweedFS, MinIO, Ceph RGW, AWS) or a local
+//! directory, optionally below a key prefix.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use object_store::ObjectStore;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::prefix::PrefixStore;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use super::StorageError;
+
+/// Where page objects live.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ObjectStoreSettings {
+    pub kind: ObjectStoreKind,
+    /// Keys of every object are put below this prefix, e.g. to share a bucket.
+    #[serde(default)]
+    pub prefix: String,
+    pub local: LocalSettings,
+    /// Required when `kind` is `s3`.
+    pub s3: Option<S3Settings>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectStoreKind {
+    /// A directory on the server's disk: the embedded default for trying Custodian out.
+    Local,
+    /// An S3-compatible service.
+    S3,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LocalSettings {
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct S3Settings {
+    /// e.g. `http://127.0.0.1:8333`; empty for AWS itself.
+    #[serde(default)]
+    pub endpoint: String,
+    pub bucket: String,
+    #[serde(default = "default_region")]
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: SecretString,
+    /// Allows `http://` endpoints (a local SeaweedFS or MinIO).
+    #[serde(default)]
+    pub allow_http: bool,
+}
+
+fn default_region() -> String {
+    "us-east-1".into()
+}
+
+/// Builds the store the settings describe.
+pub fn open_object_store(
+    settings: &ObjectStoreSettings,
+) -> Result<Arc<dyn ObjectStore>, StorageError> {
+    let unexpected = |error: object_store::Error| StorageError::Unexpected(error.into());
+    let store: Arc<dyn ObjectStore> = match (settings.kind, &settings.s3) {
+        (ObjectStoreKind::Local, _) => {
+            let path = &settings.local.path;
+            std::fs::create_dir_all(path).map_err(|error| {
+                StorageError::Unexpected(anyhow::anyhow!(
+                    "cannot create the object directory {}: {error}",
+                    path.display()
+                ))
+            })?;
+            Arc::new(LocalFileSystem::new_with_prefix(path).map_err(unexpected)?)
+        }
+        (ObjectStoreKind::S3, None) => {
+            return Err(StorageError::Unexpected(anyhow::anyhow!(
+                "object_store.kind is s3 but the object_store.s3 settings are missing"
+            )));
+        }
+        (ObjectStoreKind::S3, Some(s3)) => {
+            let mut builder = AmazonS3Builder::new()
+                .with_bucket_name(&s3.bucket)
+                .with_region(&s3.region)
+                .with_access_key_id(&s3.access_key_id)
+                .with_secret_access_key(s3.secret_access_key.expose_secret())
+                .with_allow_http(s3.allow_http)
+                // Path-style: virtual-hosted requests make SeaweedFS create stray buckets.
+                .with_virtual_hosted_style_request(false);
+            if !s3.endpoint.is_empty() {
+                builder = builder.with_endpoint(&s3.endpoint);
+            }
+            Arc::new(builder.build().map_err(unexpected)?)
+        }
+    };
+    let prefix = settings.prefix.trim_matches('/');
+    Ok(if prefix.is_empty() {
+        store
+    } else {
+        Arc::new(PrefixStore::new(store, prefix))
+    })
+}
