@@ -27,8 +27,8 @@ pub struct ServerSettings {
     pub listen_addr: SocketAddr,
     /// How long in-flight calls may run on after a shutdown signal.
     pub shutdown_grace_period_secs: u64,
-    /// How often the backends are probed for the health service.
-    pub health_check_interval_secs: u64,
+    /// How often the backends are probed for the health service, in milliseconds.
+    pub health_check_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -67,7 +67,7 @@ impl Settings {
         let mut builder = config::Config::builder()
             .set_default("server.listen_addr", "127.0.0.1:50051")?
             .set_default("server.shutdown_grace_period_secs", 30)?
-            .set_default("server.health_check_interval_secs", 5)?
+            .set_default("server.health_check_interval_ms", 5000)?
             .set_default("database.max_connections", 16)?
             .set_default("database.acquire_timeout_secs", 5)?
             .set_default("object_store.kind", "local")?
@@ -98,7 +98,7 @@ impl ServerSettings {
     }
 
     pub fn health_check_interval(&self) -> Duration {
-        Duration::from_secs(self.health_check_interval_secs.max(1))
+        Duration::from_millis(self.health_check_interval_ms.max(100))
     }
 }
 

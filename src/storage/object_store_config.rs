@@ -3,11 +3,12 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
-use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::prefix::PrefixStore;
+use object_store::{ClientOptions, ObjectStore, RetryConfig};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -87,7 +88,17 @@ pub fn open_object_store(
                 .with_secret_access_key(s3.secret_access_key.expose_secret())
                 .with_allow_http(s3.allow_http)
                 // Path-style: virtual-hosted requests make SeaweedFS create stray buckets.
-                .with_virtual_hosted_style_request(false);
+                .with_virtual_hosted_style_request(false)
+                // Fail within seconds when the store is down, rather than retrying for minutes
+                // while a caller waits at the counter.
+                .with_retry(RetryConfig {
+                    max_retries: 3,
+                    retry_timeout: Duration::from_secs(15),
+                    ..RetryConfig::default()
+                })
+                .with_client_options(
+                    ClientOptions::new().with_connect_timeout(Duration::from_secs(3)),
+                );
             if !s3.endpoint.is_empty() {
                 builder = builder.with_endpoint(&s3.endpoint);
             }

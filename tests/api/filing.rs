@@ -1,0 +1,246 @@
+//! Filing documents: round trips, content addressing, idempotent retries, cut-off streams.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use custodian::proto::v1 as pb;
+use custodian::proto::v1::file_document_request::Part;
+use custodian::storage::PART_SIZE;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Code;
+
+use crate::helpers::{
+    filing, header, jpeg_page, message, pdf_page, png_page, sha256_hex, spawn_app,
+};
+
+const MIB: usize = 1024 * 1024;
+
+#[tokio::test]
+async fn a_multi_page_document_is_filed_and_read_back_byte_for_byte() {
+    let mut app = spawn_app().await;
+    app.create_customer("1200000001").await;
+    let pages = vec![
+        jpeg_page(100_000, 1),
+        // Larger than one response chunk (1 MiB).
+        png_page(2 * MIB + 17, 2),
+        // Larger than the multipart threshold, so it travels through a staging object.
+        pdf_page(PART_SIZE + MIB + 3, 3),
+    ];
+    let mut messages = filing(header("1200000001", "req-1"), &pages[..1], 7_000);
+    messages.extend(filing(header("", ""), &pages[1..], MIB).into_iter().skip(1));
+
+    let document = app.file(messages).await.unwrap();
+
+    assert_eq!(document.account_number, "1200000001");
+    assert!(document.name.starts_with("customers/1200000001/documents/"));
+    assert_eq!(document.version, 1);
+    assert_eq!(document.document_type, "application-form");
+    assert_eq!(
+        document.business_process(),
+        pb::BusinessProcess::NewConnection
+    );
+    assert_eq!(document.work_order_number, "WO-1");
+    assert_eq!(document.source_system, "marketing");
+    assert_eq!(document.client_request_id, "req-1");
+    let total: usize = pages.iter().map(Vec::len).sum();
+    assert_eq!(document.size_bytes, total as i64);
+    let media_types: Vec<&str> = document
+        .pages
+        .iter()
+        .map(|p| p.media_type.as_str())
+        .collect();
+    assert_eq!(media_types, ["image/jpeg", "image/png", "application/pdf"]);
+
+    let fetched = app
+        .documents
+        .get_document(pb::GetDocumentRequest {
+            name: document.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(fetched, document);
+
+    for (page, bytes) in document.pages.iter().zip(&pages) {
+        assert_eq!(page.size_bytes, bytes.len() as i64);
+        assert_eq!(page.sha256, sha256_hex(bytes));
+        let (read_meta, read_bytes) = app.read_page(&page.name).await.unwrap();
+        assert_eq!(&read_meta, page);
+        assert!(read_bytes == *bytes, "page {} differs", page.page_number);
+    }
+    assert_eq!(app.object_keys("pages").await.len(), 3);
+    assert!(
+        app.object_keys("staging").await.is_empty(),
+        "staging objects are removed"
+    );
+}
+
+#[tokio::test]
+async fn identical_pages_are_stored_once() {
+    let mut app = spawn_app().await;
+    app.create_customer("1200000001").await;
+    let shared = jpeg_page(50_000, 7);
+    let other = jpeg_page(50_000, 8);
+    let first = app
+        .file(filing(header("1200000001", "a"), &[shared.clone()], 4096))
+        .await
+        .unwrap();
+    let second = app
+        .file(filing(
+            header("1200000001", "b"),
+            &[other, shared.clone(), shared.clone()],
+            4096,
+        ))
+        .await
+        .unwrap();
+
+    assert_ne!(first.document_id, second.document_id);
+    assert_eq!(second.pages[1].sha256, first.pages[0].sha256);
+    assert_eq!(app.object_keys("pages").await.len(), 2);
+    let (_, bytes) = app.read_page(&second.pages[2].name).await.unwrap();
+    assert!(bytes == shared);
+}
+
+#[tokio::test]
+async fn a_retry_with_the_same_request_id_returns_the_first_document() {
+    let mut app = spawn_app().await;
+    app.create_customer("1200000001").await;
+    let pages = [jpeg_page(10_000, 1)];
+    let first = app
+        .file(filing(header("1200000001", "retry-me"), &pages, 1000))
+        .await
+        .unwrap();
+    let retry = app
+        .file(filing(header("1200000001", "retry-me"), &pages, 1000))
+        .await
+        .unwrap();
+    assert_eq!(retry, first);
+
+    let listed = app
+        .list_all(pb::ListDocumentsRequest {
+            parent: "customers/1200000001".into(),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(listed.len(), 1, "a retry files no second document");
+}
+
+#[tokio::test]
+async fn concurrent_retries_file_one_document() {
+    let mut app = spawn_app().await;
+    app.create_customer("1200000001").await;
+    let pages = [jpeg_page(300_000, 1), png_page(200_000, 2)];
+    let calls = (0..4).map(|_| {
+        let mut client = app.documents.clone();
+        let messages = filing(header("1200000001", "racing"), &pages, 64 * 1024);
+        async move {
+            client
+                .file_document(futures::stream::iter(messages))
+                .await
+                .map(tonic::Response::into_inner)
+        }
+    });
+    let results = futures::future::join_all(calls).await;
+    let ids: Vec<String> = results
+        .into_iter()
+        .map(|result| result.unwrap().document_id)
+        .collect();
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    let listed = app
+        .list_all(pb::ListDocumentsRequest {
+            parent: "customers/1200000001".into(),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(listed.len(), 1);
+}
+
+#[tokio::test]
+async fn a_request_id_reused_for_another_document_is_already_exists() {
+    let mut app = spawn_app().await;
+    app.create_customer("1200000001").await;
+    let pages = [jpeg_page(1_000, 1)];
+    app.file(filing(header("1200000001", "once"), &pages, 1000))
+        .await
+        .unwrap();
+    let other = pb::FilingHeader {
+        title: "a different paper".into(),
+        ..header("1200000001", "once")
+    };
+    let status = app.file(filing(other, &pages, 1000)).await.unwrap_err();
+    assert_eq!(status.code(), Code::AlreadyExists);
+    assert!(status.message().contains("once"), "{}", status.message());
+
+    // Another source system has its own request ids.
+    let elsewhere = pb::FilingHeader {
+        source_system: "metering".into(),
+        ..header("1200000001", "once")
+    };
+    app.file(filing(elsewhere, &pages, 1000)).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_declared_checksum_that_matches_is_accepted() {
+    let mut app = spawn_app().await;
+    app.create_customer("1200000001").await;
+    let page = jpeg_page(20_000, 5);
+    let messages = vec![
+        message(Part::Header(header("1200000001", "checked"))),
+        message(Part::PageStart(pb::PageStart {
+            sha256: sha256_hex(&page).to_uppercase(),
+        })),
+        message(Part::Chunk(Bytes::from(page.clone()))),
+    ];
+    let document = app.file(messages).await.unwrap();
+    assert_eq!(document.pages[0].sha256, sha256_hex(&page));
+}
+
+#[tokio::test]
+async fn a_stream_cut_off_mid_page_files_nothing() {
+    let mut app = spawn_app().await;
+    app.create_customer("1200000001").await;
+    let (sender, receiver) = tokio::sync::mpsc::channel(1);
+    let mut client = app.documents.clone();
+    let call =
+        tokio::spawn(async move { client.file_document(ReceiverStream::new(receiver)).await });
+    sender
+        .send(message(Part::Header(header("1200000001", "cut"))))
+        .await
+        .unwrap();
+    sender
+        .send(message(Part::PageStart(pb::PageStart::default())))
+        .await
+        .unwrap();
+    // More than one multipart part, so an upload is under way when the caller vanishes.
+    let page = jpeg_page(PART_SIZE + MIB, 9);
+    for chunk in page.chunks(MIB) {
+        sender
+            .send(message(Part::Chunk(Bytes::copy_from_slice(chunk))))
+            .await
+            .unwrap();
+    }
+    // Let the server take in what was sent, then drop the call: the client resets the stream.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    call.abort();
+    let _ = call.await;
+    drop(sender);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let listed = app
+        .list_all(pb::ListDocumentsRequest {
+            parent: "customers/1200000001".into(),
+            ..Default::default()
+        })
+        .await;
+    assert!(
+        listed.is_empty(),
+        "a cut-off filing leaves no document: {listed:?}"
+    );
+
+    // The request id was not used up: the complete filing goes through.
+    let document = app
+        .file(filing(header("1200000001", "cut"), &[page], MIB))
+        .await
+        .unwrap();
+    assert_eq!(document.pages.len(), 1);
+}

@@ -1,0 +1,358 @@
+//! The test harness: each test gets the real server on port 0, its own PostgreSQL database and
+//! its own key prefix in the real S3 store, and talks to it through the generated clients.
+//!
+//! The backends come from the environment that `scripts/with-services.sh` sets up (`make
+//! test`): `CUSTODIAN_DATABASE__URL` and `CUSTODIAN_OBJECT_STORE__S3__*`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use custodian::proto::v1 as pb;
+use custodian::proto::v1::customer_service_client::CustomerServiceClient;
+use custodian::proto::v1::document_service_client::DocumentServiceClient;
+use custodian::proto::v1::document_type_service_client::DocumentTypeServiceClient;
+use custodian::proto::v1::file_document_request::Part;
+use custodian::proto::v1::page_service_client::PageServiceClient;
+use custodian::settings::{
+    DatabaseSettings, LimitSettings, LogFormat, LogSettings, ServerSettings, Settings,
+};
+use custodian::startup::App;
+use custodian::storage::{
+    Database, LocalSettings, ObjectStoreKind, ObjectStoreSettings, S3Settings, open_object_store,
+};
+use futures::StreamExt;
+use object_store::ObjectStore;
+use object_store::path::Path;
+use secrecy::SecretString;
+use sqlx::Connection;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+#[allow(unused_imports)]
+pub use tonic::Code;
+
+/// The real server of one test and clients connected to it.
+pub struct TestApp {
+    pub customers: CustomerServiceClient<Channel>,
+    pub documents: DocumentServiceClient<Channel>,
+    pub pages: PageServiceClient<Channel>,
+    pub document_types: DocumentTypeServiceClient<Channel>,
+    pub channel: Channel,
+    /// The test's view of the page objects (below its own prefix).
+    pub objects: Arc<dyn ObjectStore>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// How a test wants its server: real backends by default, or broken ones.
+pub struct TestConfig {
+    pub limits: LimitSettings,
+    pub database_reachable: bool,
+    pub object_store_reachable: bool,
+    pub shutdown_grace_period_secs: u64,
+}
+
+impl Default for TestConfig {
+    fn default() -> Self {
+        Self {
+            limits: LimitSettings {
+                max_page_bytes: 64 * 1024 * 1024,
+                max_document_bytes: 256 * 1024 * 1024,
+                max_pages_per_document: 200,
+            },
+            database_reachable: true,
+            object_store_reachable: true,
+            shutdown_grace_period_secs: 10,
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(TestConfig::default()).await
+}
+
+pub async fn spawn_app_with(config: TestConfig) -> TestApp {
+    init_logs();
+    let database_url = if config.database_reachable {
+        fresh_database().await
+    } else {
+        // Nothing listens on port 1.
+        SecretString::from("postgres://custodian:x@127.0.0.1:1/custodian")
+    };
+    let mut s3 = s3_settings();
+    if !config.object_store_reachable {
+        s3.endpoint = "http://127.0.0.1:1".into();
+    }
+    let settings = Settings {
+        server: ServerSettings {
+            listen_addr: "127.0.0.1:0".parse().expect("a valid address"),
+            shutdown_grace_period_secs: config.shutdown_grace_period_secs,
+            health_check_interval_ms: 200,
+        },
+        database: DatabaseSettings {
+            url: database_url,
+            max_connections: 5,
+            acquire_timeout_secs: 2,
+        },
+        object_store: ObjectStoreSettings {
+            kind: ObjectStoreKind::S3,
+            prefix: format!("tests/{}", uuid::Uuid::new_v4()),
+            local: LocalSettings {
+                path: PathBuf::from("unused"),
+            },
+            s3: Some(s3),
+        },
+        limits: config.limits,
+        log: LogSettings {
+            format: LogFormat::Pretty,
+            filter: "warn".into(),
+        },
+    };
+    let objects = open_object_store(&settings.object_store).expect("object store settings");
+    let app = App::build(settings).await.expect("the server builds");
+    let address = app.local_addr();
+    let (shutdown, signal) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run(async {
+        let _ = signal.await;
+    }));
+    let channel = Channel::from_shared(format!("http://{address}"))
+        .expect("a valid uri")
+        .connect()
+        .await
+        .expect("the server accepts connections");
+    TestApp {
+        customers: CustomerServiceClient::new(channel.clone()),
+        documents: DocumentServiceClient::new(channel.clone()),
+        pages: PageServiceClient::new(channel.clone()),
+        document_types: DocumentTypeServiceClient::new(channel.clone()),
+        channel,
+        objects,
+        shutdown: Some(shutdown),
+        server: Some(server),
+    }
+}
+
+impl TestApp {
+    /// Sends the shutdown signal without waiting.
+    pub fn begin_stop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+
+    /// Waits for the server task to end.
+    pub async fn wait_stopped(&mut self) -> anyhow::Result<()> {
+        match self.server.take() {
+            Some(server) => server.await.expect("the server task does not panic"),
+            None => Ok(()),
+        }
+    }
+
+    /// Opens a residential customer in county 120101 and returns its account number.
+    pub async fn create_customer(&mut self, account: &str) -> pb::Customer {
+        self.customers
+            .create_customer(pb::CreateCustomerRequest {
+                customer: Some(customer(account, "120101")),
+            })
+            .await
+            .expect("the customer is created")
+            .into_inner()
+    }
+
+    /// Files a document and returns the reply or the status.
+    pub async fn file(
+        &mut self,
+        messages: Vec<pb::FileDocumentRequest>,
+    ) -> Result<pb::Document, tonic::Status> {
+        self.documents
+            .file_document(futures::stream::iter(messages))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// Reads a whole page back: its metadata and its bytes.
+    pub async fn read_page(&mut self, name: &str) -> Result<(pb::Page, Vec<u8>), tonic::Status> {
+        let mut stream = self
+            .pages
+            .read_page(pb::ReadPageRequest { name: name.into() })
+            .await?
+            .into_inner();
+        let mut page = None;
+        let mut bytes = Vec::new();
+        while let Some(message) = stream.next().await {
+            let message = message?;
+            if message.page.is_some() {
+                assert!(page.is_none(), "only the first message carries the page");
+                page = message.page;
+            }
+            bytes.extend_from_slice(&message.chunk);
+        }
+        Ok((page.expect("the first message carries the page"), bytes))
+    }
+
+    /// Lists every document of an account, following page tokens.
+    pub async fn list_all(&mut self, request: pb::ListDocumentsRequest) -> Vec<pb::Document> {
+        let mut documents = Vec::new();
+        let mut request = request;
+        loop {
+            let response = self
+                .documents
+                .list_documents(request.clone())
+                .await
+                .expect("listing succeeds")
+                .into_inner();
+            documents.extend(response.documents);
+            if response.next_page_token.is_empty() {
+                return documents;
+            }
+            request.page_token = response.next_page_token;
+        }
+    }
+
+    /// The keys of the objects below `prefix` in the test's part of the store.
+    pub async fn object_keys(&self, prefix: &str) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .objects
+            .list(Some(&Path::from(prefix)))
+            .map(|meta| meta.expect("listing objects succeeds").location.to_string())
+            .collect()
+            .await;
+        keys.sort();
+        keys
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.begin_stop();
+    }
+}
+
+pub fn customer(account: &str, org_unit: &str) -> pb::Customer {
+    pb::Customer {
+        account_number: account.into(),
+        display_name: format!("Customer {account}"),
+        customer_class: pb::CustomerClass::Residential.into(),
+        org_unit_code: org_unit.into(),
+        ..Default::default()
+    }
+}
+
+/// A filing header with sensible defaults for `account`.
+pub fn header(account: &str, request_id: &str) -> pb::FilingHeader {
+    pb::FilingHeader {
+        parent: format!("customers/{account}"),
+        document_type: "application-form".into(),
+        business_process: pb::BusinessProcess::NewConnection.into(),
+        work_order_number: "WO-1".into(),
+        title: "居民新装用电申请书".into(),
+        source_system: "marketing".into(),
+        client_request_id: request_id.into(),
+    }
+}
+
+/// The messages of a filing: the header, then each page in chunks of `chunk_size`.
+pub fn filing(
+    header: pb::FilingHeader,
+    pages: &[Vec<u8>],
+    chunk_size: usize,
+) -> Vec<pb::FileDocumentRequest> {
+    let mut messages = vec![message(Part::Header(header))];
+    for page in pages {
+        messages.push(message(Part::PageStart(pb::PageStart::default())));
+        for chunk in page.chunks(chunk_size) {
+            messages.push(message(Part::Chunk(Bytes::copy_from_slice(chunk))));
+        }
+    }
+    messages
+}
+
+pub fn message(part: Part) -> pb::FileDocumentRequest {
+    pb::FileDocumentRequest { part: Some(part) }
+}
+
+/// A JPEG-looking page of `size` bytes whose content depends on `seed`.
+pub fn jpeg_page(size: usize, seed: u64) -> Vec<u8> {
+    page_with_magic(b"\xFF\xD8\xFF\xE0", size, seed)
+}
+
+pub fn png_page(size: usize, seed: u64) -> Vec<u8> {
+    page_with_magic(b"\x89PNG\r\n\x1A\n", size, seed)
+}
+
+pub fn pdf_page(size: usize, seed: u64) -> Vec<u8> {
+    page_with_magic(b"%PDF-1.7\n", size, seed)
+}
+
+fn page_with_magic(magic: &[u8], size: usize, seed: u64) -> Vec<u8> {
+    assert!(size >= magic.len());
+    let mut bytes = magic.to_vec();
+    // xorshift64: cheap, deterministic noise that does not compress or repeat.
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    while bytes.len() < size {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        bytes.extend_from_slice(&state.to_le_bytes());
+    }
+    bytes.truncate(size);
+    bytes
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// The S3 settings of the test environment.
+fn s3_settings() -> S3Settings {
+    S3Settings {
+        endpoint: env("CUSTODIAN_OBJECT_STORE__S3__ENDPOINT"),
+        bucket: env("CUSTODIAN_OBJECT_STORE__S3__BUCKET"),
+        region: std::env::var("CUSTODIAN_OBJECT_STORE__S3__REGION")
+            .unwrap_or_else(|_| "us-east-1".into()),
+        access_key_id: env("CUSTODIAN_OBJECT_STORE__S3__ACCESS_KEY_ID"),
+        secret_access_key: env("CUSTODIAN_OBJECT_STORE__S3__SECRET_ACCESS_KEY").into(),
+        allow_http: true,
+    }
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests with `make test`, which starts PostgreSQL and SeaweedFS")
+    })
+}
+
+/// Creates an empty, migrated database for one test and returns its URL.
+async fn fresh_database() -> SecretString {
+    let admin_url = env("CUSTODIAN_DATABASE__URL");
+    let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .expect("the test PostgreSQL answers");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .expect("a test database is created");
+    admin.close().await.ok();
+    let (server, _) = admin_url
+        .rsplit_once('/')
+        .expect("the database URL ends in /database");
+    let url = SecretString::from(format!("{server}/{name}"));
+    let database = Database::connect_lazy(&url, 1, std::time::Duration::from_secs(5))
+        .expect("a pool for the test database");
+    database.migrate().await.expect("migrations apply");
+    database.close().await;
+    url
+}
+
+fn init_logs() {
+    if std::env::var("TEST_LOG").is_ok() {
+        custodian::telemetry::init(&LogSettings {
+            format: LogFormat::Pretty,
+            filter: "info".into(),
+        });
+    }
+}
