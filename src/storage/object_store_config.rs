@@ -86,7 +86,6 @@ pub fn open_object_store(
                 .with_region(&s3.region)
                 .with_access_key_id(&s3.access_key_id)
                 .with_secret_access_key(s3.secret_access_key.expose_secret())
-                .with_allow_http(s3.allow_http)
                 // Path-style: virtual-hosted requests make SeaweedFS create stray buckets.
                 .with_virtual_hosted_style_request(false)
                 // Fail within seconds when the store is down, rather than retrying for minutes
@@ -96,8 +95,11 @@ pub fn open_object_store(
                     retry_timeout: Duration::from_secs(15),
                     ..RetryConfig::default()
                 })
+                // One options value: allow_http lives in it too, so it is set here.
                 .with_client_options(
-                    ClientOptions::new().with_connect_timeout(Duration::from_secs(3)),
+                    ClientOptions::new()
+                        .with_allow_http(s3.allow_http)
+                        .with_connect_timeout(Duration::from_secs(3)),
                 );
             if !s3.endpoint.is_empty() {
                 builder = builder.with_endpoint(&s3.endpoint);
