@@ -44,6 +44,8 @@ pub struct LimitSettings {
     pub max_page_bytes: u64,
     pub max_document_bytes: u64,
     pub max_pages_per_document: u32,
+    /// A filing whose caller sends nothing for this long is abandoned.
+    pub filing_idle_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -75,6 +77,7 @@ impl Settings {
             .set_default("limits.max_page_bytes", 64 * 1024 * 1024)?
             .set_default("limits.max_document_bytes", 1024 * 1024 * 1024)?
             .set_default("limits.max_pages_per_document", 1000)?
+            .set_default("limits.filing_idle_timeout_secs", 60)?
             .set_default("log.format", "pretty")?
             .set_default("log.filter", "info")?;
         if let Some(file) = file {
@@ -108,6 +111,7 @@ impl From<LimitSettings> for FilingLimits {
             max_page_bytes: limits.max_page_bytes,
             max_document_bytes: limits.max_document_bytes,
             max_pages: limits.max_pages_per_document,
+            idle_timeout: Duration::from_secs(limits.filing_idle_timeout_secs.max(1)),
         }
     }
 }

@@ -56,7 +56,7 @@ impl OrgUnitCode {
     pub fn parse(text: &str) -> Result<Self, String> {
         let well_formed = !text.is_empty()
             && text.len() <= 12
-            && text.len() % 2 == 0
+            && text.len().is_multiple_of(2)
             && text.bytes().all(|b| b.is_ascii_digit());
         if well_formed {
             Ok(Self(text.to_owned()))

@@ -21,6 +21,9 @@ pub enum Error {
     /// A size or count limit was exceeded; the message says which.
     #[error("{0}")]
     ResourceExhausted(String),
+    /// The caller's stream stalled for longer than the server waits.
+    #[error("{0}")]
+    DeadlineExceeded(String),
     /// The caller broke off its stream before it was complete.
     #[error("{0}")]
     Cancelled(String),

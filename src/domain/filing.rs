@@ -5,6 +5,8 @@
 //! metadata commits, so a committed document never lacks a page, while a filing that fails or
 //! is cut off leaves at most unreferenced page objects, which no caller can see.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
@@ -33,6 +35,9 @@ pub struct FilingLimits {
     pub max_page_bytes: u64,
     pub max_document_bytes: u64,
     pub max_pages: u32,
+    /// How long the stream may stay silent before the filing is abandoned; bounds what a
+    /// caller that vanished without closing its stream holds on to.
+    pub idle_timeout: Duration,
 }
 
 impl Archive {
@@ -92,6 +97,21 @@ impl Archive {
         }
     }
 
+    /// Waits for the next message, at most the idle timeout.
+    async fn next_part<S>(&self, parts: &mut S) -> Result<Option<Result<FilingPart, Error>>, Error>
+    where
+        S: Stream<Item = Result<FilingPart, Error>> + Send + Unpin,
+    {
+        tokio::time::timeout(self.limits.idle_timeout, parts.next())
+            .await
+            .map_err(|_| {
+                Error::DeadlineExceeded(format!(
+                    "the filing stream was idle for {} s; nothing was filed",
+                    self.limits.idle_timeout.as_secs()
+                ))
+            })
+    }
+
     /// Receives and stores every page; on failure aborts the page being written.
     async fn store_pages<S>(&self, mut parts: S) -> Result<Vec<PageInfo>, Error>
     where
@@ -101,7 +121,7 @@ impl Archive {
         let mut current: Option<PageInProgress> = None;
         let mut document_bytes = 0u64;
         let outcome: Result<(), Error> = async {
-            while let Some(part) = parts.next().await {
+            while let Some(part) = self.next_part(&mut parts).await? {
                 match part? {
                     FilingPart::PageStart { expected_sha256 } => {
                         if let Some(page) = current.take() {

@@ -18,7 +18,14 @@ impl From<Error> for Status {
             Error::AlreadyExists(message) => Status::already_exists(message),
             Error::FailedPrecondition(message) => Status::failed_precondition(message),
             Error::ResourceExhausted(message) => Status::resource_exhausted(message),
-            Error::Cancelled(message) => Status::cancelled(message),
+            Error::DeadlineExceeded(message) => {
+                tracing::info!(%message, "call abandoned");
+                Status::deadline_exceeded(message)
+            }
+            Error::Cancelled(message) => {
+                tracing::info!(%message, "call cancelled by the caller");
+                Status::cancelled(message)
+            }
             Error::Unavailable(source) => {
                 tracing::warn!(error = format!("{source:#}"), "backend unavailable");
                 Status::unavailable("the archive's storage is unavailable; retry later")

@@ -98,12 +98,13 @@ impl PageUpload {
     }
 
     /// Stores the page under the key of `sha256`, which the caller computed over the bytes.
-    pub async fn finish(self, sha256: &Sha256Digest) -> Result<(), StorageError> {
+    pub async fn finish(mut self, sha256: &Sha256Digest) -> Result<(), StorageError> {
         let key = content_key(sha256);
-        match self.multipart {
+        match self.multipart.take() {
             None => {
                 if !exists(self.store.as_ref(), &key).await? {
-                    self.store.put(&key, self.buffer.freeze()).await?;
+                    let buffer = std::mem::take(&mut self.buffer);
+                    self.store.put(&key, buffer.freeze()).await?;
                 }
             }
             Some((staging, upload)) => {
@@ -123,12 +124,29 @@ impl PageUpload {
     }
 
     /// Gives up the page, removing the parts written so far.
-    pub async fn abort(self) {
-        if let Some((staging, upload)) = self.multipart
-            && let Err(error) = upload.abort().await
-        {
-            tracing::warn!(%staging, error = %error, "could not abort a page upload");
+    pub async fn abort(mut self) {
+        if let Some((staging, upload)) = self.multipart.take() {
+            abort_multipart(staging, upload).await;
         }
+    }
+}
+
+/// A filing whose caller vanished is dropped mid-page, without `abort`: remove its parts in
+/// the background rather than leave an incomplete upload behind.
+impl Drop for PageUpload {
+    fn drop(&mut self) {
+        if let Some((staging, upload)) = self.multipart.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            tracing::info!(%staging, "aborting the upload of an abandoned page");
+            runtime.spawn(abort_multipart(staging, upload));
+        }
+    }
+}
+
+async fn abort_multipart(staging: Path, upload: WriteMultipart) {
+    if let Err(error) = upload.abort().await {
+        tracing::warn!(%staging, error = %error, "could not abort a page upload");
     }
 }
 

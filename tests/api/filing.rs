@@ -82,7 +82,11 @@ async fn identical_pages_are_stored_once() {
     let shared = jpeg_page(50_000, 7);
     let other = jpeg_page(50_000, 8);
     let first = app
-        .file(filing(header("1200000001", "a"), &[shared.clone()], 4096))
+        .file(filing(
+            header("1200000001", "a"),
+            std::slice::from_ref(&shared),
+            4096,
+        ))
         .await
         .unwrap();
     let second = app
@@ -199,8 +203,14 @@ async fn a_declared_checksum_that_matches_is_accepted() {
 async fn a_stream_cut_off_mid_page_files_nothing() {
     let mut app = spawn_app().await;
     app.create_customer("1200000001").await;
+    // The caller has a connection of its own, which goes with it as a crashing client's would.
+    let connection = tonic::transport::Channel::from_shared(format!("http://{}", app.address))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = pb::document_service_client::DocumentServiceClient::new(connection);
     let (sender, receiver) = tokio::sync::mpsc::channel(1);
-    let mut client = app.documents.clone();
     let call =
         tokio::spawn(async move { client.file_document(ReceiverStream::new(receiver)).await });
     sender
@@ -219,7 +229,7 @@ async fn a_stream_cut_off_mid_page_files_nothing() {
             .await
             .unwrap();
     }
-    // Let the server take in what was sent, then drop the call: the client resets the stream.
+    // Let the server take in what was sent, then vanish: the call and its connection go.
     tokio::time::sleep(Duration::from_millis(500)).await;
     call.abort();
     let _ = call.await;

@@ -295,6 +295,7 @@ async fn oversized_pages_documents_and_page_counts_are_resource_exhausted() {
             max_page_bytes: 100_000,
             max_document_bytes: 250_000,
             max_pages_per_document: 3,
+            filing_idle_timeout_secs: 60,
         },
         ..TestConfig::default()
     })
@@ -341,4 +342,47 @@ async fn oversized_pages_documents_and_page_counts_are_resource_exhausted() {
     app.file(filing(header(ACCOUNT, "r4"), &at_limits, 10_000))
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_filing_whose_caller_goes_silent_is_abandoned_after_the_idle_timeout() {
+    let mut app = spawn_app_with(TestConfig {
+        limits: LimitSettings {
+            filing_idle_timeout_secs: 1,
+            ..TestConfig::default().limits
+        },
+        ..TestConfig::default()
+    })
+    .await;
+    app.create_customer(ACCOUNT).await;
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    sender
+        .send(message(Part::Header(header(ACCOUNT, "silent"))))
+        .await
+        .unwrap();
+    sender
+        .send(message(Part::PageStart(pb::PageStart::default())))
+        .await
+        .unwrap();
+    sender
+        .send(message(Part::Chunk(Bytes::from(jpeg_page(1000, 1)))))
+        .await
+        .unwrap();
+
+    // The sender stays open but sends nothing more.
+    let call = app
+        .documents
+        .file_document(tokio_stream::wrappers::ReceiverStream::new(receiver));
+    let status = tokio::time::timeout(std::time::Duration::from_secs(10), call)
+        .await
+        .expect("the server gives up on its own")
+        .unwrap_err();
+    assert_eq!(
+        status.code(),
+        Code::DeadlineExceeded,
+        "{}",
+        status.message()
+    );
+    drop(sender);
+    assert_archive_empty(&mut app).await;
 }

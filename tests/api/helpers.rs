@@ -35,6 +35,7 @@ pub use tonic::Code;
 
 /// The real server of one test and clients connected to it.
 pub struct TestApp {
+    pub address: std::net::SocketAddr,
     pub customers: CustomerServiceClient<Channel>,
     pub documents: DocumentServiceClient<Channel>,
     pub pages: PageServiceClient<Channel>,
@@ -61,6 +62,7 @@ impl Default for TestConfig {
                 max_page_bytes: 64 * 1024 * 1024,
                 max_document_bytes: 256 * 1024 * 1024,
                 max_pages_per_document: 200,
+                filing_idle_timeout_secs: 60,
             },
             database_reachable: true,
             object_store_reachable: true,
@@ -123,6 +125,7 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
         .await
         .expect("the server accepts connections");
     TestApp {
+        address,
         customers: CustomerServiceClient::new(channel.clone()),
         documents: DocumentServiceClient::new(channel.clone()),
         pages: PageServiceClient::new(channel.clone()),
