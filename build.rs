@@ -10,6 +10,7 @@ const PROTOS: &[&str] = &[
     "proto/custodian/v1/documents.proto",
     "proto/custodian/v1/pages.proto",
     "proto/custodian/v1/document_types.proto",
+    "proto/custodian/v1/audit.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -2,7 +2,7 @@
 //! environment variables (`CUSTODIAN_SECTION__KEY`, e.g. `CUSTODIAN_DATABASE__URL`).
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -19,6 +19,35 @@ pub struct Settings {
     pub object_store: ObjectStoreSettings,
     pub limits: LimitSettings,
     pub log: LogSettings,
+    pub auth: AuthSettings,
+}
+
+/// Who may call, and how calls are recorded.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    /// The `iss` every token must carry.
+    pub issuer: String,
+    /// The `aud` every token must carry.
+    pub audience: String,
+    /// Clock skew tolerated on `exp` and `nbf`.
+    pub leeway_secs: u64,
+    /// A PEM public key tokens are verified with (shorthand for one entry of `keys`).
+    pub public_key_file: Option<PathBuf>,
+    /// The algorithm of `public_key_file`: `EdDSA`, `RS256` or `ES256`.
+    pub algorithm: String,
+    /// Further verification keys, for rotation.
+    #[serde(default)]
+    pub keys: Vec<VerificationKey>,
+    /// The access policy (TOML); reloaded on SIGHUP.
+    pub policy_file: PathBuf,
+    /// The secret the audit chain's HMAC is keyed with. Keep it out of the database's reach.
+    pub audit_chain_key: SecretString,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct VerificationKey {
+    pub public_key_file: PathBuf,
+    pub algorithm: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -79,7 +108,12 @@ impl Settings {
             .set_default("limits.max_pages_per_document", 1000)?
             .set_default("limits.filing_idle_timeout_secs", 60)?
             .set_default("log.format", "pretty")?
-            .set_default("log.filter", "info")?;
+            .set_default("log.filter", "info")?
+            .set_default("auth.issuer", "custodian-dev")?
+            .set_default("auth.audience", "custodian")?
+            .set_default("auth.leeway_secs", 30)?
+            .set_default("auth.algorithm", "EdDSA")?
+            .set_default("auth.policy_file", "config/policy.toml")?;
         if let Some(file) = file {
             builder = builder.add_source(config::File::from(file));
         }

@@ -2,60 +2,69 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::server::NamedService;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
 
-use crate::domain::Archive;
-use crate::grpc::ArchiveServices;
-use crate::proto::v1::customer_service_server::CustomerServiceServer;
-use crate::proto::v1::document_service_server::DocumentServiceServer;
-use crate::proto::v1::document_type_service_server::DocumentTypeServiceServer;
-use crate::proto::v1::page_service_server::PageServiceServer;
-use crate::settings::Settings;
+use crate::domain::{Archive, AuditLog, ChainKey, Policy};
+use crate::grpc::auth::{Authenticator, TrustedKey};
+use crate::grpc::{SERVICE_NAMES, authenticated_routes};
+use crate::settings::{AuthSettings, Settings};
 use crate::storage::{Database, PART_SIZE, PageStore, open_object_store};
-
-/// The services whose health is reported by name, besides the whole server ("").
-const SERVICE_NAMES: &[&str] = &[
-    <CustomerServiceServer<()> as NamedService>::NAME,
-    <DocumentServiceServer<()> as NamedService>::NAME,
-    <PageServiceServer<()> as NamedService>::NAME,
-    <DocumentTypeServiceServer<()> as NamedService>::NAME,
-];
 
 /// The largest gRPC message the server accepts: one page chunk plus framing.
 const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024 + 1024;
+/// How long queued audit events may take to be written after the server stopped.
+const AUDIT_DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A server bound to its address, ready to run.
 pub struct App {
     listener: TcpListener,
     archive: Archive,
+    authenticator: Authenticator,
+    audit_writer: JoinHandle<()>,
     database: Database,
     settings: Settings,
 }
 
 impl App {
     /// Connects the stores (lazily: a backend that is down makes the server NOT_SERVING, not
-    /// absent) and binds the listener, so that `local_addr` is known before `run`.
+    /// absent), loads the policy and keys, and binds the listener, so that `local_addr` is
+    /// known before `run`.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let policy = load_policy(&settings.auth.policy_file)?;
+        let keys = load_keys(&settings.auth)?;
         let database = Database::connect_lazy(
             &settings.database.url,
             settings.database.max_connections,
             Duration::from_secs(settings.database.acquire_timeout_secs),
+            chain_key(&settings.auth),
         )
         .context("invalid database settings")?;
         let store =
             open_object_store(&settings.object_store).context("invalid object store settings")?;
+        let (audit, audit_writer) = AuditLog::start(database.clone());
         let archive = Archive::new(
             database.clone(),
             PageStore::new(store),
             settings.limits.into(),
+            policy,
+            audit.clone(),
+        );
+        let authenticator = Authenticator::new(
+            keys,
+            settings.auth.issuer.clone(),
+            settings.auth.audience.clone(),
+            settings.auth.leeway_secs,
+            audit,
         );
         let listener = TcpListener::bind(settings.server.listen_addr)
             .await
@@ -63,6 +72,8 @@ impl App {
         Ok(Self {
             listener,
             archive,
+            authenticator,
+            audit_writer,
             database,
             settings,
         })
@@ -74,8 +85,8 @@ impl App {
             .unwrap_or(self.settings.server.listen_addr)
     }
 
-    /// Serves until `shutdown` resolves; then reports NOT_SERVING, stops accepting calls and
-    /// lets in-flight ones finish within the grace period.
+    /// Serves until `shutdown` resolves; then reports NOT_SERVING, stops accepting calls, lets
+    /// in-flight ones finish within the grace period and writes the queued audit events.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -90,18 +101,13 @@ impl App {
             self.settings.server.health_check_interval(),
             stopping.clone(),
         ));
-
-        let reflection = |builder: tonic_reflection::server::Builder<'static>| {
-            builder
-                .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
-                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        };
-        let reflection_v1 =
-            reflection(tonic_reflection::server::Builder::configure()).build_v1()?;
-        let reflection_v1alpha =
-            reflection(tonic_reflection::server::Builder::configure()).build_v1alpha()?;
-
-        let services = ArchiveServices::new(self.archive.clone(), MAX_MESSAGE_BYTES);
+        let reloader = tokio::spawn(reload_policy_on_hangup(
+            self.archive.clone(),
+            self.settings.auth.policy_file.clone(),
+        ));
+        tracing::info!(address = %self.local_addr(), "serving gRPC");
+        let routes =
+            authenticated_routes(self.archive.clone(), self.authenticator, MAX_MESSAGE_BYTES)?;
         let signal = {
             let reporter = reporter.clone();
             async move {
@@ -111,20 +117,15 @@ impl App {
                 crate::health::set_all(&reporter, SERVICE_NAMES, ServingStatus::NotServing).await;
             }
         };
-        tracing::info!(address = %self.local_addr(), "serving gRPC");
         let serve = Server::builder()
             // Large pages stream faster with windows bigger than HTTP/2's 64 KiB default.
             .initial_stream_window_size(Some(PART_SIZE as u32 / 4))
             .initial_connection_window_size(Some(PART_SIZE as u32))
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+            .add_routes(routes)
+            // Health stays reachable without a token, for probes and load balancers.
             .add_service(health_service)
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha)
-            .add_service(services.customers)
-            .add_service(services.documents)
-            .add_service(services.pages)
-            .add_service(services.document_types)
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), signal);
 
         let grace = self.settings.server.shutdown_grace_period();
@@ -140,10 +141,81 @@ impl App {
             }
         };
         probe.abort();
+        reloader.abort();
+        let _ = tokio::join!(probe, reloader);
+        // The writer ends once the last handle to the audit log is gone and its queue is empty.
+        drop(self.archive);
+        if tokio::time::timeout(AUDIT_DRAIN_TIMEOUT, self.audit_writer)
+            .await
+            .is_err()
+        {
+            tracing::error!("queued audit events could not be written before shutdown");
+        }
         self.database.close().await;
         tracing::info!("stopped");
         outcome
     }
+}
+
+/// Reads and checks the policy file.
+pub fn load_policy(path: &Path) -> anyhow::Result<Policy> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the policy file {}", path.display()))?;
+    Policy::parse(&text)
+        .map_err(|reason| anyhow::anyhow!("invalid policy {}: {reason}", path.display()))
+}
+
+fn load_keys(auth: &AuthSettings) -> anyhow::Result<Vec<TrustedKey>> {
+    let configured = auth
+        .public_key_file
+        .iter()
+        .map(|file| (file.clone(), auth.algorithm.clone()))
+        .chain(
+            auth.keys
+                .iter()
+                .map(|k| (k.public_key_file.clone(), k.algorithm.clone())),
+        );
+    let keys = configured
+        .map(|(file, algorithm): (PathBuf, String)| {
+            let pem = std::fs::read(&file)
+                .with_context(|| format!("cannot read the token key {}", file.display()))?;
+            TrustedKey::from_pem(&algorithm, &pem)
+                .with_context(|| format!("invalid token key {}", file.display()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    anyhow::ensure!(
+        !keys.is_empty(),
+        "no token verification key: set auth.public_key_file (CUSTODIAN_AUTH__PUBLIC_KEY_FILE)"
+    );
+    Ok(keys)
+}
+
+/// The audit chain's key, from the settings.
+pub fn chain_key(auth: &AuthSettings) -> ChainKey {
+    ChainKey::new(auth.audit_chain_key.expose_secret().as_bytes().to_vec())
+}
+
+/// Re-reads the policy on SIGHUP; a policy that does not parse leaves the old one in force.
+async fn reload_policy_on_hangup(archive: Archive, path: PathBuf) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP: the policy will not be reloaded");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            match load_policy(&path) {
+                Ok(policy) => {
+                    archive.replace_policy(policy);
+                    tracing::info!(path = %path.display(), "policy reloaded");
+                }
+                Err(error) => tracing::error!(error = format!("{error:#}"), "policy not reloaded"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (archive, path);
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -9,6 +9,9 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 use tokio::io::AsyncWriteExt;
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 use crate::proto::v1 as pb;
@@ -26,15 +29,40 @@ pub struct Connection {
     /// The server's address.
     #[arg(long, env = "CUSTODIAN_URL", default_value = "http://127.0.0.1:50051")]
     url: String,
+    /// A bearer token (see `custodian dev-token`).
+    #[arg(long, env = "CUSTODIAN_TOKEN", hide_env_values = true)]
+    token: String,
 }
 
+/// A channel whose calls carry the bearer token.
+type Authorized = InterceptedService<Channel, BearerToken>;
+
 impl Connection {
-    async fn channel(&self) -> anyhow::Result<Channel> {
-        Channel::from_shared(self.url.clone())
+    async fn channel(&self) -> anyhow::Result<Authorized> {
+        let channel = Channel::from_shared(self.url.clone())
             .context("invalid --url")?
             .connect()
             .await
-            .with_context(|| format!("cannot connect to {}", self.url))
+            .with_context(|| format!("cannot connect to {}", self.url))?;
+        let value = MetadataValue::try_from(format!("Bearer {}", self.token.trim()))
+            .context("the token is not valid metadata")?;
+        Ok(InterceptedService::new(channel, BearerToken(value)))
+    }
+}
+
+/// Adds `authorization: Bearer …` to every call.
+#[derive(Clone)]
+pub struct BearerToken(MetadataValue<Ascii>);
+
+impl Interceptor for BearerToken {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        Ok(request)
     }
 }
 
@@ -115,7 +143,8 @@ pub struct FileArgs {
     title: String,
     #[arg(long, default_value = "")]
     work_order: String,
-    #[arg(long, default_value = "custodian-cli")]
+    /// Defaults to the calling system named by the token.
+    #[arg(long, default_value = "")]
     source_system: String,
     /// Reuse the id of a filing whose reply was lost; a new one is made up otherwise.
     #[arg(long)]

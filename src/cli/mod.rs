@@ -1,7 +1,9 @@
-//! The `custodian` command: `serve` and `migrate` for operators, and a small client for people
-//! who want to try the API without writing code.
+//! The `custodian` command: `serve`, `migrate` and audit verification for operators, a
+//! development token minter, and a small client for people who want to try the API without
+//! writing code.
 
 mod client;
+mod dev_token;
 
 use std::path::PathBuf;
 
@@ -9,7 +11,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use crate::settings::Settings;
-use crate::startup::{App, shutdown_signal};
+use crate::startup::{App, chain_key, shutdown_signal};
 use crate::storage::Database;
 
 #[derive(Debug, Parser)]
@@ -28,10 +30,14 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Runs the gRPC server until Ctrl-C or SIGTERM.
+    /// Runs the gRPC server until Ctrl-C or SIGTERM; SIGHUP reloads the access policy.
     Serve,
     /// Applies pending database migrations, then exits.
     Migrate,
+    /// Recomputes the audit chain straight from the database and reports where it breaks.
+    VerifyAuditChain,
+    /// Prints a signed development token (never use the dev key in production).
+    DevToken(dev_token::DevTokenArgs),
     #[command(flatten)]
     Client(client::ClientCommand),
 }
@@ -48,15 +54,32 @@ impl Cli {
             Command::Migrate => {
                 let settings = self.settings()?;
                 crate::telemetry::init(&settings.log);
-                let database = Database::connect_lazy(
-                    &settings.database.url,
-                    1,
-                    std::time::Duration::from_secs(settings.database.acquire_timeout_secs),
-                )?;
-                database.migrate().await.context("migration failed")?;
+                database(&settings)?
+                    .migrate()
+                    .await
+                    .context("migration failed")?;
                 tracing::info!("database is up to date");
                 Ok(())
             }
+            Command::VerifyAuditChain => {
+                let settings = self.settings()?;
+                let verification = crate::domain::verify_chain(&database(&settings)?)
+                    .await
+                    .map_err(|error| anyhow::anyhow!("{error}"))?;
+                match verification.broken_at {
+                    None => {
+                        println!(
+                            "audit chain intact: {} events verified",
+                            verification.checked
+                        );
+                        Ok(())
+                    }
+                    Some((seq, reason)) => {
+                        anyhow::bail!("audit chain broken at event {seq}: {reason}")
+                    }
+                }
+            }
+            Command::DevToken(args) => args.run(),
             Command::Client(command) => command.run().await,
         }
     }
@@ -64,4 +87,13 @@ impl Cli {
     fn settings(&self) -> anyhow::Result<Settings> {
         Settings::load(self.config.as_deref()).context("invalid settings")
     }
+}
+
+fn database(settings: &Settings) -> anyhow::Result<Database> {
+    Ok(Database::connect_lazy(
+        &settings.database.url,
+        1,
+        std::time::Duration::from_secs(settings.database.acquire_timeout_secs),
+        chain_key(&settings.auth),
+    )?)
 }

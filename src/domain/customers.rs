@@ -2,6 +2,10 @@
 
 use chrono::{DateTime, Utc};
 
+use super::access::{Actor, Grant, Permission, Reach};
+use super::audit::Resource;
+use super::masking::present_customer;
+use super::names::customer_name;
 use super::paging::{Cursor, Page, PageRequest};
 use super::{Archive, Error};
 
@@ -121,6 +125,10 @@ pub struct Customer {
     pub customer_class: CustomerClass,
     pub org_unit_code: OrgUnitCode,
     pub status: CustomerStatus,
+    /// Personal data: the holder's ID number (身份证号), phone and address, when recorded.
+    pub id_number: Option<PersonalText>,
+    pub phone: Option<PersonalText>,
+    pub address: Option<PersonalText>,
     pub create_time: DateTime<Utc>,
     pub update_time: DateTime<Utc>,
 }
@@ -133,6 +141,35 @@ pub struct NewCustomer {
     pub customer_class: CustomerClass,
     pub org_unit_code: OrgUnitCode,
     pub status: CustomerStatus,
+    pub id_number: Option<PersonalText>,
+    pub phone: Option<PersonalText>,
+    pub address: Option<PersonalText>,
+}
+
+/// A personal-data field: 1 to 300 characters without control characters.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PersonalText(String);
+
+impl PersonalText {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let trimmed = text.trim();
+        if trimmed.is_empty() || trimmed.chars().count() > 300 {
+            return Err("must be 1 to 300 characters".into());
+        }
+        if trimmed.chars().any(char::is_control) {
+            return Err("must not contain control characters".into());
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Replaces the text by a masked form of it (see `masking`).
+    pub(crate) fn map(self, f: impl FnOnce(&str) -> String) -> Self {
+        Self(f(&self.0))
+    }
 }
 
 /// The fields an update changes; `None` leaves a field as it is.
@@ -142,51 +179,203 @@ pub struct CustomerChanges {
     pub customer_class: Option<CustomerClass>,
     pub org_unit_code: Option<OrgUnitCode>,
     pub status: Option<CustomerStatus>,
+    pub id_number: Option<PersonalText>,
+    pub phone: Option<PersonalText>,
+    pub address: Option<PersonalText>,
 }
 
 impl Archive {
-    /// Opens a customer's archive.
-    pub async fn create_customer(&self, new: NewCustomer) -> Result<Customer, Error> {
+    /// Opens a customer's archive, within the caller's org scope.
+    pub async fn create_customer(
+        &self,
+        actor: &Actor,
+        new: NewCustomer,
+    ) -> Result<Customer, Error> {
         let account = new.account_number.clone();
-        self.db.insert_customer(&new).await?.ok_or_else(|| {
-            Error::AlreadyExists(format!("customer customers/{account} already exists"))
+        let resource = Resource::named(customer_name(&account)).account(&account);
+        self.audited_change(actor, "CreateCustomer", resource, |event| async move {
+            let policy = self.policy();
+            let grant = policy.grant(actor)?;
+            grant.require(Permission::CreateCustomers)?;
+            require_within_reach(&grant, &new.org_unit_code)?;
+            let event = event.with_details(serde_json::json!({ "new": customer_details(&new) }));
+            let customer = self
+                .db
+                .insert_customer(&new, &event)
+                .await?
+                .ok_or_else(|| {
+                    Error::AlreadyExists(format!("customer customers/{account} already exists"))
+                })?;
+            Ok(present_customer(customer, &grant))
         })
+        .await
     }
 
-    /// Returns the customer, or `NotFound`.
-    pub async fn customer(&self, account: &AccountNumber) -> Result<Customer, Error> {
-        self.db
-            .customer(account)
-            .await?
-            .ok_or_else(|| customer_not_found(account))
+    /// Returns the customer, or `NotFound` also when it lies outside the caller's scope.
+    pub async fn customer(
+        &self,
+        actor: &Actor,
+        account: &AccountNumber,
+    ) -> Result<Customer, Error> {
+        let resource = Resource::named(customer_name(account)).account(account);
+        self.audited(actor, "GetCustomer", resource, async {
+            let policy = self.policy();
+            let grant = policy.grant(actor)?;
+            grant.require(Permission::ReadCustomers)?;
+            let customer = self.reachable_customer(&grant, account).await?;
+            Ok(present_customer(customer, &grant))
+        })
+        .await
     }
 
-    /// Applies `changes` to the customer.
+    /// Applies `changes` to the customer; the audit event records old and new values.
     pub async fn update_customer(
         &self,
+        actor: &Actor,
         account: &AccountNumber,
         changes: CustomerChanges,
     ) -> Result<Customer, Error> {
-        self.db
-            .update_customer(account, &changes)
-            .await?
-            .ok_or_else(|| customer_not_found(account))
+        let resource = Resource::named(customer_name(account)).account(account);
+        self.audited_change(actor, "UpdateCustomer", resource, |event| async move {
+            let policy = self.policy();
+            let grant = policy.grant(actor)?;
+            grant.require(Permission::UpdateCustomers)?;
+            let old = self.reachable_customer(&grant, account).await?;
+            if let Some(unit) = &changes.org_unit_code {
+                require_within_reach(&grant, unit)?;
+            }
+            let event = event.with_details(serde_json::json!({
+                "old": stored_details(&old),
+                "changes": changes_details(&changes),
+            }));
+            let customer = self
+                .db
+                .update_customer(account, &changes, &event)
+                .await?
+                .ok_or_else(|| customer_not_found(account))?;
+            Ok(present_customer(customer, &grant))
+        })
+        .await
     }
 
-    /// Lists customers of `org_unit` and the units below it, in account-number order.
+    /// Lists customers of `org_unit` and the units below it, within the caller's scope, in
+    /// account-number order.
     pub async fn list_customers(
         &self,
+        actor: &Actor,
         org_unit: Option<&OrgUnitCode>,
         page: PageRequest<AccountNumber>,
     ) -> Result<Page<Customer, AccountNumber>, Error> {
-        let customers = self
-            .db
-            .list_customers(org_unit, page.after.as_ref(), page.size + 1)
-            .await?;
-        Ok(Page::from_overfetch(customers, page.size, |c| {
-            c.account_number.clone()
-        }))
+        let resource = Resource::named(format!(
+            "customers?org_unit={}",
+            org_unit.map_or("", OrgUnitCode::as_str)
+        ));
+        self.audited(actor, "ListCustomers", resource, async {
+            let policy = self.policy();
+            let grant = policy.grant(actor)?;
+            grant.require(Permission::ReadCustomers)?;
+            let (unit, only_account) = match grant.reach() {
+                Reach::All => (org_unit.cloned(), None),
+                Reach::OrgUnit(scope) => match org_unit {
+                    None => (Some(scope.clone()), None),
+                    Some(unit) if unit.is_within(scope) => (Some(unit.clone()), None),
+                    Some(unit) if scope.is_within(unit) => (Some(scope.clone()), None),
+                    Some(unit) => {
+                        return Err(Error::PermissionDenied(format!(
+                            "org unit {} is outside your scope {}",
+                            unit.as_str(),
+                            scope.as_str()
+                        )));
+                    }
+                },
+                Reach::Account(account) => (org_unit.cloned(), Some(account.clone())),
+            };
+            let customers = self
+                .db
+                .list_customers(
+                    unit.as_ref(),
+                    only_account.as_ref(),
+                    page.after.as_ref(),
+                    page.size + 1,
+                )
+                .await?;
+            let page = Page::from_overfetch(customers, page.size, |c| c.account_number.clone());
+            Ok(Page {
+                items: page
+                    .items
+                    .into_iter()
+                    .map(|c| present_customer(c, &grant))
+                    .collect(),
+                next: page.next,
+            })
+        })
+        .await
     }
+
+    /// The customer if the grant reaches it; otherwise `NotFound`, as if it did not exist, so
+    /// that a caller learns nothing about accounts outside its scope.
+    pub(crate) async fn reachable_customer(
+        &self,
+        grant: &Grant<'_>,
+        account: &AccountNumber,
+    ) -> Result<Customer, Error> {
+        match self.db.customer(account).await? {
+            Some(customer) if grant.reaches(&customer) => Ok(customer),
+            _ => Err(customer_not_found(account)),
+        }
+    }
+}
+
+fn require_within_reach(grant: &Grant<'_>, unit: &OrgUnitCode) -> Result<(), Error> {
+    let allowed = match grant.reach() {
+        Reach::All => true,
+        Reach::OrgUnit(scope) => unit.is_within(scope),
+        Reach::Account(_) => false,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(Error::PermissionDenied(format!(
+            "org unit {} is outside your scope",
+            unit.as_str()
+        )))
+    }
+}
+
+fn customer_details(new: &NewCustomer) -> serde_json::Value {
+    serde_json::json!({
+        "display_name": new.display_name.as_str(),
+        "customer_class": format!("{:?}", new.customer_class),
+        "org_unit_code": new.org_unit_code.as_str(),
+        "status": format!("{:?}", new.status),
+        "id_number": new.id_number,
+        "phone": new.phone,
+        "address": new.address,
+    })
+}
+
+fn stored_details(customer: &Customer) -> serde_json::Value {
+    serde_json::json!({
+        "display_name": customer.display_name.as_str(),
+        "customer_class": format!("{:?}", customer.customer_class),
+        "org_unit_code": customer.org_unit_code.as_str(),
+        "status": format!("{:?}", customer.status),
+        "id_number": customer.id_number,
+        "phone": customer.phone,
+        "address": customer.address,
+    })
+}
+
+fn changes_details(changes: &CustomerChanges) -> serde_json::Value {
+    serde_json::json!({
+        "display_name": changes.display_name.as_ref().map(CustomerDisplayName::as_str),
+        "customer_class": changes.customer_class.map(|c| format!("{c:?}")),
+        "org_unit_code": changes.org_unit_code.as_ref().map(OrgUnitCode::as_str),
+        "status": changes.status.map(|s| format!("{s:?}")),
+        "id_number": changes.id_number,
+        "phone": changes.phone,
+        "address": changes.address,
+    })
 }
 
 pub(crate) fn customer_not_found(account: &AccountNumber) -> Error {

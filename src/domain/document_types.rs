@@ -1,5 +1,7 @@
 //! The document type catalog (档案类别): classification, retention and personal-data flags.
 
+use super::access::{Actor, Confidentiality, Permission};
+use super::audit::Resource;
 use super::{Archive, Error};
 
 /// How long documents of a type are kept (保管期限).
@@ -49,16 +51,35 @@ pub struct DocumentType {
     pub chinese_name: String,
     pub retention_class: RetentionClass,
     pub contains_personal_data: bool,
+    pub confidentiality: Confidentiality,
 }
 
 impl Archive {
-    /// Returns the whole catalog in code order.
-    pub async fn document_types(&self) -> Result<Vec<DocumentType>, Error> {
-        Ok(self.db.document_types().await?)
+    /// Returns the types the caller may see, in code order.
+    pub async fn document_types(&self, actor: &Actor) -> Result<Vec<DocumentType>, Error> {
+        self.audited(
+            actor,
+            "ListDocumentTypes",
+            Resource::named("documentTypes"),
+            async {
+                let policy = self.policy();
+                let grant = policy.grant(actor)?;
+                grant.require(Permission::ReadCatalog)?;
+                let types = self.db.document_types().await?;
+                Ok(types
+                    .into_iter()
+                    .filter(|t| grant.sees(&t.code, t.confidentiality))
+                    .collect())
+            },
+        )
+        .await
     }
 
     /// Returns one type, or `NotFound` naming the unknown code.
-    pub async fn document_type(&self, code: &DocumentTypeCode) -> Result<DocumentType, Error> {
+    pub(crate) async fn document_type(
+        &self,
+        code: &DocumentTypeCode,
+    ) -> Result<DocumentType, Error> {
         self.db.document_type(code).await?.ok_or_else(|| {
             Error::NotFound(format!(
                 "document type {code:?} is not in the catalog; ListDocumentTypes shows the valid codes"

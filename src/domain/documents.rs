@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::customers::customer_not_found;
+use super::access::{Actor, Confidentiality, Grant, Permission};
+use super::audit::Resource;
 use super::names::DocumentName;
 use super::paging::{Cursor, Page, PageRequest};
 use super::{AccountNumber, Archive, DocumentTypeCode, Error, PageInfo};
@@ -116,6 +117,8 @@ pub struct Document {
     pub version: u32,
     pub pages: Vec<PageInfo>,
     pub filed_at: DateTime<Utc>,
+    /// The confidentiality of the document's type, which decides who sees it.
+    pub confidentiality: Confidentiality,
 }
 
 impl Document {
@@ -193,36 +196,87 @@ impl Cursor for DocumentCursor {
 }
 
 impl Archive {
-    /// Returns the current version of a document, or `NotFound`.
-    pub async fn document(&self, name: &DocumentName) -> Result<Document, Error> {
-        self.db
-            .document(name)
-            .await?
-            .ok_or_else(|| document_not_found(name))
+    /// Returns the current version of a document, or `NotFound` also when the caller may not
+    /// see it.
+    pub async fn document(&self, actor: &Actor, name: &DocumentName) -> Result<Document, Error> {
+        let resource = document_resource(name);
+        self.audited(actor, "GetDocument", resource, async {
+            let policy = self.policy();
+            let grant = policy.grant(actor)?;
+            grant.require(Permission::ReadDocuments)?;
+            self.visible_document(&grant, name).await
+        })
+        .await
     }
 
-    /// Lists an archive's documents, newest first.
+    /// Lists an archive's documents the caller may see, newest first.
     pub async fn list_documents(
         &self,
+        actor: &Actor,
         account: &AccountNumber,
         filter: &DocumentFilter,
         page: PageRequest<DocumentCursor>,
     ) -> Result<Page<Document, DocumentCursor>, Error> {
-        let documents = self
-            .db
-            .list_documents(account, filter, page.after.as_ref(), page.size + 1)
-            .await?;
-        // An empty page of an unknown account must say so rather than look like an empty archive.
-        if documents.is_empty() && !self.db.customer_exists(account).await? {
-            return Err(customer_not_found(account));
-        }
-        Ok(Page::from_overfetch(documents, page.size, |d| {
-            DocumentCursor {
-                filed_at: d.filed_at,
-                id: d.id,
-            }
-        }))
+        let resource = Resource::named(format!("customers/{account}/documents")).account(account);
+        self.audited(actor, "ListDocuments", resource, async {
+            let policy = self.policy();
+            let grant = policy.grant(actor)?;
+            grant.require(Permission::ReadDocuments)?;
+            self.reachable_customer(&grant, account).await?;
+            let visibility = Visibility {
+                clearance: grant.clearance(),
+                types: grant.visible_types(),
+            };
+            let documents = self
+                .db
+                .list_documents(
+                    account,
+                    filter,
+                    &visibility,
+                    page.after.as_ref(),
+                    page.size + 1,
+                )
+                .await?;
+            Ok(Page::from_overfetch(documents, page.size, |d| {
+                DocumentCursor {
+                    filed_at: d.filed_at,
+                    id: d.id,
+                }
+            }))
+        })
+        .await
     }
+
+    /// The document if its account is within reach and its type visible; else `NotFound`.
+    pub(crate) async fn visible_document(
+        &self,
+        grant: &Grant<'_>,
+        name: &DocumentName,
+    ) -> Result<Document, Error> {
+        self.reachable_customer(grant, &name.account)
+            .await
+            .map_err(|_| document_not_found(name))?;
+        match self.db.document(name).await? {
+            Some(document) if grant.sees(&document.document_type, document.confidentiality) => {
+                Ok(document)
+            }
+            _ => Err(document_not_found(name)),
+        }
+    }
+}
+
+/// Which documents a listing may return.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Visibility {
+    pub clearance: Confidentiality,
+    /// When set, the only document types to return.
+    pub types: Option<Vec<String>>,
+}
+
+pub(crate) fn document_resource(name: &DocumentName) -> Resource {
+    Resource::named(name.to_string())
+        .account(&name.account)
+        .document(name.document_id)
 }
 
 pub(crate) fn document_not_found(name: &DocumentName) -> Error {

@@ -15,6 +15,9 @@ pub enum Error {
     /// A resource with the same key exists already.
     #[error("{0}")]
     AlreadyExists(String),
+    /// The caller's role or scope does not allow the operation.
+    #[error("{0}")]
+    PermissionDenied(String),
     /// The request is well-formed but the archive's state does not allow it.
     #[error("{0}")]
     FailedPrecondition(String),
@@ -41,6 +44,24 @@ impl Error {
         Self::InvalidArgument {
             field,
             reason: reason.into(),
+        }
+    }
+}
+
+impl Error {
+    /// The gRPC status code name, as the audit trail records it.
+    pub fn code_name(&self) -> &'static str {
+        match self {
+            Self::InvalidArgument { .. } => "invalid_argument",
+            Self::NotFound(_) => "not_found",
+            Self::AlreadyExists(_) => "already_exists",
+            Self::PermissionDenied(_) => "permission_denied",
+            Self::FailedPrecondition(_) => "failed_precondition",
+            Self::ResourceExhausted(_) => "resource_exhausted",
+            Self::DeadlineExceeded(_) => "deadline_exceeded",
+            Self::Cancelled(_) => "cancelled",
+            Self::Unavailable(_) => "unavailable",
+            Self::Unexpected(_) => "internal",
         }
     }
 }

@@ -12,8 +12,11 @@ use futures::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::access::{Actor, Permission};
+use super::audit::{AuditEvent, Resource};
 use super::customers::CustomerStatus;
-use super::documents::{Document, FilingHeader};
+use super::documents::{Document, FilingHeader, document_resource};
+use super::names::DocumentName;
 use super::pages::{MediaType, PageInfo, Sha256Digest};
 use super::{Archive, Error};
 use crate::storage::{NewDocument, PageUpload};
@@ -43,38 +46,83 @@ pub struct FilingLimits {
 impl Archive {
     /// Files a document from its header and the stream of its pages. A retry with the same
     /// source system and client request id returns the first filing's document.
-    pub async fn file_document<S>(&self, header: FilingHeader, parts: S) -> Result<Document, Error>
+    pub async fn file_document<S>(
+        &self,
+        actor: &Actor,
+        header: FilingHeader,
+        parts: S,
+    ) -> Result<Document, Error>
     where
         S: Stream<Item = Result<FilingPart, Error>> + Send + Unpin,
     {
-        if let Some(document) = self.earlier_filing(&header).await? {
-            return Ok(document);
-        }
-        let customer = self.customer(&header.account).await?;
-        if customer.status == CustomerStatus::Closed {
-            return Err(Error::FailedPrecondition(format!(
-                "customer customers/{} is closed; reopen the account before filing into it",
-                header.account
-            )));
-        }
-        self.document_type(&header.document_type).await?;
+        let account = header.account.clone();
+        let resource = Resource::named(format!("customers/{account}/documents")).account(&account);
+        self.audited_change(actor, "FileDocument", resource, |event| async move {
+            let policy = self.policy();
+            let grant = policy.grant(actor)?;
+            grant.require(Permission::FileDocuments)?;
+            if header.source_system.as_str() != actor.system {
+                return Err(Error::PermissionDenied(format!(
+                    "system {:?} may not file documents as source system {:?}",
+                    actor.system,
+                    header.source_system.as_str()
+                )));
+            }
+            if let Some(document) = self.earlier_filing(&header).await? {
+                self.audit.record(retry_event(event, &document)).await;
+                return Ok(document);
+            }
+            let customer = self.reachable_customer(&grant, &header.account).await?;
+            if customer.status == CustomerStatus::Closed {
+                return Err(Error::FailedPrecondition(format!(
+                    "customer customers/{} is closed; reopen the account before filing into it",
+                    header.account
+                )));
+            }
+            let document_type = self.document_type(&header.document_type).await?;
+            if !grant.sees(&document_type.code, document_type.confidentiality) {
+                return Err(Error::PermissionDenied(format!(
+                    "role {:?} may not file documents of type {}",
+                    actor.role, document_type.code
+                )));
+            }
 
-        let pages = self.store_pages(parts).await?;
-        let new = NewDocument {
-            id: Uuid::now_v7(),
-            header: &header,
-            pages: &pages,
-        };
-        match self.db.insert_document(&new).await? {
-            Some(document) => Ok(document),
-            // A concurrent retry committed first; answer as that one did.
-            None => self.earlier_filing(&header).await?.ok_or_else(|| {
-                Error::Unexpected(anyhow::anyhow!(
-                    "filing request {} was a duplicate but its document is gone",
-                    header.client_request_id
-                ))
-            }),
-        }
+            let pages = self.store_pages(parts).await?;
+            let new = NewDocument {
+                id: Uuid::now_v7(),
+                header: &header,
+                pages: &pages,
+                confidentiality: document_type.confidentiality,
+            };
+            let name = DocumentName {
+                account: header.account.clone(),
+                document_id: new.id,
+            };
+            let event = AuditEvent {
+                resource: document_resource(&name),
+                ..event
+            }
+            .with_details(serde_json::json!({
+                "document_type": header.document_type.as_str(),
+                "title": header.title.as_str(),
+                "pages": pages.iter().map(|p| p.sha256.to_hex()).collect::<Vec<_>>(),
+            }));
+            match self.db.insert_document(&new, &event).await? {
+                Some(document) => Ok(document),
+                // A concurrent retry committed first; answer as that one did.
+                None => {
+                    let document = self.earlier_filing(&header).await?.ok_or_else(|| {
+                        Error::Unexpected(anyhow::anyhow!(
+                            "filing request {} was a duplicate but its document is gone",
+                            header.client_request_id
+                        ))
+                    })?;
+                    self.audit.record(retry_event(event, &document)).await;
+                    Ok(document)
+                }
+            }
+        })
+        .await
     }
 
     async fn earlier_filing(&self, header: &FilingHeader) -> Result<Option<Document>, Error> {
@@ -180,6 +228,15 @@ impl Archive {
             }
         }
     }
+}
+
+/// The event of a retried filing: it names the document the first call filed.
+fn retry_event(event: AuditEvent, document: &Document) -> AuditEvent {
+    AuditEvent {
+        resource: document_resource(&document.name()),
+        ..event
+    }
+    .with_details(serde_json::json!({ "retry_of": document.client_request_id.as_str() }))
 }
 
 /// A page being received: checked and hashed chunk by chunk while its bytes go to the store.

@@ -1,26 +1,45 @@
-//! The archive's things and rules: customers, documents, pages and the type catalog.
+//! The archive's things and rules: customers, documents, pages, the type catalog, who may do
+//! what, and the audit trail.
 //!
 //! Types here are parsed at the edge and valid by construction. Use cases are methods of
-//! [`Archive`], which reaches PostgreSQL and the object store only through `storage`, whose
-//! interface speaks these types.
+//! [`Archive`]; each takes the acting caller, checks it against the policy and leaves one audit
+//! event. They reach PostgreSQL and the object store only through `storage`, whose interface
+//! speaks these types.
 
+mod access;
+mod audit;
+mod audit_log;
+mod audit_trail;
 mod customers;
 mod document_types;
 mod documents;
 mod error;
 mod filing;
+mod masking;
 mod names;
 mod pages;
 mod paging;
 
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+
+pub use access::{
+    Actor, Confidentiality, Grant, Permission, PersonalData, Policy, Reach, RolePolicy, Scope,
+    SystemPolicy,
+};
+pub use audit::{
+    AuditEvent, ChainKey, ChainVerifier, ChainedEvent, GENESIS, Resource, Verification, outcome_of,
+};
+pub use audit_log::AuditLog;
+pub use audit_trail::{AuditFilter, SeqCursor, verify_chain};
 pub use customers::{
     AccountNumber, Customer, CustomerChanges, CustomerClass, CustomerDisplayName, CustomerStatus,
-    NewCustomer, OrgUnitCode,
+    NewCustomer, OrgUnitCode, PersonalText,
 };
 pub use document_types::{DocumentType, DocumentTypeCode, RetentionClass};
 pub use documents::{
     BusinessProcess, ClientRequestId, Document, DocumentCursor, DocumentFilter, FilingHeader,
-    SourceSystem, Title, WorkOrderNumber,
+    SourceSystem, Title, Visibility, WorkOrderNumber,
 };
 pub use error::Error;
 pub use filing::{FilingLimits, FilingPart};
@@ -36,11 +55,48 @@ pub struct Archive {
     db: Database,
     pages: PageStore,
     limits: FilingLimits,
+    policy: Arc<RwLock<Arc<Policy>>>,
+    audit: AuditLog,
 }
 
 impl Archive {
-    pub fn new(db: Database, pages: PageStore, limits: FilingLimits) -> Self {
-        Self { db, pages, limits }
+    pub fn new(
+        db: Database,
+        pages: PageStore,
+        limits: FilingLimits,
+        policy: Policy,
+        audit: AuditLog,
+    ) -> Self {
+        Self {
+            db,
+            pages,
+            limits,
+            policy: Arc::new(RwLock::new(Arc::new(policy))),
+            audit,
+        }
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> Arc<Policy> {
+        match self.policy.read() {
+            Ok(policy) => Arc::clone(&policy),
+            // A writer panicked mid-swap; the Arc it guards is still whole.
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Puts a new policy in force for the calls that start from now on.
+    pub fn replace_policy(&self, policy: Policy) {
+        let policy = Arc::new(policy);
+        match self.policy.write() {
+            Ok(mut current) => *current = policy,
+            Err(poisoned) => *poisoned.into_inner() = policy,
+        }
+    }
+
+    /// The audit log that calls rejected before reaching a use case are recorded in.
+    pub fn audit_log(&self) -> &AuditLog {
+        &self.audit
     }
 
     /// Succeeds when both stores answer; the health service reports SERVING only then.
@@ -49,5 +105,41 @@ impl Archive {
         database?;
         objects?;
         Ok(())
+    }
+
+    /// Runs a use case that changes nothing and records its outcome.
+    async fn audited<T>(
+        &self,
+        actor: &Actor,
+        action: &str,
+        resource: Resource,
+        work: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        let result = work.await;
+        let event = AuditEvent::new(actor, action, resource, outcome_of(&result));
+        self.audit.record(event).await;
+        result
+    }
+
+    /// Runs a change. `work` gets the success event to commit with the change; if the change
+    /// fails, the failure is recorded instead.
+    async fn audited_change<T, F, Fut>(
+        &self,
+        actor: &Actor,
+        action: &str,
+        resource: Resource,
+        work: F,
+    ) -> Result<T, Error>
+    where
+        F: FnOnce(AuditEvent) -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        let success = AuditEvent::new(actor, action, resource.clone(), "ok");
+        let result = work(success).await;
+        if let Err(error) = &result {
+            let event = AuditEvent::new(actor, action, resource, error.code_name());
+            self.audit.record(event).await;
+        }
+        result
     }
 }

@@ -5,6 +5,9 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 
+use super::access::{Actor, Permission};
+use super::audit::Resource;
+use super::documents::document_resource;
 use super::names::PageName;
 use super::{Archive, Error};
 
@@ -93,8 +96,29 @@ pub type PageBytes = BoxStream<'static, Result<Bytes, Error>>;
 
 impl Archive {
     /// Returns a page's metadata and a stream of its bytes.
-    pub async fn read_page(&self, name: &PageName) -> Result<(PageInfo, PageBytes), Error> {
-        let document = self.document(&name.document).await?;
+    pub async fn read_page(
+        &self,
+        actor: &Actor,
+        name: &PageName,
+    ) -> Result<(PageInfo, PageBytes), Error> {
+        let resource = document_resource(&name.document);
+        let resource = Resource {
+            name: name.to_string(),
+            ..resource
+        };
+        self.audited(actor, "ReadPage", resource, self.open_page(actor, name))
+            .await
+    }
+
+    async fn open_page(
+        &self,
+        actor: &Actor,
+        name: &PageName,
+    ) -> Result<(PageInfo, PageBytes), Error> {
+        let policy = self.policy();
+        let grant = policy.grant(actor)?;
+        grant.require(Permission::ReadPages)?;
+        let document = self.visible_document(&grant, &name.document).await?;
         let page = document
             .pages
             .into_iter()

@@ -2,10 +2,11 @@
 
 use tonic::{Request, Response, Status};
 
+use super::auth::actor;
 use super::{optional, required, timestamp};
 use crate::domain::{
     AccountNumber, Archive, Customer, CustomerChanges, CustomerClass, CustomerDisplayName,
-    CustomerStatus, Error, NewCustomer, OrgUnitCode, PageRequest, customer_name,
+    CustomerStatus, Error, NewCustomer, OrgUnitCode, PageRequest, PersonalText, customer_name,
     parse_customer_name,
 };
 use crate::proto::v1 as pb;
@@ -26,6 +27,7 @@ impl pb::customer_service_server::CustomerService for Customers {
         &self,
         request: Request<pb::CreateCustomerRequest>,
     ) -> Result<Response<pb::Customer>, Status> {
+        let actor = actor(&request)?;
         let customer = request
             .into_inner()
             .customer
@@ -49,8 +51,11 @@ impl pb::customer_service_server::CustomerService for Customers {
                 OrgUnitCode::parse,
             )?,
             status: parse_status(customer.status)?.unwrap_or(CustomerStatus::Active),
+            id_number: optional("customer.id_number", &customer.id_number, parse_id_number)?,
+            phone: optional("customer.phone", &customer.phone, parse_phone)?,
+            address: optional("customer.address", &customer.address, PersonalText::parse)?,
         };
-        let customer = self.archive.create_customer(new).await?;
+        let customer = self.archive.create_customer(&actor, new).await?;
         Ok(Response::new(to_proto(&customer)))
     }
 
@@ -58,8 +63,9 @@ impl pb::customer_service_server::CustomerService for Customers {
         &self,
         request: Request<pb::GetCustomerRequest>,
     ) -> Result<Response<pb::Customer>, Status> {
+        let actor = actor(&request)?;
         let account = parse_customer_name("name", &request.into_inner().name)?;
-        let customer = self.archive.customer(&account).await?;
+        let customer = self.archive.customer(&actor, &account).await?;
         Ok(Response::new(to_proto(&customer)))
     }
 
@@ -67,6 +73,7 @@ impl pb::customer_service_server::CustomerService for Customers {
         &self,
         request: Request<pb::UpdateCustomerRequest>,
     ) -> Result<Response<pb::Customer>, Status> {
+        let actor = actor(&request)?;
         let request = request.into_inner();
         let customer = request
             .customer
@@ -79,7 +86,7 @@ impl pb::customer_service_server::CustomerService for Customers {
         if paths.is_empty() {
             return Err(Error::invalid(
                 "update_mask",
-                "is required: name the fields to change (display_name, customer_class, org_unit_code, status)",
+                "is required: name the fields to change (display_name, customer_class, org_unit_code, status, id_number, phone, address)",
             )
             .into());
         }
@@ -111,18 +118,38 @@ impl pb::customer_service_server::CustomerService for Customers {
                         Error::invalid("customer.status", "must not be unspecified")
                     })?);
                 }
+                "id_number" => {
+                    changes.id_number = Some(required(
+                        "customer.id_number",
+                        &customer.id_number,
+                        parse_id_number,
+                    )?);
+                }
+                "phone" => {
+                    changes.phone = Some(required("customer.phone", &customer.phone, parse_phone)?);
+                }
+                "address" => {
+                    changes.address = Some(required(
+                        "customer.address",
+                        &customer.address,
+                        PersonalText::parse,
+                    )?);
+                }
                 other => {
                     return Err(Error::invalid(
                         "update_mask",
                         format!(
-                            "{other:?} cannot be changed; allowed are display_name, customer_class, org_unit_code, status"
+                            "{other:?} cannot be changed; allowed are display_name, customer_class, org_unit_code, status, id_number, phone, address"
                         ),
                     )
                     .into());
                 }
             }
         }
-        let customer = self.archive.update_customer(&account, changes).await?;
+        let customer = self
+            .archive
+            .update_customer(&actor, &account, changes)
+            .await?;
         Ok(Response::new(to_proto(&customer)))
     }
 
@@ -130,6 +157,7 @@ impl pb::customer_service_server::CustomerService for Customers {
         &self,
         request: Request<pb::ListCustomersRequest>,
     ) -> Result<Response<pb::ListCustomersResponse>, Status> {
+        let actor = actor(&request)?;
         let request = request.into_inner();
         let org_unit = optional("org_unit_code", &request.org_unit_code, OrgUnitCode::parse)?;
         let query = format!(
@@ -139,13 +167,40 @@ impl pb::customer_service_server::CustomerService for Customers {
         let page_request = PageRequest::parse(request.page_size, &request.page_token, &query)?;
         let page = self
             .archive
-            .list_customers(org_unit.as_ref(), page_request)
+            .list_customers(&actor, org_unit.as_ref(), page_request)
             .await?;
         Ok(Response::new(pb::ListCustomersResponse {
             next_page_token: page.next_page_token(&query),
             customers: page.items.iter().map(to_proto).collect(),
         }))
     }
+}
+
+fn text(value: &Option<PersonalText>) -> String {
+    value
+        .as_ref()
+        .map(|text| text.as_str().to_owned())
+        .unwrap_or_default()
+}
+
+/// ID numbers: at most 32 letters and digits (resident ID cards, passports, permits).
+fn parse_id_number(text: &str) -> Result<PersonalText, String> {
+    if text.chars().count() > 32 || !text.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err("must be at most 32 ASCII letters and digits".into());
+    }
+    PersonalText::parse(text)
+}
+
+/// Phone numbers: at most 32 digits, spaces, `+` and `-`.
+fn parse_phone(text: &str) -> Result<PersonalText, String> {
+    if text.chars().count() > 32
+        || !text
+            .chars()
+            .all(|c| c.is_ascii_digit() || " +-".contains(c))
+    {
+        return Err("must be at most 32 digits, spaces, `+` and `-`".into());
+    }
+    PersonalText::parse(text)
 }
 
 fn parse_class(value: i32) -> Result<Option<CustomerClass>, Error> {
@@ -188,6 +243,9 @@ fn to_proto(customer: &Customer) -> pb::Customer {
             CustomerStatus::Closed => pb::CustomerStatus::Closed,
         }
         .into(),
+        id_number: text(&customer.id_number),
+        phone: text(&customer.phone),
+        address: text(&customer.address),
         create_time: Some(timestamp(customer.create_time)),
         update_time: Some(timestamp(customer.update_time)),
     }

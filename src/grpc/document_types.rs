@@ -2,7 +2,8 @@
 
 use tonic::{Request, Response, Status};
 
-use crate::domain::{Archive, DocumentType, RetentionClass};
+use super::auth::actor;
+use crate::domain::{Archive, Confidentiality, DocumentType, RetentionClass};
 use crate::proto::v1 as pb;
 
 pub struct DocumentTypes {
@@ -19,9 +20,10 @@ impl DocumentTypes {
 impl pb::document_type_service_server::DocumentTypeService for DocumentTypes {
     async fn list_document_types(
         &self,
-        _request: Request<pb::ListDocumentTypesRequest>,
+        request: Request<pb::ListDocumentTypesRequest>,
     ) -> Result<Response<pb::ListDocumentTypesResponse>, Status> {
-        let types = self.archive.document_types().await?;
+        let actor = actor(&request)?;
+        let types = self.archive.document_types(&actor).await?;
         Ok(Response::new(pb::ListDocumentTypesResponse {
             document_types: types.iter().map(to_proto).collect(),
         }))
@@ -41,5 +43,11 @@ fn to_proto(document_type: &DocumentType) -> pb::DocumentType {
         }
         .into(),
         contains_personal_data: document_type.contains_personal_data,
+        confidentiality: match document_type.confidentiality {
+            Confidentiality::Public => pb::Confidentiality::Public,
+            Confidentiality::Internal => pb::Confidentiality::Internal,
+            Confidentiality::Confidential => pb::Confidentiality::Confidential,
+        }
+        .into(),
     }
 }

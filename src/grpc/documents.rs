@@ -3,9 +3,10 @@
 use futures::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::auth::actor;
 use super::{optional, parse_timestamp, required, timestamp};
 use crate::domain::{
-    Archive, BusinessProcess, ClientRequestId, Document, DocumentFilter, DocumentName,
+    Actor, Archive, BusinessProcess, ClientRequestId, Document, DocumentFilter, DocumentName,
     DocumentTypeCode, Error, FilingHeader, FilingPart, PageRequest, Sha256Digest, SourceSystem,
     Title, WorkOrderNumber, parse_customer_name,
 };
@@ -28,11 +29,12 @@ impl pb::document_service_server::DocumentService for Documents {
         &self,
         request: Request<Streaming<pb::FileDocumentRequest>>,
     ) -> Result<Response<pb::Document>, Status> {
+        let actor = actor(&request)?;
         let mut stream = request.into_inner();
         let header = match stream.message().await? {
             Some(pb::FileDocumentRequest {
                 part: Some(Part::Header(header)),
-            }) => parse_header(header)?,
+            }) => parse_header(header, &actor)?,
             Some(_) => {
                 return Err(Error::invalid(
                     "header",
@@ -49,7 +51,7 @@ impl pb::document_service_server::DocumentService for Documents {
                 status.message()
             ))),
         });
-        let document = self.archive.file_document(header, parts).await?;
+        let document = self.archive.file_document(&actor, header, parts).await?;
         tracing::info!(
             document = %document.name(),
             pages = document.pages.len(),
@@ -63,8 +65,9 @@ impl pb::document_service_server::DocumentService for Documents {
         &self,
         request: Request<pb::GetDocumentRequest>,
     ) -> Result<Response<pb::Document>, Status> {
+        let actor = actor(&request)?;
         let name = DocumentName::parse("name", &request.into_inner().name)?;
-        let document = self.archive.document(&name).await?;
+        let document = self.archive.document(&actor, &name).await?;
         Ok(Response::new(to_proto(&document)))
     }
 
@@ -72,6 +75,7 @@ impl pb::document_service_server::DocumentService for Documents {
         &self,
         request: Request<pb::ListDocumentsRequest>,
     ) -> Result<Response<pb::ListDocumentsResponse>, Status> {
+        let actor = actor(&request)?;
         let request = request.into_inner();
         let account = parse_customer_name("parent", &request.parent)?;
         let filter = DocumentFilter {
@@ -94,7 +98,7 @@ impl pb::document_service_server::DocumentService for Documents {
         let page_request = PageRequest::parse(request.page_size, &request.page_token, &query)?;
         let page = self
             .archive
-            .list_documents(&account, &filter, page_request)
+            .list_documents(&actor, &account, &filter, page_request)
             .await?;
         Ok(Response::new(pb::ListDocumentsResponse {
             next_page_token: page.next_page_token(&query),
@@ -103,7 +107,7 @@ impl pb::document_service_server::DocumentService for Documents {
     }
 }
 
-fn parse_header(header: pb::FilingHeader) -> Result<FilingHeader, Error> {
+fn parse_header(header: pb::FilingHeader, actor: &Actor) -> Result<FilingHeader, Error> {
     Ok(FilingHeader {
         account: parse_customer_name("header.parent", &header.parent)?,
         document_type: required(
@@ -119,11 +123,11 @@ fn parse_header(header: pb::FilingHeader) -> Result<FilingHeader, Error> {
             WorkOrderNumber::parse,
         )?,
         title: required("header.title", &header.title, Title::parse)?,
-        source_system: required(
-            "header.source_system",
-            &header.source_system,
-            SourceSystem::parse,
-        )?,
+        source_system: match header.source_system.as_str() {
+            "" => SourceSystem::parse(&actor.system)
+                .map_err(|reason| Error::invalid("header.source_system", reason))?,
+            text => required("header.source_system", text, SourceSystem::parse)?,
+        },
         client_request_id: required(
             "header.client_request_id",
             &header.client_request_id,

@@ -16,6 +16,7 @@ impl From<Error> for Status {
             ),
             Error::NotFound(message) => Status::not_found(message),
             Error::AlreadyExists(message) => Status::already_exists(message),
+            Error::PermissionDenied(message) => Status::permission_denied(message),
             Error::FailedPrecondition(message) => Status::failed_precondition(message),
             Error::ResourceExhausted(message) => Status::resource_exhausted(message),
             Error::DeadlineExceeded(message) => {

@@ -1,6 +1,8 @@
 //! The gRPC transport: decodes requests into domain types, calls the [`Archive`], encodes the
 //! replies. One module per service; errors become statuses in `error`.
 
+mod audit;
+pub mod auth;
 mod customers;
 mod document_types;
 mod documents;
@@ -11,31 +13,66 @@ use chrono::{DateTime, Utc};
 use prost_types::Timestamp;
 
 use crate::domain::{Archive, Error};
+use tonic::server::NamedService;
+use tonic::service::Routes;
+use tonic::service::interceptor::InterceptedService;
+
+use self::auth::Authenticator;
+use crate::proto::v1::audit_service_server::AuditServiceServer;
 use crate::proto::v1::customer_service_server::CustomerServiceServer;
 use crate::proto::v1::document_service_server::DocumentServiceServer;
 use crate::proto::v1::document_type_service_server::DocumentTypeServiceServer;
 use crate::proto::v1::page_service_server::PageServiceServer;
 
-/// The archive's four services, ready to be added to a tonic router.
-pub struct ArchiveServices {
-    pub customers: CustomerServiceServer<customers::Customers>,
-    pub documents: DocumentServiceServer<documents::Documents>,
-    pub pages: PageServiceServer<pages::Pages>,
-    pub document_types: DocumentTypeServiceServer<document_types::DocumentTypes>,
-}
+/// The names of the services whose health is reported, besides the whole server ("").
+pub const SERVICE_NAMES: &[&str] = &[
+    <CustomerServiceServer<()> as NamedService>::NAME,
+    <DocumentServiceServer<()> as NamedService>::NAME,
+    <PageServiceServer<()> as NamedService>::NAME,
+    <DocumentTypeServiceServer<()> as NamedService>::NAME,
+    <AuditServiceServer<()> as NamedService>::NAME,
+];
 
-impl ArchiveServices {
-    pub fn new(archive: Archive, max_message_bytes: usize) -> Self {
-        Self {
-            customers: CustomerServiceServer::new(customers::Customers::new(archive.clone())),
-            documents: DocumentServiceServer::new(documents::Documents::new(archive.clone()))
-                .max_decoding_message_size(max_message_bytes),
-            pages: PageServiceServer::new(pages::Pages::new(archive.clone())),
-            document_types: DocumentTypeServiceServer::new(document_types::DocumentTypes::new(
-                archive,
-            )),
-        }
-    }
+/// Every service a caller reaches with a token: the archive's and reflection (v1 and v1alpha,
+/// as grpcurl 1.8 and Python's grpcio-reflection speak the latter).
+pub fn authenticated_routes(
+    archive: Archive,
+    authenticator: Authenticator,
+    max_message_bytes: usize,
+) -> anyhow::Result<Routes> {
+    let auth = || authenticator.clone();
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let routes = Routes::new(InterceptedService::new(
+        CustomerServiceServer::new(customers::Customers::new(archive.clone())),
+        auth(),
+    ))
+    .add_service(InterceptedService::new(
+        DocumentServiceServer::new(documents::Documents::new(archive.clone()))
+            .max_decoding_message_size(max_message_bytes),
+        auth(),
+    ))
+    .add_service(InterceptedService::new(
+        PageServiceServer::new(pages::Pages::new(archive.clone())),
+        auth(),
+    ))
+    .add_service(InterceptedService::new(
+        DocumentTypeServiceServer::new(document_types::DocumentTypes::new(archive.clone())),
+        auth(),
+    ))
+    .add_service(InterceptedService::new(
+        AuditServiceServer::new(audit::Audit::new(archive)),
+        auth(),
+    ))
+    .add_service(InterceptedService::new(reflection().build_v1()?, auth()))
+    .add_service(InterceptedService::new(
+        reflection().build_v1alpha()?,
+        auth(),
+    ));
+    Ok(routes)
 }
 
 /// Converts a domain time to a protobuf timestamp.

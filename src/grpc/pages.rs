@@ -5,6 +5,7 @@ use futures::stream::{self, BoxStream};
 use futures::{StreamExt, TryStreamExt};
 use tonic::{Request, Response, Status};
 
+use super::auth::actor;
 use crate::domain::{Archive, DocumentName, PageInfo, PageName};
 use crate::proto::v1 as pb;
 
@@ -29,8 +30,9 @@ impl pb::page_service_server::PageService for Pages {
         &self,
         request: Request<pb::ReadPageRequest>,
     ) -> Result<Response<Self::ReadPageStream>, Status> {
+        let actor = actor(&request)?;
         let name = PageName::parse("name", &request.into_inner().name)?;
-        let (page, bytes) = self.archive.read_page(&name).await?;
+        let (page, bytes) = self.archive.read_page(&actor, &name).await?;
         let first = pb::ReadPageResponse {
             page: Some(to_proto(&name.document, &page)),
             chunk: Bytes::new(),

@@ -188,7 +188,7 @@ async fn an_update_without_a_mask_or_with_an_immutable_field_is_rejected() {
 #[tokio::test]
 async fn listing_by_org_unit_includes_the_units_below_it_and_pages_in_account_order() {
     let mut app = spawn_app().await;
-    let units = ["120101", "120102", "1202", "130101"];
+    let units = ["120101", "120102", "1202", "120201"];
     for i in 0..20u32 {
         let unit = units[i as usize % units.len()];
         app.customers
@@ -219,7 +219,7 @@ async fn listing_by_org_unit_includes_the_units_below_it_and_pages_in_account_or
         }
         page_token = response.next_page_token;
     }
-    // Units 120101 and 120102 lie below city 1201; 1202 and 130101 do not.
+    // Units 120101 and 120102 lie below city 1201; 1202 and 120201 do not.
     assert_eq!(seen.len(), 10);
     assert!(seen.iter().all(|c| c.org_unit_code.starts_with("1201")));
     let accounts: Vec<&str> = seen.iter().map(|c| c.account_number.as_str()).collect();
@@ -247,7 +247,7 @@ async fn a_page_token_is_refused_with_another_filter() {
     let first = app
         .customers
         .list_customers(pb::ListCustomersRequest {
-            org_unit_code: "12".into(),
+            org_unit_code: "1201".into(),
             page_size: 1,
             page_token: String::new(),
         })
@@ -258,7 +258,7 @@ async fn a_page_token_is_refused_with_another_filter() {
     let status = app
         .customers
         .list_customers(pb::ListCustomersRequest {
-            org_unit_code: "13".into(),
+            org_unit_code: "1202".into(),
             page_size: 1,
             page_token: first.next_page_token,
         })

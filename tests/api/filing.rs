@@ -10,8 +10,15 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
 
 use crate::helpers::{
-    filing, header, jpeg_page, message, pdf_page, png_page, sha256_hex, spawn_app,
+    Clients, Token, filing, header, jpeg_page, message, pdf_page, png_page, sha256_hex, spawn_app,
 };
+
+fn other_title() -> pb::FilingHeader {
+    pb::FilingHeader {
+        title: "a different paper".into(),
+        ..header("1200000001", "once")
+    }
+}
 
 const MIB: usize = 1024 * 1024;
 
@@ -40,7 +47,10 @@ async fn a_multi_page_document_is_filed_and_read_back_byte_for_byte() {
         pb::BusinessProcess::NewConnection
     );
     assert_eq!(document.work_order_number, "WO-1");
-    assert_eq!(document.source_system, "marketing");
+    assert_eq!(
+        document.source_system, "archive-desk",
+        "the caller's system"
+    );
     assert_eq!(document.client_request_id, "req-1");
     let total: usize = pages.iter().map(Vec::len).sum();
     assert_eq!(document.size_bytes, total as i64);
@@ -175,12 +185,15 @@ async fn a_request_id_reused_for_another_document_is_already_exists() {
     assert_eq!(status.code(), Code::AlreadyExists);
     assert!(status.message().contains("once"), "{}", status.message());
 
-    // Another source system has its own request ids.
-    let elsewhere = pb::FilingHeader {
-        source_system: "metering".into(),
-        ..header("1200000001", "once")
-    };
-    app.file(filing(elsewhere, &pages, 1000)).await.unwrap();
+    // Another system has its own request ids.
+    let mut marketing = app.clients_as(&Token::new("marketing", "counter-clerk", Some("1201")));
+    let elsewhere = marketing
+        .documents
+        .file_document(futures::stream::iter(filing(other_title(), &pages, 1000)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(elsewhere.source_system, "marketing");
 }
 
 #[tokio::test]
@@ -209,7 +222,7 @@ async fn a_stream_cut_off_mid_page_files_nothing() {
         .connect()
         .await
         .unwrap();
-    let mut client = pb::document_service_client::DocumentServiceClient::new(connection);
+    let mut client = Clients::new(&connection, Some(&Token::custodian().mint())).documents;
     let (sender, receiver) = tokio::sync::mpsc::channel(1);
     let call =
         tokio::spawn(async move { client.file_document(ReceiverStream::new(receiver)).await });

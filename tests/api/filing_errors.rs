@@ -104,7 +104,7 @@ async fn malformed_headers_are_invalid_arguments_naming_the_field() {
         ),
         (
             pb::FilingHeader {
-                source_system: "".into(),
+                source_system: "Not Valid".into(),
                 ..base()
             },
             "header.source_system",

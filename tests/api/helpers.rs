@@ -9,13 +9,14 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use custodian::proto::v1 as pb;
+use custodian::proto::v1::audit_service_client::AuditServiceClient;
 use custodian::proto::v1::customer_service_client::CustomerServiceClient;
 use custodian::proto::v1::document_service_client::DocumentServiceClient;
 use custodian::proto::v1::document_type_service_client::DocumentTypeServiceClient;
 use custodian::proto::v1::file_document_request::Part;
 use custodian::proto::v1::page_service_client::PageServiceClient;
 use custodian::settings::{
-    DatabaseSettings, LimitSettings, LogFormat, LogSettings, ServerSettings, Settings,
+    AuthSettings, DatabaseSettings, LimitSettings, LogFormat, LogSettings, ServerSettings, Settings,
 };
 use custodian::startup::App;
 use custodian::storage::{
@@ -28,19 +29,73 @@ use secrecy::SecretString;
 use sqlx::Connection;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 #[allow(unused_imports)]
 pub use tonic::Code;
 
-/// The real server of one test and clients connected to it.
+/// A channel whose calls carry one caller's bearer token.
+pub type Authorized = InterceptedService<Channel, Bearer>;
+
+/// Adds `authorization: Bearer …` to every call.
+#[derive(Clone)]
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(token) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", token.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// Typed clients that all call as one caller.
+#[derive(Clone)]
+pub struct Clients {
+    pub customers: CustomerServiceClient<Authorized>,
+    pub documents: DocumentServiceClient<Authorized>,
+    pub pages: PageServiceClient<Authorized>,
+    pub document_types: DocumentTypeServiceClient<Authorized>,
+    pub audit: AuditServiceClient<Authorized>,
+}
+
+impl Clients {
+    pub fn new(channel: &Channel, token: Option<&str>) -> Self {
+        let bearer = Bearer(token.map(|token| {
+            MetadataValue::try_from(format!("Bearer {token}")).expect("a token is ASCII")
+        }));
+        let authorized = InterceptedService::new(channel.clone(), bearer);
+        Self {
+            customers: CustomerServiceClient::new(authorized.clone()),
+            documents: DocumentServiceClient::new(authorized.clone()),
+            pages: PageServiceClient::new(authorized.clone()),
+            document_types: DocumentTypeServiceClient::new(authorized.clone()),
+            audit: AuditServiceClient::new(authorized),
+        }
+    }
+}
+
+/// The real server of one test and clients connected to it, calling as a province custodian
+/// of province 12 (every permission, org scope `12`).
 pub struct TestApp {
     pub address: std::net::SocketAddr,
-    pub customers: CustomerServiceClient<Channel>,
-    pub documents: DocumentServiceClient<Channel>,
-    pub pages: PageServiceClient<Channel>,
-    pub document_types: DocumentTypeServiceClient<Channel>,
+    pub customers: CustomerServiceClient<Authorized>,
+    pub documents: DocumentServiceClient<Authorized>,
+    pub pages: PageServiceClient<Authorized>,
+    pub document_types: DocumentTypeServiceClient<Authorized>,
+    pub audit: AuditServiceClient<Authorized>,
     pub channel: Channel,
+    /// The test's own database, for tests that inspect or tamper with rows.
+    pub database_url: SecretString,
     /// The test's view of the page objects (below its own prefix).
     pub objects: Arc<dyn ObjectStore>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -111,8 +166,22 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
             format: LogFormat::Pretty,
             filter: "warn".into(),
         },
+        auth: AuthSettings {
+            issuer: ISSUER.into(),
+            audience: AUDIENCE.into(),
+            leeway_secs: 5,
+            public_key_file: Some(fixture("issuer-ed25519.pub.pem")),
+            algorithm: "EdDSA".into(),
+            keys: vec![custodian::settings::VerificationKey {
+                public_key_file: fixture("issuer-rsa.pub.pem"),
+                algorithm: "RS256".into(),
+            }],
+            policy_file: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/policy.toml"),
+            audit_chain_key: SecretString::from(AUDIT_CHAIN_KEY),
+        },
     };
     let objects = open_object_store(&settings.object_store).expect("object store settings");
+    let settings_database_url = settings.database.url.clone();
     let app = App::build(settings).await.expect("the server builds");
     let address = app.local_addr();
     let (shutdown, signal) = oneshot::channel::<()>();
@@ -124,13 +193,16 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
         .connect()
         .await
         .expect("the server accepts connections");
+    let clients = Clients::new(&channel, Some(&Token::custodian().mint()));
     TestApp {
         address,
-        customers: CustomerServiceClient::new(channel.clone()),
-        documents: DocumentServiceClient::new(channel.clone()),
-        pages: PageServiceClient::new(channel.clone()),
-        document_types: DocumentTypeServiceClient::new(channel.clone()),
+        customers: clients.customers,
+        documents: clients.documents,
+        pages: clients.pages,
+        document_types: clients.document_types,
+        audit: clients.audit,
         channel,
+        database_url: settings_database_url,
         objects,
         shutdown: Some(shutdown),
         server: Some(server),
@@ -138,6 +210,16 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
 }
 
 impl TestApp {
+    /// Clients that call with `token` (or with no token at all).
+    pub fn clients(&self, token: Option<&str>) -> Clients {
+        Clients::new(&self.channel, token)
+    }
+
+    /// Clients that call as `token` describes.
+    pub fn clients_as(&self, token: &Token) -> Clients {
+        self.clients(Some(&token.mint()))
+    }
+
     /// Sends the shutdown signal without waiting.
     pub fn begin_stop(&mut self) {
         if let Some(shutdown) = self.shutdown.take() {
@@ -251,7 +333,8 @@ pub fn header(account: &str, request_id: &str) -> pb::FilingHeader {
         business_process: pb::BusinessProcess::NewConnection.into(),
         work_order_number: "WO-1".into(),
         title: "居民新装用电申请书".into(),
-        source_system: "marketing".into(),
+        // Empty: the calling system named by the token.
+        source_system: String::new(),
         client_request_id: request_id.into(),
     }
 }
@@ -344,8 +427,13 @@ async fn fresh_database() -> SecretString {
         .rsplit_once('/')
         .expect("the database URL ends in /database");
     let url = SecretString::from(format!("{server}/{name}"));
-    let database = Database::connect_lazy(&url, 1, std::time::Duration::from_secs(5))
-        .expect("a pool for the test database");
+    let database = Database::connect_lazy(
+        &url,
+        1,
+        std::time::Duration::from_secs(5),
+        custodian::domain::ChainKey::new(AUDIT_CHAIN_KEY),
+    )
+    .expect("a pool for the test database");
     database.migrate().await.expect("migrations apply");
     database.close().await;
     url
@@ -357,5 +445,90 @@ fn init_logs() {
             format: LogFormat::Pretty,
             filter: "info".into(),
         });
+    }
+}
+
+pub const ISSUER: &str = "https://idp.test.custodian";
+pub const AUDIENCE: &str = "custodian";
+pub const AUDIT_CHAIN_KEY: &str = "test-audit-chain-key";
+
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// The claims of a test token and how it is signed.
+#[derive(Debug, Clone)]
+pub struct Token {
+    pub system: Option<String>,
+    pub person: Option<String>,
+    pub role: Option<String>,
+    pub org_unit: Option<String>,
+    pub account: Option<String>,
+    pub issuer: String,
+    pub audience: String,
+    /// Seconds from now.
+    pub expires_in: i64,
+    pub not_before_in: i64,
+    pub algorithm: jsonwebtoken::Algorithm,
+    pub key_file: String,
+}
+
+impl Token {
+    /// A token of `system` acting in `role` for person `tester` within `org_unit`.
+    pub fn new(system: &str, role: &str, org_unit: Option<&str>) -> Self {
+        Self {
+            system: Some(system.into()),
+            person: Some("tester".into()),
+            role: Some(role.into()),
+            org_unit: org_unit.map(Into::into),
+            account: None,
+            issuer: ISSUER.into(),
+            audience: AUDIENCE.into(),
+            expires_in: 600,
+            not_before_in: -5,
+            algorithm: jsonwebtoken::Algorithm::EdDSA,
+            key_file: "issuer-ed25519.pem".into(),
+        }
+    }
+
+    /// The default caller of the tests: a custodian of province 12.
+    pub fn custodian() -> Self {
+        Self::new("archive-desk", "province-custodian", Some("12"))
+    }
+
+    pub fn mint(&self) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let mut claims = serde_json::json!({
+            "iss": self.issuer,
+            "aud": self.audience,
+            "iat": now,
+            "nbf": now + self.not_before_in,
+            "exp": now + self.expires_in,
+        });
+        let fields = [
+            ("sub", &self.person),
+            ("client_id", &self.system),
+            ("role", &self.role),
+            ("org_unit", &self.org_unit),
+            ("account_number", &self.account),
+        ];
+        for (claim, value) in fields {
+            if let Some(value) = value {
+                claims[claim] = serde_json::Value::String(value.clone());
+            }
+        }
+        let pem = std::fs::read(fixture(&self.key_file)).expect("the fixture key exists");
+        let key = match self.algorithm {
+            jsonwebtoken::Algorithm::EdDSA => jsonwebtoken::EncodingKey::from_ed_pem(&pem),
+            _ => jsonwebtoken::EncodingKey::from_rsa_pem(&pem),
+        }
+        .expect("the fixture key parses");
+        jsonwebtoken::encode(&jsonwebtoken::Header::new(self.algorithm), &claims, &key)
+            .expect("the token signs")
     }
 }

@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 
 use super::{Database, decode, parse_column};
 use crate::domain::{
-    AccountNumber, Customer, CustomerChanges, CustomerClass, CustomerDisplayName, CustomerStatus,
-    NewCustomer, OrgUnitCode,
+    AccountNumber, AuditEvent, Customer, CustomerChanges, CustomerClass, CustomerDisplayName,
+    CustomerStatus, NewCustomer, OrgUnitCode, PersonalText,
 };
 use crate::storage::StorageError;
 
@@ -16,6 +16,9 @@ struct CustomerRow {
     customer_class: String,
     org_unit_code: String,
     status: String,
+    id_number: Option<String>,
+    phone: Option<String>,
+    address: Option<String>,
     create_time: DateTime<Utc>,
     update_time: DateTime<Utc>,
 }
@@ -38,10 +41,20 @@ impl TryFrom<CustomerRow> for Customer {
             customer_class: decode("customer_class", &row.customer_class, class_from_db)?,
             org_unit_code: parse_column("org_unit_code", &row.org_unit_code, OrgUnitCode::parse)?,
             status: decode("status", &row.status, status_from_db)?,
+            id_number: personal("id_number", row.id_number)?,
+            phone: personal("phone", row.phone)?,
+            address: personal("address", row.address)?,
             create_time: row.create_time,
             update_time: row.update_time,
         })
     }
+}
+
+fn personal(column: &str, value: Option<String>) -> Result<Option<PersonalText>, StorageError> {
+    value
+        .as_deref()
+        .map(|text| parse_column(column, text, PersonalText::parse))
+        .transpose()
 }
 
 fn class_to_db(class: CustomerClass) -> &'static str {
@@ -71,14 +84,18 @@ fn status_from_db(text: &str) -> Option<CustomerStatus> {
 }
 
 impl Database {
-    /// Inserts a customer; `None` when the account number is taken.
+    /// Inserts a customer with its audit event; `None` (and nothing written) when the account
+    /// number is taken.
     pub async fn insert_customer(
         &self,
         new: &NewCustomer,
+        event: &AuditEvent,
     ) -> Result<Option<Customer>, StorageError> {
+        let mut tx = self.pool.begin().await?;
         let row: Option<CustomerRow> = sqlx::query_as(
-            "INSERT INTO customers (account_number, display_name, customer_class, org_unit_code, status)
-             VALUES ($1, $2, $3, $4, $5)
+            "INSERT INTO customers (account_number, display_name, customer_class, org_unit_code,
+                                    status, id_number, phone, address)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (account_number) DO NOTHING
              RETURNING *",
         )
@@ -87,9 +104,18 @@ impl Database {
         .bind(class_to_db(new.customer_class))
         .bind(new.org_unit_code.as_str())
         .bind(status_to_db(new.status))
-        .fetch_optional(&self.pool)
+        .bind(new.id_number.as_ref().map(PersonalText::as_str))
+        .bind(new.phone.as_ref().map(PersonalText::as_str))
+        .bind(new.address.as_ref().map(PersonalText::as_str))
+        .fetch_optional(&mut *tx)
         .await?;
-        row.map(Customer::try_from).transpose()
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        self.append_audit_in(&mut tx, std::slice::from_ref(event))
+            .await?;
+        tx.commit().await?;
+        Customer::try_from(row).map(Some)
     }
 
     pub async fn customer(
@@ -104,28 +130,25 @@ impl Database {
         row.map(Customer::try_from).transpose()
     }
 
-    pub async fn customer_exists(&self, account: &AccountNumber) -> Result<bool, StorageError> {
-        let exists: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM customers WHERE account_number = $1)")
-                .bind(account.as_str())
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(exists)
-    }
-
     /// Changes the given fields in one statement, so concurrent updates of different fields
-    /// do not undo each other; `None` when the customer does not exist.
+    /// do not undo each other, and commits the audit event with them; `None` when the customer
+    /// does not exist.
     pub async fn update_customer(
         &self,
         account: &AccountNumber,
         changes: &CustomerChanges,
+        event: &AuditEvent,
     ) -> Result<Option<Customer>, StorageError> {
+        let mut tx = self.pool.begin().await?;
         let row: Option<CustomerRow> = sqlx::query_as(
             "UPDATE customers SET
                  display_name = COALESCE($2, display_name),
                  customer_class = COALESCE($3, customer_class),
                  org_unit_code = COALESCE($4, org_unit_code),
                  status = COALESCE($5, status),
+                 id_number = COALESCE($6, id_number),
+                 phone = COALESCE($7, phone),
+                 address = COALESCE($8, address),
                  update_time = now()
              WHERE account_number = $1
              RETURNING *",
@@ -140,15 +163,26 @@ impl Database {
         .bind(changes.customer_class.map(class_to_db))
         .bind(changes.org_unit_code.as_ref().map(OrgUnitCode::as_str))
         .bind(changes.status.map(status_to_db))
-        .fetch_optional(&self.pool)
+        .bind(changes.id_number.as_ref().map(PersonalText::as_str))
+        .bind(changes.phone.as_ref().map(PersonalText::as_str))
+        .bind(changes.address.as_ref().map(PersonalText::as_str))
+        .fetch_optional(&mut *tx)
         .await?;
-        row.map(Customer::try_from).transpose()
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        self.append_audit_in(&mut tx, std::slice::from_ref(event))
+            .await?;
+        tx.commit().await?;
+        Customer::try_from(row).map(Some)
     }
 
-    /// Lists customers of an org unit's subtree in account-number order, after a cursor.
+    /// Lists customers of an org unit's subtree (or one account) in account-number order,
+    /// after a cursor.
     pub async fn list_customers(
         &self,
         org_unit: Option<&OrgUnitCode>,
+        only_account: Option<&AccountNumber>,
         after: Option<&AccountNumber>,
         limit: usize,
     ) -> Result<Vec<Customer>, StorageError> {
@@ -156,11 +190,13 @@ impl Database {
         let rows: Vec<CustomerRow> = sqlx::query_as(
             "SELECT * FROM customers
              WHERE ($1::text IS NULL OR org_unit_code LIKE $1 || '%')
-               AND ($2::text IS NULL OR account_number > $2)
+               AND ($2::text IS NULL OR account_number = $2)
+               AND ($3::text IS NULL OR account_number > $3)
              ORDER BY account_number
-             LIMIT $3",
+             LIMIT $4",
         )
         .bind(org_unit.map(OrgUnitCode::as_str))
+        .bind(only_account.map(AccountNumber::as_str))
         .bind(after.map(AccountNumber::as_str))
         .bind(limit as i64)
         .fetch_all(&self.pool)

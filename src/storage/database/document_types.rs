@@ -1,6 +1,6 @@
 //! Queries of the `document_types` catalog.
 
-use super::{Database, decode, parse_column};
+use super::{Database, decode, decode_confidentiality, parse_column};
 use crate::domain::{DocumentType, DocumentTypeCode, RetentionClass};
 use crate::storage::StorageError;
 
@@ -11,6 +11,7 @@ struct DocumentTypeRow {
     chinese_name: String,
     retention_class: String,
     contains_personal_data: bool,
+    confidentiality: i16,
 }
 
 impl TryFrom<DocumentTypeRow> for DocumentType {
@@ -28,6 +29,7 @@ impl TryFrom<DocumentTypeRow> for DocumentType {
                 _ => None,
             })?,
             contains_personal_data: row.contains_personal_data,
+            confidentiality: decode_confidentiality(row.confidentiality)?,
         })
     }
 }

@@ -9,11 +9,11 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Database, decode, parse_column};
+use super::{Database, decode, decode_confidentiality, parse_column};
 use crate::domain::{
-    AccountNumber, BusinessProcess, ClientRequestId, Document, DocumentCursor, DocumentFilter,
-    DocumentName, DocumentTypeCode, FilingHeader, MediaType, PageInfo, Sha256Digest, SourceSystem,
-    Title, WorkOrderNumber,
+    AccountNumber, AuditEvent, BusinessProcess, ClientRequestId, Confidentiality, Document,
+    DocumentCursor, DocumentFilter, DocumentName, DocumentTypeCode, FilingHeader, MediaType,
+    PageInfo, Sha256Digest, SourceSystem, Title, Visibility, WorkOrderNumber,
 };
 use crate::storage::StorageError;
 
@@ -22,6 +22,7 @@ pub struct NewDocument<'a> {
     pub id: Uuid,
     pub header: &'a FilingHeader,
     pub pages: &'a [PageInfo],
+    pub confidentiality: Confidentiality,
 }
 
 /// Selects the current versions of documents, followed by the given clauses.
@@ -30,10 +31,11 @@ macro_rules! select_documents {
         concat!(
             "SELECT d.document_id, d.account_number, d.source_system, d.client_request_id,
                     d.filed_at, v.version, v.document_type, v.business_process,
-                    v.work_order_number, v.title
+                    v.work_order_number, v.title, t.confidentiality
              FROM documents d
              JOIN document_versions v
-               ON v.document_id = d.document_id AND v.version = d.current_version ",
+               ON v.document_id = d.document_id AND v.version = d.current_version
+             JOIN document_types t ON t.code = v.document_type ",
             $clauses
         )
     };
@@ -51,6 +53,7 @@ struct DocumentRow {
     business_process: String,
     work_order_number: String,
     title: String,
+    confidentiality: i16,
 }
 
 impl DocumentRow {
@@ -83,6 +86,7 @@ impl DocumentRow {
                 .map_err(|error| StorageError::Unexpected(error.into()))?,
             pages,
             filed_at: self.filed_at,
+            confidentiality: decode_confidentiality(self.confidentiality)?,
         })
     }
 }
@@ -149,6 +153,7 @@ impl Database {
     pub async fn insert_document(
         &self,
         new: &NewDocument<'_>,
+        event: &AuditEvent,
     ) -> Result<Option<Document>, StorageError> {
         let header = new.header;
         let mut tx = self.pool.begin().await?;
@@ -235,6 +240,8 @@ impl Database {
         .execute(&mut *tx)
         .await?;
 
+        self.append_audit_in(&mut tx, std::slice::from_ref(event))
+            .await?;
         tx.commit().await?;
         Ok(Some(Document {
             id: new.id,
@@ -248,6 +255,7 @@ impl Database {
             version: 1,
             pages: new.pages.to_vec(),
             filed_at,
+            confidentiality: new.confidentiality,
         }))
     }
 
@@ -284,6 +292,7 @@ impl Database {
         &self,
         account: &AccountNumber,
         filter: &DocumentFilter,
+        visibility: &Visibility,
         after: Option<&DocumentCursor>,
         limit: usize,
     ) -> Result<Vec<Document>, StorageError> {
@@ -295,6 +304,8 @@ impl Database {
                AND ($5::timestamptz IS NULL OR d.filed_at >= $5)
                AND ($6::timestamptz IS NULL OR d.filed_at < $6)
                AND ($7::timestamptz IS NULL OR (d.filed_at, d.document_id) < ($7, $8))
+               AND t.confidentiality <= $10
+               AND ($11::text[] IS NULL OR v.document_type = ANY($11))
              ORDER BY d.filed_at DESC, d.document_id DESC
              LIMIT $9"
         ))
@@ -312,6 +323,8 @@ impl Database {
         .bind(after.map(|cursor| cursor.filed_at))
         .bind(after.map(|cursor| cursor.id))
         .bind(limit as i64)
+        .bind(visibility.clearance.level())
+        .bind(visibility.types.as_deref())
         .fetch_all(&self.pool)
         .await?;
         self.with_pages(rows).await

@@ -1,5 +1,6 @@
 //! PostgreSQL: the pool, migrations, and one module of queries per resource.
 
+mod audit;
 mod customers;
 mod document_types;
 mod documents;
@@ -10,9 +11,11 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
+pub use audit::AuditQuery;
 pub use documents::NewDocument;
 
 use super::StorageError;
+use crate::domain::ChainKey;
 
 /// The migrations in `migrations/`, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -21,6 +24,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Clone, Debug)]
 pub struct Database {
     pool: PgPool,
+    chain_key: ChainKey,
 }
 
 impl Database {
@@ -30,13 +34,14 @@ impl Database {
         url: &SecretString,
         max_connections: u32,
         acquire_timeout: Duration,
+        chain_key: ChainKey,
     ) -> Result<Self, StorageError> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(acquire_timeout)
             .connect_lazy(url.expose_secret())
             .map_err(|error| StorageError::Unexpected(error.into()))?;
-        Ok(Self { pool })
+        Ok(Self { pool, chain_key })
     }
 
     /// Applies the migrations that have not run yet.
@@ -51,6 +56,11 @@ impl Database {
     pub async fn ping(&self) -> Result<(), StorageError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// The key the audit chain is hashed with.
+    pub fn chain_key(&self) -> &ChainKey {
+        &self.chain_key
     }
 
     /// Closes every connection, waiting for those in use.
@@ -69,6 +79,13 @@ fn decode<T>(
         StorageError::Unexpected(anyhow::anyhow!(
             "column {column} holds an unknown value {value:?}"
         ))
+    })
+}
+
+/// Converts a stored confidentiality level.
+fn decode_confidentiality(level: i16) -> Result<crate::domain::Confidentiality, StorageError> {
+    crate::domain::Confidentiality::from_level(level).ok_or_else(|| {
+        StorageError::Unexpected(anyhow::anyhow!("unknown confidentiality level {level}"))
     })
 }
 

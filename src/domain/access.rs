@@ -1,0 +1,299 @@
+//! Who may do what: the acting caller, the policy (roles, permissions, org scope, clearance,
+//! personal-data visibility) and the grant a policy gives an actor for one request.
+//!
+//! The policy is data: a TOML file reviewed like code, loaded at start and on reload.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Deserialize;
+
+use super::{AccountNumber, Customer, DocumentTypeCode, Error, OrgUnitCode};
+
+/// The authenticated caller of one request: a system acting for a named person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// The calling system, e.g. `marketing` or `payment-channel`.
+    pub system: String,
+    /// The person the system acts for, e.g. an employee number or a customer login.
+    pub person: String,
+    /// The role the token asserts; the policy decides whether the system may assert it.
+    pub role: String,
+    /// The org unit whose subtree the person works in, for org-scoped roles.
+    pub org_unit: Option<OrgUnitCode>,
+    /// The person's own account, for the customer self-service role.
+    pub account: Option<AccountNumber>,
+    /// The caller's request id (`x-request-id`) or one the server made up.
+    pub request_id: String,
+}
+
+/// One operation a role may be allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Permission {
+    ReadCustomers,
+    CreateCustomers,
+    UpdateCustomers,
+    ReadDocuments,
+    ReadPages,
+    FileDocuments,
+    ReadCatalog,
+    ReadAudit,
+}
+
+/// How sensitive a document type is; a role sees types up to its clearance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Confidentiality {
+    Public,
+    Internal,
+    Confidential,
+}
+
+impl Confidentiality {
+    pub const ALL: [Confidentiality; 3] = [Self::Public, Self::Internal, Self::Confidential];
+
+    pub fn level(self) -> i16 {
+        self as i16
+    }
+
+    pub fn from_level(level: i16) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.level() == level)
+    }
+}
+
+/// Which accounts a role reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scope {
+    /// Every account.
+    All,
+    /// Accounts of the actor's org unit and the units below it.
+    OrgUnit,
+    /// The actor's own account only.
+    OwnAccount,
+}
+
+/// What a role sees of personal data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PersonalData {
+    Full,
+    Masked,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolePolicy {
+    pub description: String,
+    pub permissions: HashSet<Permission>,
+    pub scope: Scope,
+    pub clearance: Confidentiality,
+    pub personal_data: PersonalData,
+    /// When set, the only document types the role sees at all.
+    #[serde(default)]
+    pub document_types: Option<HashSet<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SystemPolicy {
+    pub description: String,
+    /// The roles tokens of this system may assert.
+    pub roles: HashSet<String>,
+}
+
+/// The whole access policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    pub roles: HashMap<String, RolePolicy>,
+    pub systems: HashMap<String, SystemPolicy>,
+}
+
+impl Policy {
+    /// Parses and checks a policy file's text.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let policy: Policy = toml::from_str(text).map_err(|error| error.to_string())?;
+        for (system, system_policy) in &policy.systems {
+            for role in &system_policy.roles {
+                if !policy.roles.contains_key(role) {
+                    return Err(format!("system {system:?} names an unknown role {role:?}"));
+                }
+            }
+        }
+        for (role, role_policy) in &policy.roles {
+            for code in role_policy.document_types.iter().flatten() {
+                DocumentTypeCode::parse(code)
+                    .map_err(|reason| format!("role {role:?}: {reason}"))?;
+            }
+        }
+        Ok(policy)
+    }
+
+    /// What the policy allows `actor`, or why it allows nothing.
+    pub fn grant<'a>(&'a self, actor: &'a Actor) -> Result<Grant<'a>, Error> {
+        let denied = |reason: String| Error::PermissionDenied(reason);
+        let system = self.systems.get(&actor.system).ok_or_else(|| {
+            denied(format!(
+                "system {:?} is not known to the policy",
+                actor.system
+            ))
+        })?;
+        if !system.roles.contains(&actor.role) {
+            return Err(denied(format!(
+                "system {:?} may not act in role {:?}",
+                actor.system, actor.role
+            )));
+        }
+        let role = self
+            .roles
+            .get(&actor.role)
+            .ok_or_else(|| denied(format!("role {:?} is not known to the policy", actor.role)))?;
+        let reach = match role.scope {
+            Scope::All => Reach::All,
+            Scope::OrgUnit => Reach::OrgUnit(actor.org_unit.clone().ok_or_else(|| {
+                denied(format!(
+                    "role {:?} needs the token's org_unit claim",
+                    actor.role
+                ))
+            })?),
+            Scope::OwnAccount => Reach::Account(actor.account.clone().ok_or_else(|| {
+                denied(format!(
+                    "role {:?} needs the token's account_number claim",
+                    actor.role
+                ))
+            })?),
+        };
+        Ok(Grant { actor, role, reach })
+    }
+}
+
+/// The accounts a grant reaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    All,
+    OrgUnit(OrgUnitCode),
+    Account(AccountNumber),
+}
+
+/// What one actor may do under the policy, for the length of one request.
+#[derive(Debug, Clone)]
+pub struct Grant<'a> {
+    pub actor: &'a Actor,
+    role: &'a RolePolicy,
+    reach: Reach,
+}
+
+impl Grant<'_> {
+    /// Fails with PERMISSION_DENIED unless the role has `permission`.
+    pub fn require(&self, permission: Permission) -> Result<(), Error> {
+        if self.role.permissions.contains(&permission) {
+            Ok(())
+        } else {
+            Err(Error::PermissionDenied(format!(
+                "role {:?} does not have the {permission:?} permission",
+                self.actor.role
+            )))
+        }
+    }
+
+    pub fn reach(&self) -> &Reach {
+        &self.reach
+    }
+
+    /// Whether the customer's account lies within the grant's reach.
+    pub fn reaches(&self, customer: &Customer) -> bool {
+        match &self.reach {
+            Reach::All => true,
+            Reach::OrgUnit(unit) => customer.org_unit_code.is_within(unit),
+            Reach::Account(account) => customer.account_number == *account,
+        }
+    }
+
+    /// Whether documents of this type, at this confidentiality, are visible to the role.
+    pub fn sees(&self, document_type: &DocumentTypeCode, confidentiality: Confidentiality) -> bool {
+        confidentiality <= self.role.clearance
+            && self
+                .role
+                .document_types
+                .as_ref()
+                .is_none_or(|types| types.contains(document_type.as_str()))
+    }
+
+    pub fn clearance(&self) -> Confidentiality {
+        self.role.clearance
+    }
+
+    /// The only document types the role sees, if it is limited to some.
+    pub fn visible_types(&self) -> Option<Vec<String>> {
+        self.role
+            .document_types
+            .as_ref()
+            .map(|types| types.iter().cloned().collect())
+    }
+
+    pub fn personal_data(&self) -> PersonalData {
+        self.role.personal_data
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: &str = include_str!("../../config/policy.toml");
+
+    fn actor(system: &str, role: &str, org_unit: Option<&str>) -> Actor {
+        Actor {
+            system: system.into(),
+            person: "p-1".into(),
+            role: role.into(),
+            org_unit: org_unit.map(|code| OrgUnitCode::parse(code).unwrap()),
+            account: None,
+            request_id: "r".into(),
+        }
+    }
+
+    #[test]
+    fn the_shipped_policy_parses() {
+        let policy = Policy::parse(POLICY).unwrap();
+        assert!(policy.roles.contains_key("county-custodian"));
+    }
+
+    #[test]
+    fn a_policy_naming_an_unknown_role_is_rejected() {
+        let text = r#"
+            [roles]
+            [systems.marketing]
+            description = "x"
+            roles = ["ghost"]
+        "#;
+        assert!(Policy::parse(text).unwrap_err().contains("ghost"));
+    }
+
+    #[test]
+    fn a_system_may_not_assert_a_role_it_is_not_given() {
+        let policy = Policy::parse(POLICY).unwrap();
+        let forged = actor("payment-channel", "province-custodian", Some("12"));
+        assert!(matches!(
+            policy.grant(&forged),
+            Err(Error::PermissionDenied(_))
+        ));
+    }
+
+    #[test]
+    fn an_org_scoped_role_without_an_org_unit_gets_nothing() {
+        let policy = Policy::parse(POLICY).unwrap();
+        let actor = actor("archive-desk", "county-custodian", None);
+        assert!(policy.grant(&actor).is_err());
+    }
+
+    #[test]
+    fn clearance_is_ordered() {
+        assert!(Confidentiality::Public < Confidentiality::Internal);
+        assert!(Confidentiality::Internal < Confidentiality::Confidential);
+        for c in Confidentiality::ALL {
+            assert_eq!(Confidentiality::from_level(c.level()), Some(c));
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! Authentication: every call but health carries a signed bearer token naming the calling
+//! system and the person it acts for. Verified here, it becomes the call's [`Actor`].
+
+use std::sync::Arc;
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use tonic::service::Interceptor;
+use tonic::{GrpcMethod, Request, Status};
+
+use crate::domain::{AccountNumber, Actor, AuditEvent, AuditLog, OrgUnitCode, Resource};
+
+/// A key tokens may be signed with.
+#[derive(Clone)]
+pub struct TrustedKey {
+    pub algorithm: Algorithm,
+    pub key: DecodingKey,
+}
+
+impl TrustedKey {
+    /// Reads a PEM public key for `algorithm` (`EdDSA`, `RS256`, `ES256`, …; never `none` or
+    /// an HMAC algorithm, whose secret would have to be shared with every issuer).
+    pub fn from_pem(algorithm: &str, pem: &[u8]) -> anyhow::Result<Self> {
+        let algorithm: Algorithm = algorithm
+            .parse()
+            .map_err(|_| anyhow::anyhow!("unknown token algorithm {algorithm:?}"))?;
+        let key = match algorithm {
+            Algorithm::EdDSA => DecodingKey::from_ed_pem(pem)?,
+            Algorithm::RS256
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512 => DecodingKey::from_rsa_pem(pem)?,
+            Algorithm::ES256 | Algorithm::ES384 => DecodingKey::from_ec_pem(pem)?,
+            other => {
+                anyhow::bail!("token algorithm {other:?} is not accepted: use an asymmetric one")
+            }
+        };
+        Ok(Self { algorithm, key })
+    }
+}
+
+/// The claims Custodian reads from a token.
+#[derive(Debug, Deserialize)]
+struct Claims {
+    /// The person the call is made for.
+    sub: Option<String>,
+    /// The calling system (RFC 9068).
+    client_id: Option<String>,
+    role: Option<String>,
+    org_unit: Option<String>,
+    account_number: Option<String>,
+}
+
+/// Verifies tokens and turns them into actors; records refusals in the audit trail.
+#[derive(Clone)]
+pub struct Authenticator {
+    keys: Arc<Vec<TrustedKey>>,
+    issuer: String,
+    audience: String,
+    leeway_secs: u64,
+    audit: AuditLog,
+}
+
+impl Authenticator {
+    pub fn new(
+        keys: Vec<TrustedKey>,
+        issuer: String,
+        audience: String,
+        leeway_secs: u64,
+        audit: AuditLog,
+    ) -> Self {
+        Self {
+            keys: Arc::new(keys),
+            issuer,
+            audience,
+            leeway_secs,
+            audit,
+        }
+    }
+
+    /// The actor a bearer token names, or why it names none.
+    pub fn verify(&self, token: &str, request_id: String) -> Result<Actor, String> {
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| "the bearer token is not a JWT".to_string())?;
+        let mut last_error = String::from("no verification key is configured");
+        for trusted in self.keys.iter().filter(|k| k.algorithm == header.alg) {
+            let mut validation = Validation::new(trusted.algorithm);
+            validation.set_issuer(&[&self.issuer]);
+            validation.set_audience(&[&self.audience]);
+            validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+            validation.leeway = self.leeway_secs;
+            validation.validate_nbf = true;
+            match jsonwebtoken::decode::<Claims>(token, &trusted.key, &validation) {
+                Ok(data) => return actor_from(data.claims, request_id),
+                Err(error) => last_error = describe(&error),
+            }
+        }
+        if !self.keys.iter().any(|k| k.algorithm == header.alg) {
+            last_error = format!("tokens signed with {:?} are not accepted", header.alg);
+        }
+        Err(last_error)
+    }
+}
+
+fn actor_from(claims: Claims, request_id: String) -> Result<Actor, String> {
+    let required = |value: Option<String>, claim: &str| {
+        value
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| format!("the token lacks the {claim} claim"))
+    };
+    Ok(Actor {
+        person: required(claims.sub, "sub (the acting person)")?,
+        system: required(claims.client_id, "client_id (the calling system)")?,
+        role: required(claims.role, "role")?,
+        org_unit: claims
+            .org_unit
+            .map(|code| OrgUnitCode::parse(&code))
+            .transpose()
+            .map_err(|reason| format!("the token's org_unit claim is malformed: {reason}"))?,
+        account: claims
+            .account_number
+            .map(|account| AccountNumber::parse(&account))
+            .transpose()
+            .map_err(|reason| format!("the token's account_number claim is malformed: {reason}"))?,
+        request_id,
+    })
+}
+
+fn describe(error: &jsonwebtoken::errors::Error) -> String {
+    use jsonwebtoken::errors::ErrorKind;
+    match error.kind() {
+        ErrorKind::ExpiredSignature => "the token has expired".into(),
+        ErrorKind::ImmatureSignature => "the token is not valid yet (nbf)".into(),
+        ErrorKind::InvalidSignature => "the token's signature does not verify".into(),
+        ErrorKind::InvalidAudience => "the token is meant for another audience".into(),
+        ErrorKind::InvalidIssuer => "the token comes from an unknown issuer".into(),
+        ErrorKind::InvalidAlgorithm => "the token's algorithm does not match the key".into(),
+        ErrorKind::MissingRequiredClaim(claim) => format!("the token lacks the {claim} claim"),
+        _ => "the token is malformed".into(),
+    }
+}
+
+impl Interceptor for Authenticator {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let request_id = request
+            .metadata()
+            .get("x-request-id")
+            .and_then(|value| value.to_str().ok())
+            .filter(|id| !id.is_empty() && id.len() <= 128)
+            .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+        let token = request
+            .metadata()
+            .get("authorization")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "));
+        let verified = match token {
+            Some(token) => self.verify(token.trim(), request_id.clone()),
+            None => Err("a bearer token is required in the authorization metadata".into()),
+        };
+        match verified {
+            Ok(actor) => {
+                request.extensions_mut().insert(actor);
+                Ok(request)
+            }
+            Err(reason) => {
+                let action = request
+                    .extensions()
+                    .get::<GrpcMethod>()
+                    .map_or("unknown", |method| method.method());
+                let anonymous = Actor {
+                    system: "-".into(),
+                    person: "-".into(),
+                    role: "-".into(),
+                    org_unit: None,
+                    account: None,
+                    request_id,
+                };
+                let event =
+                    AuditEvent::new(&anonymous, action, Resource::named("-"), "unauthenticated")
+                        .with_details(serde_json::json!({ "reason": reason }));
+                self.audit.record_now(event);
+                Err(Status::unauthenticated(reason))
+            }
+        }
+    }
+}
+
+/// The actor the authentication layer attached to a request.
+pub fn actor<T>(request: &Request<T>) -> Result<Actor, Status> {
+    request
+        .extensions()
+        .get::<Actor>()
+        .cloned()
+        .ok_or_else(|| Status::internal("the request bypassed authentication"))
+}
