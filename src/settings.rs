@@ -121,8 +121,7 @@ impl Settings {
             .add_source(
                 config::Environment::with_prefix("CUSTODIAN")
                     .prefix_separator("_")
-                    .separator("__")
-                    .try_parsing(true),
+                    .separator("__"),
             )
             .build()?
             .try_deserialize()
@@ -147,5 +146,33 @@ impl From<LimitSettings> for FilingLimits {
             max_pages: limits.max_pages_per_document,
             idle_timeout: Duration::from_secs(limits.filing_idle_timeout_secs.max(1)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_values_keep_their_text_and_still_fill_numbers() {
+        // The only test that touches the process environment.
+        unsafe {
+            std::env::set_var("CUSTODIAN_DATABASE__URL", "postgres://u:p@h/d");
+            std::env::set_var("CUSTODIAN_AUTH__AUDIT_CHAIN_KEY", "0123456789");
+            std::env::set_var("CUSTODIAN_LIMITS__MAX_PAGES_PER_DOCUMENT", "7");
+            std::env::set_var("CUSTODIAN_OBJECT_STORE__KIND", "s3");
+            std::env::set_var("CUSTODIAN_OBJECT_STORE__S3__BUCKET", "b");
+            std::env::set_var("CUSTODIAN_OBJECT_STORE__S3__ACCESS_KEY_ID", "007");
+            std::env::set_var("CUSTODIAN_OBJECT_STORE__S3__SECRET_ACCESS_KEY", "s");
+            std::env::set_var("CUSTODIAN_OBJECT_STORE__S3__ALLOW_HTTP", "true");
+        }
+        let settings = Settings::load(None).unwrap();
+        use secrecy::ExposeSecret;
+        assert_eq!(settings.auth.audit_chain_key.expose_secret(), "0123456789");
+        assert_eq!(settings.limits.max_pages_per_document, 7);
+        assert_eq!(settings.server.listen_addr.port(), 50051);
+        let s3 = settings.object_store.s3.unwrap();
+        assert_eq!(s3.access_key_id, "007");
+        assert!(s3.allow_http);
     }
 }
