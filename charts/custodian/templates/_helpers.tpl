@@ -81,7 +81,76 @@ app.kubernetes.io/component: server
 {{- end }}
 
 {{- define "custodian.createsSecret" -}}
-{{- if or (not .Values.secrets.database.existingSecret) (not .Values.secrets.s3.existingSecret) }}true{{- end }}
+{{- if or (not .Values.secrets.database.existingSecret) (not .Values.secrets.s3.existingSecret) (not .Values.auth.existingSecret) }}true{{- end }}
+{{- end }}
+
+{{/*
+Where the server finds the token-verification key and the access policy: each a directory
+mount (not subPath, so that the kubelet updates the file in place when its ConfigMap or Secret
+changes) holding one file of a fixed name.
+*/}}
+{{- define "custodian.publicKeyDir" -}}/etc/custodian/keys{{- end }}
+{{- define "custodian.publicKeyFile" -}}{{ include "custodian.publicKeyDir" . }}/token.pub.pem{{- end }}
+{{- define "custodian.policyDir" -}}/etc/custodian/policy{{- end }}
+{{- define "custodian.policyFile" -}}{{ include "custodian.policyDir" . }}/policy.toml{{- end }}
+
+{{/* The ConfigMaps the chart renders for auth.publicKey and for the policy. */}}
+{{- define "custodian.publicKeyConfigMapName" -}}
+{{- include "custodian.fullname" . }}-token-key
+{{- end }}
+{{- define "custodian.policyConfigMapName" -}}
+{{- include "custodian.fullname" . }}-policy
+{{- end }}
+
+{{/* The policy the chart ships: auth.policy, else files/policy.toml (a copy of config/policy.toml). */}}
+{{- define "custodian.policy" -}}
+{{- if .Values.auth.policy }}
+{{- .Values.auth.policy }}
+{{- else }}
+{{- .Files.Get "files/policy.toml" }}
+{{- end }}
+{{- end }}
+
+{{/* The auth file volumes of the server pods. */}}
+{{- define "custodian.authVolumes" -}}
+{{- $a := .Values.auth -}}
+- name: token-key
+  {{- if $a.existingPublicKeySecret }}
+  secret:
+    secretName: {{ $a.existingPublicKeySecret }}
+    items:
+      - key: {{ $a.publicKeyKey }}
+        path: token.pub.pem
+  {{- else }}
+  configMap:
+    name: {{ default (include "custodian.publicKeyConfigMapName" .) $a.existingPublicKeyConfigMap }}
+    items:
+      - key: {{ ternary $a.publicKeyKey "token.pub.pem" (ne $a.existingPublicKeyConfigMap "") }}
+        path: token.pub.pem
+  {{- end }}
+- name: policy
+  configMap:
+    name: {{ default (include "custodian.policyConfigMapName" .) $a.existingPolicyConfigMap }}
+    items:
+      - key: {{ ternary $a.policyKey "policy.toml" (ne $a.existingPolicyConfigMap "") }}
+        path: policy.toml
+{{- end }}
+
+{{- define "custodian.authVolumeMounts" -}}
+- name: token-key
+  mountPath: {{ include "custodian.publicKeyDir" . }}
+  readOnly: true
+- name: policy
+  mountPath: {{ include "custodian.policyDir" . }}
+  readOnly: true
+{{- end }}
+
+{{/* The auth file settings: the mounted files. */}}
+{{- define "custodian.authFileEnv" -}}
+- name: CUSTODIAN_AUTH__PUBLIC_KEY_FILE
+  value: {{ include "custodian.publicKeyFile" . | quote }}
+- name: CUSTODIAN_AUTH__POLICY_FILE
+  value: {{ include "custodian.policyFile" . | quote }}
 {{- end }}
 
 {{/* Fails early, naming every value to set, instead of pods that crash on invalid settings. */}}
@@ -98,6 +167,28 @@ app.kubernetes.io/component: server
 {{- end }}
 {{- if and (not .Values.secrets.s3.existingSecret) (or (not .Values.secrets.s3.accessKeyId) (not .Values.secrets.s3.secretAccessKey)) }}
 {{- $problems = append $problems "set secrets.s3.existingSecret (a Secret holding the S3 credentials) or both secrets.s3.accessKeyId and secrets.s3.secretAccessKey" }}
+{{- end }}
+{{- $a := .Values.auth }}
+{{- if and (not $a.existingSecret) (not $a.auditChainKey) }}
+{{- $problems = append $problems "set auth.existingSecret (a Secret holding the audit chain key) or auth.auditChainKey: the HMAC key of the tamper-evident audit trail, the same on every replica and never changed (older events no longer verify under another key); e.g. openssl rand -hex 32" }}
+{{- end }}
+{{- if and (not $a.existingSecret) $a.auditChainKey (not (kindIs "string" $a.auditChainKey)) }}
+{{- $problems = append $problems "auth.auditChainKey must be a string, exactly as generated: quote it in YAML, or use --set-string (a number would lose leading zeros and change the key)" }}
+{{- end }}
+{{- $keySources := 0 }}
+{{- range (list $a.publicKey $a.existingPublicKeyConfigMap $a.existingPublicKeySecret) }}
+{{- if . }}{{ $keySources = add1 $keySources }}{{ end }}
+{{- end }}
+{{- if eq $keySources 0 }}
+{{- $problems = append $problems "set auth.publicKey (the PEM public key tokens are verified with), or auth.existingPublicKeyConfigMap or auth.existingPublicKeySecret (+ auth.publicKeyKey)" }}
+{{- else if gt $keySources 1 }}
+{{- $problems = append $problems "set only one of auth.publicKey, auth.existingPublicKeyConfigMap and auth.existingPublicKeySecret" }}
+{{- end }}
+{{- if and $a.policy $a.existingPolicyConfigMap }}
+{{- $problems = append $problems "set only one of auth.policy and auth.existingPolicyConfigMap (neither: the chart's files/policy.toml)" }}
+{{- end }}
+{{- if and (not $a.policy) (not $a.existingPolicyConfigMap) (not (.Files.Get "files/policy.toml")) }}
+{{- $problems = append $problems "the chart lacks files/policy.toml (copy config/policy.toml), or set auth.policy or auth.existingPolicyConfigMap" }}
 {{- end }}
 {{- if and .Values.autoscaling.enabled (not (dig "requests" "cpu" "" .Values.resources)) }}
 {{- $problems = append $problems "autoscaling on CPU needs resources.requests.cpu" }}
@@ -124,6 +215,19 @@ NAME is the chart's Secret to read from when secrets.database.existingSecret is 
     secretKeyRef:
       name: {{ default .secret $db.existingSecret }}
       key: {{ ternary $db.urlKey "database-url" (ne $db.existingSecret "") }}
+{{- end }}
+
+{{/*
+CUSTODIAN_AUTH__AUDIT_CHAIN_KEY as a container env entry. Called with (dict "root" $ "secret"
+NAME): NAME is the chart's Secret to read from when auth.existingSecret is not set.
+*/}}
+{{- define "custodian.auditChainKeyEnv" -}}
+{{- $a := .root.Values.auth -}}
+- name: CUSTODIAN_AUTH__AUDIT_CHAIN_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ default .secret $a.existingSecret }}
+      key: {{ ternary $a.auditChainKeyKey "audit-chain-key" (ne $a.existingSecret "") }}
 {{- end }}
 
 {{/* The S3 credentials as container env entries. */}}
