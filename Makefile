@@ -1,7 +1,7 @@
 # The two commands of the README, and the local services behind them.
 # Honours CARGO_TARGET_DIR when set.
 
-.PHONY: run test token services-up services-down
+.PHONY: run test token services-up services-down services-status
 
 ## Starts PostgreSQL and SeaweedFS, migrates, and serves gRPC on 127.0.0.1:50051 until Ctrl-C,
 ## trusting tokens signed with the development key under .dev/.
@@ -25,3 +25,6 @@ services-up:
 
 services-down:
 	scripts/services.sh down
+
+services-status:
+	scripts/services.sh status || true

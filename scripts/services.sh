@@ -274,13 +274,19 @@ s3_head_code() {
 		-I "$S3_ENDPOINT/$S3_BUCKET" || true
 }
 
+s3_create_bucket() {
+	curl -sf -o /dev/null --max-time 10 --aws-sigv4 "aws:amz:${S3_REGION}:s3" \
+		--user "${S3_KEY}:${S3_SECRET}" -X PUT "$S3_ENDPOINT/$S3_BUCKET" ||
+		die "could not create bucket $S3_BUCKET on $S3_ENDPOINT"
+}
+
 sw_ours_pid() {
 	local pid
 	[[ -f $SW_PID ]] || return 1
 	pid=$(<"$SW_PID")
 	[[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
 	# Guard against a recycled pid.
-	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'weed mini' || return 1
+	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'weed .*mini' || return 1
 	echo "$pid"
 }
 
@@ -301,11 +307,22 @@ sw_install() {
 # Starts SeaweedFS if needed, without waiting; sw_wait_ready finishes the job.
 sw_start() {
 	SW_WAIT=0
-	local code pid
+	local code pid age
 	code=$(s3_head_code)
 	if pid=$(sw_ours_pid); then
-		[[ $code == 200 ]] && log "seaweedfs: already running (pid $pid)"
-		SW_WAIT=1 # may still be starting up
+		case $code in
+		200) log "seaweedfs: already running (pid $pid)" ;;
+		000 | 404)
+			# Young: still starting up. Old and no bucket: it was deleted.
+			age=$(ps -o etimes= -p "$pid" || true)
+			if [[ $code == 404 ]] && ((${age:-0} > 15)); then
+				log "seaweedfs: bucket $S3_BUCKET missing, creating it"
+				s3_create_bucket
+			fi
+			SW_WAIT=1
+			;;
+		*) die "our SeaweedFS (pid $pid) answers $code: started with other CUSTODIAN_DEV_S3_* keys? run '$0 down' first" ;;
+		esac
 		return 0
 	fi
 	case $code in
@@ -316,9 +333,7 @@ sw_start() {
 	404)
 		# Someone else's SeaweedFS that accepts our keys but lacks the bucket.
 		log "seaweedfs: reusing the server on $S3_ENDPOINT; creating bucket $S3_BUCKET"
-		curl -sf -o /dev/null --max-time 10 --aws-sigv4 "aws:amz:${S3_REGION}:s3" \
-			--user "${S3_KEY}:${S3_SECRET}" -X PUT "$S3_ENDPOINT/$S3_BUCKET" ||
-			die "could not create bucket $S3_BUCKET on $S3_ENDPOINT"
+		s3_create_bucket
 		return 0
 		;;
 	000) ;;
@@ -329,9 +344,10 @@ sw_start() {
 	mkdir -p "$SW_DIR"
 	log "seaweedfs: starting on $S3_ENDPOINT (log: $SW_LOG)"
 	# setsid: own session, so a Ctrl-C aimed at the caller's job does not hit it;
+	# -logtostderr: its log goes to $SW_LOG only, not to glog files in /tmp;
 	# 9>&-: do not inherit our lock.
 	AWS_ACCESS_KEY_ID=$S3_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET \
-		nohup setsid "$WEED" mini -dir="$SW_DIR" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+		nohup setsid "$WEED" -logtostderr mini -dir="$SW_DIR" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
 		-bucket="$S3_BUCKET" -webdav=false -admin.ui=false -master.telemetry=false \
 		-s3.port.iceberg=0 -s3.port.lance=0 </dev/null >>"$SW_LOG" 2>&1 9>&- &
 	echo $! >"$SW_PID"
@@ -341,9 +357,16 @@ sw_start() {
 
 sw_wait_ready() {
 	((SW_WAIT)) || return 0
-	local i pid
+	local i pid code
 	for ((i = 0; i < 120; i++)); do # ~60 s
-		[[ $(s3_head_code) == 200 ]] && return 0
+		code=$(s3_head_code)
+		[[ $code == 200 ]] && return 0
+		# `weed mini -bucket` creates it at startup (~1 s); if it is still
+		# missing after 10 s (e.g. deleted since), create it ourselves.
+		if ((i == 20)) && [[ $code == 404 ]]; then
+			log "seaweedfs: bucket $S3_BUCKET missing, creating it"
+			s3_create_bucket
+		fi
 		if ! pid=$(sw_ours_pid); then
 			tail_log "$SW_LOG"
 			die "seaweedfs exited during startup"
@@ -351,7 +374,8 @@ sw_wait_ready() {
 		sleep 0.5
 	done
 	tail_log "$SW_LOG"
-	sw_down >/dev/null 2>&1 || true
+	# Only stop it if this call started it; never kill a running instance.
+	if [[ " ${STARTED[*]} " == *" seaweedfs "* ]]; then sw_down >/dev/null 2>&1 || true; fi
 	die "seaweedfs not ready within 60 s (signed HEAD $S3_ENDPOINT/$S3_BUCKET != 200)"
 }
 
@@ -443,6 +467,7 @@ main() {
 			*) usage ;;
 			esac
 		done
+		if [[ -n $RECORD_FILE ]]; then : >"$RECORD_FILE"; fi
 		command -v curl >/dev/null || die "curl is required"
 		choose_dev_dir
 		lock
@@ -457,6 +482,9 @@ main() {
 		((${#want[@]})) || want=(postgres seaweedfs)
 		choose_dev_dir
 		lock
+		# Finish what we start: a half-done stop is worse than a slow one
+		# (both stops are bounded: pg_ctl -t 60, SeaweedFS 30 s then SIGKILL).
+		trap '' INT TERM HUP
 		for s in "${want[@]}"; do
 			case $s in
 			postgres) pg_down ;;

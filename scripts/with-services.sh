@@ -4,8 +4,9 @@
 #   scripts/with-services.sh -- CMD [ARGS...]
 #
 # Starts PostgreSQL and SeaweedFS via services.sh (reusing any already running),
-# exports `services.sh env`, runs CMD, and on exit (normal, error, Ctrl-C or
-# SIGTERM) stops only the services this invocation started. Exit code is CMD's.
+# exports `services.sh env`, runs CMD, and on exit (normal, error, Ctrl-C,
+# SIGTERM or SIGHUP) stops only the services this invocation started.
+# Exit code is CMD's.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
@@ -23,8 +24,8 @@ CHILD=''
 # shellcheck disable=SC2317 # invoked via trap
 cleanup() {
 	local rc=$?
-	# A second Ctrl-C must not abort the teardown half-way.
-	trap '' INT TERM
+	# A second Ctrl-C (or a hangup) must not abort the teardown half-way.
+	trap '' INT TERM HUP
 	local started=()
 	mapfile -t started <"$STARTED_FILE" || true
 	if ((${#started[@]})); then
@@ -51,6 +52,7 @@ on_signal() {
 }
 trap 'on_signal INT 130' INT
 trap 'on_signal TERM 143' TERM
+trap 'on_signal HUP 129' HUP
 
 "$SERVICES" up --record "$STARTED_FILE"
 eval "$("$SERVICES" env)"
@@ -58,7 +60,7 @@ eval "$("$SERVICES" env)"
 # Background jobs of a script get SIGINT/SIGQUIT ignored and stdin from
 # /dev/null; undo both so CMD behaves as in the foreground (Ctrl-C, prompts).
 # With no stdin at all (fd 0 closed, as under some CI runners) use /dev/null.
-if { true <&0; } 2>/dev/null; then
+if [[ -e /dev/fd/0 ]]; then
 	(
 		trap - INT QUIT
 		exec "$@"
