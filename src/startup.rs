@@ -15,7 +15,7 @@ use tonic::transport::Server;
 use tonic_health::ServingStatus;
 
 use crate::domain::{Archive, AuditLog, ChainKey, Policy};
-use crate::grpc::auth::{Authenticator, TrustedKey};
+use crate::grpc::auth::{Authenticator, TrustedKey, tag_method};
 use crate::grpc::{SERVICE_NAMES, authenticated_routes};
 use crate::settings::{AuthSettings, Settings};
 use crate::storage::{Database, PART_SIZE, PageStore, open_object_store};
@@ -123,6 +123,7 @@ impl App {
             .initial_connection_window_size(Some(PART_SIZE as u32))
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+            .layer(tower::util::MapRequestLayer::new(tag_method))
             .add_routes(routes)
             // Health stays reachable without a token, for probes and load balancers.
             .add_service(health_service)

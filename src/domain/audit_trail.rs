@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use super::access::{Actor, Permission, Reach};
 use super::audit::{ChainVerifier, ChainedEvent, Resource, Verification};
+use super::masking::present_audit_event;
 use super::paging::{Cursor, Page, PageRequest};
 use super::{AccountNumber, Archive, Error};
 use crate::storage::AuditQuery;
@@ -78,9 +79,15 @@ impl Archive {
                 .db
                 .list_audit_events(&query, page.after.map(|c| c.0), page.size + 1)
                 .await?;
-            Ok(Page::from_overfetch(events, page.size, |e| {
-                SeqCursor(e.seq)
-            }))
+            let page = Page::from_overfetch(events, page.size, |e| SeqCursor(e.seq));
+            Ok(Page {
+                items: page
+                    .items
+                    .into_iter()
+                    .map(|event| present_audit_event(event, &grant))
+                    .collect(),
+                next: page.next,
+            })
         })
         .await
     }

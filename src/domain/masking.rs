@@ -1,7 +1,7 @@
 //! Masking of personal data: the one place where ID numbers, phone numbers, addresses and the
 //! names of private persons are hidden from roles that may not see them in full.
 
-use super::{Customer, CustomerClass, CustomerDisplayName, Grant, PersonalData};
+use super::{ChainedEvent, Customer, CustomerClass, CustomerDisplayName, Grant, PersonalData};
 
 /// Returns the customer as the grant may see it.
 pub fn present_customer(mut customer: Customer, grant: &Grant<'_>) -> Customer {
@@ -25,6 +25,45 @@ pub fn present_customer(mut customer: Customer, grant: &Grant<'_>) -> Customer {
         .address
         .map(|address| address.map(|text| keep_start(text, 6)));
     customer
+}
+
+/// Returns an audit event as the grant may see it: the personal values recorded in a change's
+/// details are masked like the customer's own fields.
+pub fn present_audit_event(mut event: ChainedEvent, grant: &Grant<'_>) -> ChainedEvent {
+    if grant.personal_data() == PersonalData::Full {
+        return event;
+    }
+    if let Some(details) = &event.event.details {
+        event.event.details = Some(match serde_json::from_str::<serde_json::Value>(details) {
+            Ok(mut value) => {
+                mask_json(&mut value);
+                value.to_string()
+            }
+            // Details are always JSON; anything else is withheld rather than shown raw.
+            Err(_) => String::new(),
+        });
+    }
+    event
+}
+
+/// Masks the personal fields wherever they appear in a details document.
+fn mask_json(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(fields) => {
+            for (key, field) in fields.iter_mut() {
+                match (key.as_str(), field.as_str()) {
+                    ("id_number" | "phone", Some(text)) => *field = keep_ends(text, 3, 4).into(),
+                    ("address", Some(text)) => *field = keep_start(text, 6).into(),
+                    // The class is not always beside the name; a business name masked here is
+                    // still readable in the customer record itself.
+                    ("display_name", Some(text)) => *field = mask_name(text).into(),
+                    _ => mask_json(field),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(mask_json),
+        _ => {}
+    }
 }
 
 /// 张三丰 → 张**: the family name stays, the given name goes.
@@ -79,6 +118,19 @@ mod tests {
     fn a_phone_number_keeps_its_prefix_and_last_four_digits() {
         assert_eq!(keep_ends("13812345678", 3, 4), "138****5678");
         assert_eq!(keep_ends("1234", 3, 4), "****");
+    }
+
+    #[test]
+    fn personal_values_in_audit_details_are_masked_at_any_depth() {
+        let mut details = serde_json::json!({
+            "old": { "phone": "13812345678", "status": "Active" },
+            "changes": { "id_number": "11010519491231002X", "address": "天津市和平区南京路100号" },
+        });
+        mask_json(&mut details);
+        assert_eq!(details["old"]["phone"], "138****5678");
+        assert_eq!(details["old"]["status"], "Active");
+        assert_eq!(details["changes"]["id_number"], "110***********002X");
+        assert_eq!(details["changes"]["address"], "天津市和平区****");
     }
 
     #[test]

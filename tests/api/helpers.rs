@@ -108,6 +108,8 @@ pub struct TestConfig {
     pub database_reachable: bool,
     pub object_store_reachable: bool,
     pub shutdown_grace_period_secs: u64,
+    /// Another test server's database, to run several replicas on one database.
+    pub shared_database: Option<SecretString>,
 }
 
 impl Default for TestConfig {
@@ -122,6 +124,7 @@ impl Default for TestConfig {
             database_reachable: true,
             object_store_reachable: true,
             shutdown_grace_period_secs: 10,
+            shared_database: None,
         }
     }
 }
@@ -132,7 +135,9 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(config: TestConfig) -> TestApp {
     init_logs();
-    let database_url = if config.database_reachable {
+    let database_url = if let Some(shared) = config.shared_database {
+        shared
+    } else if config.database_reachable {
         fresh_database().await
     } else {
         // Nothing listens on port 1.

@@ -1,11 +1,15 @@
 //! Integration tests: the real server against real PostgreSQL and S3, called as a caller would.
 
+mod audit;
+mod auth;
+mod authorization;
 mod catalog;
 mod customers;
 mod filing;
 mod filing_errors;
 mod health;
 mod listing;
+mod masking;
 mod pages;
 
 mod helpers;

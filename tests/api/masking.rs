@@ -1,0 +1,151 @@
+//! Masking: every response that can carry personal data carries it masked or in full exactly
+//! as each role's policy says. The check scans the encoded response bytes, so a personal field
+//! added to any response type without going through masking fails it too.
+
+use custodian::domain::{PersonalData, Policy, Scope};
+use custodian::proto::v1 as pb;
+use prost::Message;
+use prost_types::FieldMask;
+
+use crate::helpers::{Token, spawn_app};
+
+const HOUSEHOLD: &str = "1201000001";
+const BUSINESS: &str = "1201000002";
+const GIVEN_NAME: &str = "三丰";
+const ID_NUMBER: &str = "11010519491231002X";
+const PHONE: &str = "13812345678";
+const PHONE_AFTER_UPDATE: &str = "13987654321";
+const ADDRESS_DOOR: &str = "南京路100号3门";
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle.as_bytes())
+}
+
+#[tokio::test]
+async fn each_role_sees_personal_data_masked_or_in_full_as_the_policy_says() {
+    let mut app = spawn_app().await;
+    for (account, name, class) in [
+        (
+            HOUSEHOLD,
+            format!("张{GIVEN_NAME}"),
+            pb::CustomerClass::Residential,
+        ),
+        (
+            BUSINESS,
+            "天津某某电器有限公司".to_string(),
+            pb::CustomerClass::NonResidential,
+        ),
+    ] {
+        app.customers
+            .create_customer(pb::CreateCustomerRequest {
+                customer: Some(pb::Customer {
+                    account_number: account.into(),
+                    display_name: name,
+                    customer_class: class.into(),
+                    org_unit_code: "120101".into(),
+                    id_number: ID_NUMBER.into(),
+                    phone: PHONE.into(),
+                    address: format!("天津市和平区{ADDRESS_DOOR}"),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .unwrap();
+    }
+    let policy = Policy::parse(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/policy.toml"))
+            .unwrap(),
+    )
+    .unwrap();
+
+    let mut checked = 0;
+    for (role, role_policy) in &policy.roles {
+        let system = policy
+            .systems
+            .iter()
+            .find(|(_, s)| s.roles.contains(role))
+            .map(|(name, _)| name.clone())
+            .unwrap();
+        let mut token = Token::new(&system, role, Some("1201"));
+        if role_policy.scope == Scope::OwnAccount {
+            token.org_unit = None;
+            token.account = Some(HOUSEHOLD.into());
+        }
+        let mut c = app.clients_as(&token);
+        let masked = role_policy.personal_data == PersonalData::Masked;
+
+        // Every response that may carry personal data, encoded as it travels.
+        let mut responses: Vec<(String, Vec<u8>)> = Vec::new();
+        if let Ok(r) = c
+            .customers
+            .get_customer(pb::GetCustomerRequest {
+                name: format!("customers/{HOUSEHOLD}"),
+            })
+            .await
+        {
+            responses.push(("GetCustomer".into(), r.into_inner().encode_to_vec()));
+        }
+        if let Ok(r) = c
+            .customers
+            .list_customers(pb::ListCustomersRequest::default())
+            .await
+        {
+            responses.push(("ListCustomers".into(), r.into_inner().encode_to_vec()));
+        }
+        if let Ok(r) = c
+            .customers
+            .update_customer(pb::UpdateCustomerRequest {
+                customer: Some(pb::Customer {
+                    name: format!("customers/{HOUSEHOLD}"),
+                    phone: PHONE_AFTER_UPDATE.into(),
+                    ..Default::default()
+                }),
+                update_mask: Some(FieldMask {
+                    paths: vec!["phone".into()],
+                }),
+            })
+            .await
+        {
+            responses.push(("UpdateCustomer".into(), r.into_inner().encode_to_vec()));
+        }
+        if let Ok(r) = c
+            .audit
+            .list_audit_events(pb::ListAuditEventsRequest {
+                account_number: HOUSEHOLD.into(),
+                ..Default::default()
+            })
+            .await
+        {
+            responses.push(("ListAuditEvents".into(), r.into_inner().encode_to_vec()));
+        }
+
+        for (rpc, bytes) in &responses {
+            checked += 1;
+            for secret in [GIVEN_NAME, ID_NUMBER, ADDRESS_DOOR] {
+                assert_eq!(
+                    contains(bytes, secret),
+                    !masked,
+                    "{rpc} as {role}: {secret:?} should be {}",
+                    if masked { "masked" } else { "shown in full" }
+                );
+            }
+            if masked {
+                assert!(
+                    !contains(bytes, PHONE) && !contains(bytes, PHONE_AFTER_UPDATE),
+                    "{rpc} as {role} leaks a phone number"
+                );
+                assert!(
+                    contains(bytes, "110***********002X") || rpc == "ListAuditEvents",
+                    "{rpc} as {role}: masked ID number missing"
+                );
+            }
+            // A business's name is not personal data: it stays readable for everyone who lists it.
+            if rpc == "ListCustomers" && role_policy.scope != Scope::OwnAccount {
+                assert!(contains(bytes, "天津某某电器有限公司"), "{rpc} as {role}");
+            }
+        }
+    }
+    assert!(checked >= 20, "only {checked} responses were checked");
+}
