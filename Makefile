@@ -1,7 +1,7 @@
 # The two commands of the README, and the local services behind them.
 # Honours CARGO_TARGET_DIR when set.
 
-.PHONY: run test token services-up services-down services-status
+.PHONY: run test bench token services-up services-down services-status
 
 ## Starts PostgreSQL and SeaweedFS, migrates, and serves gRPC on 127.0.0.1:50051 until Ctrl-C,
 ## trusting tokens signed with the development key under .dev/.
@@ -19,6 +19,10 @@ token:
 ## Starts the same services and runs every unit and integration test.
 test:
 	scripts/with-services.sh -- cargo test --locked --all-targets
+
+## Runs the benchmarks against the same services and prints their tables (not run by CI).
+bench:
+	scripts/with-services.sh -- cargo bench --locked --bench security_overhead
 
 services-up:
 	scripts/services.sh up

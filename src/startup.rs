@@ -14,22 +14,45 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
 
-use crate::domain::{Archive, AuditLog, ChainKey, Policy};
-use crate::grpc::auth::{Authenticator, TrustedKey, tag_method};
+use crate::domain::{Actor, Archive, AuditLog, ChainKey, Policy};
+use crate::grpc::auth::{Authenticator, FixedActor, TrustedKey, tag_method};
 use crate::grpc::{SERVICE_NAMES, authenticated_routes};
 use crate::settings::{AuthSettings, Settings};
 use crate::storage::{Database, PART_SIZE, PageStore, open_object_store};
 
 /// The largest gRPC message the server accepts: one page chunk plus framing.
 const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024 + 1024;
+/// The policy of the unsecured benchmark server: one role that may do everything.
+const OPEN_POLICY: &str = r#"
+[roles.bench]
+description = "benchmarks only"
+permissions = ["read-customers", "create-customers", "update-customers", "read-documents",
+               "read-pages", "file-documents", "read-catalog", "read-audit"]
+scope = "all"
+clearance = "confidential"
+personal_data = "full"
+
+[systems.bench]
+description = "benchmarks only"
+roles = ["bench"]
+"#;
+
 /// How long queued audit events may take to be written after the server stopped.
 const AUDIT_DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How calls get their actor.
+enum Gate {
+    /// From a verified bearer token: always, except in benchmarks.
+    Tokens(Authenticator),
+    /// A fixed actor with every right and no audit trail, to measure what security costs.
+    Open(FixedActor),
+}
 
 /// A server bound to its address, ready to run.
 pub struct App {
     listener: TcpListener,
     archive: Archive,
-    authenticator: Authenticator,
+    gate: Gate,
     audit_writer: JoinHandle<()>,
     database: Database,
     settings: Settings,
@@ -40,8 +63,23 @@ impl App {
     /// absent), loads the policy and keys, and binds the listener, so that `local_addr` is
     /// known before `run`.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let policy = load_policy(&settings.auth.policy_file)?;
-        let keys = load_keys(&settings.auth)?;
+        Self::assemble(settings, true).await
+    }
+
+    /// Builds a server without authentication, policy limits or audit trail. It exists only so
+    /// that benchmarks can compare the secured path with the bare one in the same run; neither
+    /// configuration nor the CLI can reach it.
+    #[doc(hidden)]
+    pub async fn build_unsecured_for_benchmarks(settings: Settings) -> anyhow::Result<Self> {
+        Self::assemble(settings, false).await
+    }
+
+    async fn assemble(settings: Settings, secured: bool) -> anyhow::Result<Self> {
+        let policy = if secured {
+            load_policy(&settings.auth.policy_file)?
+        } else {
+            Policy::parse(OPEN_POLICY).map_err(|reason| anyhow::anyhow!(reason))?
+        };
         let database = Database::connect_lazy(
             &settings.database.url,
             settings.database.max_connections,
@@ -51,7 +89,11 @@ impl App {
         .context("invalid database settings")?;
         let store =
             open_object_store(&settings.object_store).context("invalid object store settings")?;
-        let (audit, audit_writer) = AuditLog::start(database.clone());
+        let (audit, audit_writer) = if secured {
+            AuditLog::start(database.clone())
+        } else {
+            (AuditLog::discarding(), tokio::spawn(async {}))
+        };
         let archive = Archive::new(
             database.clone(),
             PageStore::new(store),
@@ -59,20 +101,31 @@ impl App {
             policy,
             audit.clone(),
         );
-        let authenticator = Authenticator::new(
-            keys,
-            settings.auth.issuer.clone(),
-            settings.auth.audience.clone(),
-            settings.auth.leeway_secs,
-            audit,
-        );
+        let gate = if secured {
+            Gate::Tokens(Authenticator::new(
+                load_keys(&settings.auth)?,
+                settings.auth.issuer.clone(),
+                settings.auth.audience.clone(),
+                settings.auth.leeway_secs,
+                audit,
+            ))
+        } else {
+            Gate::Open(FixedActor(Actor {
+                system: "bench".into(),
+                person: "bench".into(),
+                role: "bench".into(),
+                org_unit: None,
+                account: None,
+                request_id: "bench".into(),
+            }))
+        };
         let listener = TcpListener::bind(settings.server.listen_addr)
             .await
             .with_context(|| format!("cannot listen on {}", settings.server.listen_addr))?;
         Ok(Self {
             listener,
             archive,
-            authenticator,
+            gate,
             audit_writer,
             database,
             settings,
@@ -106,8 +159,14 @@ impl App {
             self.settings.auth.policy_file.clone(),
         ));
         tracing::info!(address = %self.local_addr(), "serving gRPC");
-        let routes =
-            authenticated_routes(self.archive.clone(), self.authenticator, MAX_MESSAGE_BYTES)?;
+        let routes = match self.gate {
+            Gate::Tokens(authenticator) => {
+                authenticated_routes(self.archive.clone(), authenticator, MAX_MESSAGE_BYTES)?
+            }
+            Gate::Open(actor) => {
+                authenticated_routes(self.archive.clone(), actor, MAX_MESSAGE_BYTES)?
+            }
+        };
         let signal = {
             let reporter = reporter.clone();
             async move {

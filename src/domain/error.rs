@@ -46,9 +46,7 @@ impl Error {
             reason: reason.into(),
         }
     }
-}
 
-impl Error {
     /// The gRPC status code name, as the audit trail records it.
     pub fn code_name(&self) -> &'static str {
         match self {

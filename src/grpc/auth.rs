@@ -189,6 +189,19 @@ impl Interceptor for Authenticator {
     }
 }
 
+/// Attaches one fixed actor to every call, without any token: only for measuring what
+/// authentication costs (see `benches/`), never reachable from configuration.
+#[doc(hidden)]
+#[derive(Clone)]
+pub struct FixedActor(pub Actor);
+
+impl Interceptor for FixedActor {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        request.extensions_mut().insert(self.0.clone());
+        Ok(request)
+    }
+}
+
 /// The path of the called RPC (`/custodian.v1.CustomerService/GetCustomer`), which the
 /// interceptor cannot see otherwise: it names the action of refused calls in the audit trail.
 #[derive(Debug, Clone)]

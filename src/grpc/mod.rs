@@ -17,12 +17,12 @@ use tonic::server::NamedService;
 use tonic::service::Routes;
 use tonic::service::interceptor::InterceptedService;
 
-use self::auth::Authenticator;
 use crate::proto::v1::audit_service_server::AuditServiceServer;
 use crate::proto::v1::customer_service_server::CustomerServiceServer;
 use crate::proto::v1::document_service_server::DocumentServiceServer;
 use crate::proto::v1::document_type_service_server::DocumentTypeServiceServer;
 use crate::proto::v1::page_service_server::PageServiceServer;
+use tonic::service::Interceptor;
 
 /// The names of the services whose health is reported, besides the whole server ("").
 pub const SERVICE_NAMES: &[&str] = &[
@@ -35,11 +35,14 @@ pub const SERVICE_NAMES: &[&str] = &[
 
 /// Every service a caller reaches with a token: the archive's and reflection (v1 and v1alpha,
 /// as grpcurl 1.8 and Python's grpcio-reflection speak the latter).
-pub fn authenticated_routes(
+pub fn authenticated_routes<A>(
     archive: Archive,
-    authenticator: Authenticator,
+    authenticator: A,
     max_message_bytes: usize,
-) -> anyhow::Result<Routes> {
+) -> anyhow::Result<Routes>
+where
+    A: Interceptor + Clone + Send + Sync + 'static,
+{
     let auth = || authenticator.clone();
     let reflection = || {
         tonic_reflection::server::Builder::configure()
