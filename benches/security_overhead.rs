@@ -278,7 +278,7 @@ async fn settings() -> anyhow::Result<Settings> {
     let admin_url = env("CUSTODIAN_DATABASE__URL")?;
     let name = format!("bench_{}", uuid::Uuid::new_v4().simple());
     let mut admin = sqlx::PgConnection::connect(&admin_url).await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+    sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut admin)
         .await?;
     let (server, _) = admin_url.rsplit_once('/').unwrap_or((&admin_url, ""));

@@ -423,7 +423,7 @@ async fn fresh_database() -> SecretString {
     let mut admin = sqlx::PgConnection::connect(&admin_url)
         .await
         .expect("the test PostgreSQL answers");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+    sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut admin)
         .await
         .expect("a test database is created");
