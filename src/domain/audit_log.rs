@@ -2,8 +2,9 @@
 //! slowing the call: events queue in memory and a writer appends them in batches.
 //!
 //! A normal shutdown drains the queue before the server exits. A crash loses the events still
-//! queued, at most one batch interval (about 50 ms) of reads; changes are never affected, as
-//! their events commit in the change's own transaction.
+//! queued: normally a few milliseconds' worth of reads (the writer gathers events for 5 ms
+//! before each append). Changes are never affected: their events commit in the change's own
+//! transaction.
 
 use std::time::Duration;
 
@@ -17,6 +18,9 @@ use crate::storage::Database;
 const QUEUE_CAPACITY: usize = 10_000;
 /// The most events appended in one transaction.
 const BATCH: usize = 1_000;
+/// How long the writer lets events gather after the first one, so a busy server appends them
+/// in a few large transactions rather than many small ones.
+const LINGER: Duration = Duration::from_millis(5);
 /// Pause after a failed append before retrying with the same events.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
@@ -59,6 +63,14 @@ impl AuditLog {
 async fn write_batches(db: Database, mut receiver: mpsc::Receiver<AuditEvent>) {
     let mut batch = Vec::with_capacity(BATCH);
     while receiver.recv_many(&mut batch, BATCH).await > 0 {
+        if batch.len() < BATCH {
+            tokio::time::sleep(LINGER).await;
+            while batch.len() < BATCH
+                && let Ok(event) = receiver.try_recv()
+            {
+                batch.push(event);
+            }
+        }
         // Keep the batch until it is stored: a database outage delays events, it does not
         // drop them (unless the process dies meanwhile).
         while let Err(error) = db.append_audit(&batch).await {

@@ -1,10 +1,13 @@
 //! Authentication: every call but health carries a signed bearer token naming the calling
 //! system and the person it acts for. Verified here, it becomes the call's [`Actor`].
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use tonic::service::Interceptor;
 use tonic::{Request, Status};
 
@@ -51,6 +54,49 @@ struct Claims {
     role: Option<String>,
     org_unit: Option<String>,
     account_number: Option<String>,
+    exp: u64,
+}
+
+/// Tokens verified recently, so a caller that reuses its token for many calls pays for the
+/// signature check once a minute rather than on every call. Keyed by the token's SHA-256.
+#[derive(Default)]
+struct VerifiedTokens {
+    entries: Mutex<HashMap<[u8; 32], Verified>>,
+}
+
+#[derive(Clone)]
+struct Verified {
+    actor: Actor,
+    expires_at: u64,
+    verified_at: Instant,
+}
+
+/// Entries are dropped all at once beyond this many (a crude bound, ample for real callers).
+const CACHED_TOKENS: usize = 10_000;
+/// A cached token is verified again after this long, so a withdrawn key stops working soon.
+const REVERIFY_AFTER: Duration = Duration::from_secs(60);
+
+impl VerifiedTokens {
+    fn get(&self, key: &[u8; 32], now: u64, leeway: u64) -> Option<Actor> {
+        let entries = self.entries.lock().ok()?;
+        let verified = entries.get(key)?;
+        (now <= verified.expires_at + leeway && verified.verified_at.elapsed() < REVERIFY_AFTER)
+            .then(|| verified.actor.clone())
+    }
+
+    fn put(&self, key: [u8; 32], actor: &Actor, expires_at: u64) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= CACHED_TOKENS {
+                entries.clear();
+            }
+            let verified = Verified {
+                actor: actor.clone(),
+                expires_at,
+                verified_at: Instant::now(),
+            };
+            entries.insert(key, verified);
+        }
+    }
 }
 
 /// Verifies tokens and turns them into actors; records refusals in the audit trail.
@@ -61,6 +107,7 @@ pub struct Authenticator {
     audience: String,
     leeway_secs: u64,
     audit: AuditLog,
+    verified: Arc<VerifiedTokens>,
 }
 
 impl Authenticator {
@@ -77,11 +124,26 @@ impl Authenticator {
             audience,
             leeway_secs,
             audit,
+            verified: Arc::default(),
         }
     }
 
     /// The actor a bearer token names, or why it names none.
     pub fn verify(&self, token: &str, request_id: String) -> Result<Actor, String> {
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let now = jsonwebtoken::get_current_timestamp();
+        if let Some(actor) = self.verified.get(&key, now, self.leeway_secs) {
+            return Ok(Actor {
+                request_id,
+                ..actor
+            });
+        }
+        let (actor, expires_at) = self.verify_signature(token, request_id)?;
+        self.verified.put(key, &actor, expires_at);
+        Ok(actor)
+    }
+
+    fn verify_signature(&self, token: &str, request_id: String) -> Result<(Actor, u64), String> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| "the bearer token is not a JWT".to_string())?;
         let mut last_error = String::from("no verification key is configured");
@@ -93,7 +155,10 @@ impl Authenticator {
             validation.leeway = self.leeway_secs;
             validation.validate_nbf = true;
             match jsonwebtoken::decode::<Claims>(token, &trusted.key, &validation) {
-                Ok(data) => return actor_from(data.claims, request_id),
+                Ok(data) => {
+                    let expires_at = data.claims.exp;
+                    return actor_from(data.claims, request_id).map(|actor| (actor, expires_at));
+                }
                 Err(error) => last_error = describe(&error),
             }
         }
@@ -221,4 +286,37 @@ pub fn actor<T>(request: &Request<T>) -> Result<Actor, Status> {
         .get::<Actor>()
         .cloned()
         .ok_or_else(|| Status::internal("the request bypassed authentication"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn actor() -> Actor {
+        Actor {
+            system: "marketing".into(),
+            person: "clerk-1".into(),
+            role: "counter-clerk".into(),
+            org_unit: None,
+            account: None,
+            request_id: "r".into(),
+        }
+    }
+
+    #[test]
+    fn a_cached_token_is_served_until_it_expires() {
+        let cache = VerifiedTokens::default();
+        cache.put([1; 32], &actor(), 1_000);
+        assert_eq!(cache.get(&[1; 32], 999, 0), Some(actor()));
+        assert_eq!(cache.get(&[1; 32], 1_005, 10), Some(actor()), "within the leeway");
+        assert_eq!(cache.get(&[1; 32], 1_001, 0), None, "expired");
+        assert_eq!(cache.get(&[2; 32], 999, 0), None, "another token");
+    }
+
+    #[test]
+    fn hmac_and_none_algorithms_are_not_accepted_as_keys() {
+        for algorithm in ["HS256", "none"] {
+            assert!(TrustedKey::from_pem(algorithm, b"secret").is_err(), "{algorithm}");
+        }
+    }
 }
