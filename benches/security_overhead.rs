@@ -293,6 +293,13 @@ async fn settings() -> anyhow::Result<Settings> {
             listen_addr: "127.0.0.1:0".parse()?,
             shutdown_grace_period_secs: 5,
             health_check_interval_ms: 1000,
+            // The defaults of `Settings::load`; no limit is reached at the load it applies.
+            max_concurrent_requests: 256,
+            unary_timeout_secs: 30,
+            max_message_bytes: 4 * 1024 * 1024 + 1024,
+            max_concurrent_streams_per_connection: 128,
+            http2_keepalive_interval_secs: 30,
+            http2_keepalive_timeout_secs: 10,
         },
         database: DatabaseSettings {
             url,

@@ -58,6 +58,20 @@ pub struct ServerSettings {
     pub shutdown_grace_period_secs: u64,
     /// How often the backends are probed for the health service, in milliseconds.
     pub health_check_interval_ms: u64,
+    /// Calls in flight at once over all connections (health excepted); more are refused
+    /// with RESOURCE_EXHAUSTED rather than queued. 0 turns the limit off.
+    pub max_concurrent_requests: usize,
+    /// The longest a unary call may run (streaming calls are exempt). 0 turns it off.
+    pub unary_timeout_secs: u64,
+    /// The largest gRPC message decoded or encoded, on every service.
+    pub max_message_bytes: usize,
+    /// HTTP/2 streams a connection may have open at once. 0 leaves it unlimited.
+    pub max_concurrent_streams_per_connection: u32,
+    /// How long a connection may stay silent before the server pings it, to find dead peers.
+    /// 0 turns the pings off.
+    pub http2_keepalive_interval_secs: u64,
+    /// How long a ping may go unanswered before the connection is closed.
+    pub http2_keepalive_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -99,6 +113,12 @@ impl Settings {
             .set_default("server.listen_addr", "127.0.0.1:50051")?
             .set_default("server.shutdown_grace_period_secs", 30)?
             .set_default("server.health_check_interval_ms", 5000)?
+            .set_default("server.max_concurrent_requests", 256)?
+            .set_default("server.unary_timeout_secs", 30)?
+            .set_default("server.max_message_bytes", 4 * 1024 * 1024 + 1024)?
+            .set_default("server.max_concurrent_streams_per_connection", 128)?
+            .set_default("server.http2_keepalive_interval_secs", 30)?
+            .set_default("server.http2_keepalive_timeout_secs", 10)?
             .set_default("database.max_connections", 16)?
             .set_default("database.acquire_timeout_secs", 5)?
             .set_default("object_store.kind", "local")?

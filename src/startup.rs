@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use futures::StreamExt as _;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -16,12 +17,12 @@ use tonic_health::ServingStatus;
 
 use crate::domain::{Actor, Archive, AuditLog, ChainKey, Policy};
 use crate::grpc::auth::{Authenticator, FixedActor, TrustedKey, tag_method};
+use crate::grpc::limits::Protection;
+use crate::grpc::linger::LingeringClose;
 use crate::grpc::{SERVICE_NAMES, authenticated_routes};
 use crate::settings::{AuthSettings, Settings};
 use crate::storage::{Database, PART_SIZE, PageStore, open_object_store};
 
-/// The largest gRPC message the server accepts: one page chunk plus framing.
-const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024 + 1024;
 /// The policy of the unsecured benchmark server: one role that may do everything.
 const OPEN_POLICY: &str = r#"
 [roles.bench]
@@ -144,6 +145,8 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let protection =
+            Protection::new(&self.settings.server).context("invalid server settings")?;
         let (reporter, health_service) = tonic_health::server::health_reporter();
         crate::health::set_all(&reporter, SERVICE_NAMES, ServingStatus::NotServing).await;
         let (stopping_tx, stopping) = watch::channel(false);
@@ -160,11 +163,13 @@ impl App {
         ));
         tracing::info!(address = %self.local_addr(), "serving gRPC");
         let routes = match self.gate {
-            Gate::Tokens(authenticator) => {
-                authenticated_routes(self.archive.clone(), authenticator, MAX_MESSAGE_BYTES)?
-            }
+            Gate::Tokens(authenticator) => authenticated_routes(
+                self.archive.clone(),
+                authenticator,
+                protection.max_message_bytes(),
+            )?,
             Gate::Open(actor) => {
-                authenticated_routes(self.archive.clone(), actor, MAX_MESSAGE_BYTES)?
+                authenticated_routes(self.archive.clone(), actor, protection.max_message_bytes())?
             }
         };
         let signal = {
@@ -178,19 +183,28 @@ impl App {
         };
         // serve_with_incoming ignores the builder's TCP options: set them on the listener.
         // Without TCP_NODELAY every response waits ~40 ms for a delayed ACK.
+        // Lingering close keeps a drain from resetting the end of the last streams.
         let incoming = TcpIncoming::from(self.listener)
             .with_nodelay(Some(true))
-            .with_keepalive(Some(Duration::from_secs(60)));
+            .with_keepalive(Some(Duration::from_secs(60)))
+            .map(|connection| connection.map(LingeringClose::new));
         let serve = Server::builder()
             // Large pages stream faster with windows bigger than HTTP/2's 64 KiB default.
             .initial_stream_window_size(Some(PART_SIZE as u32 / 4))
             .initial_connection_window_size(Some(PART_SIZE as u32))
-            .http2_keepalive_interval(Some(Duration::from_secs(30)))
-            .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+            .http2_keepalive_interval(protection.http2_keepalive_interval())
+            .http2_keepalive_timeout(protection.http2_keepalive_timeout())
+            .max_concurrent_streams(protection.max_concurrent_streams())
             .layer(tower::util::MapRequestLayer::new(tag_method))
+            // Admission and the unary timeout: see `Protection::layer` for their order.
+            .layer(protection.layer())
             .add_routes(routes)
             // Health stays reachable without a token, for probes and load balancers.
-            .add_service(health_service)
+            .add_service(
+                health_service
+                    .max_decoding_message_size(protection.max_message_bytes())
+                    .max_encoding_message_size(protection.max_message_bytes()),
+            )
             .serve_with_incoming_shutdown(incoming, signal);
 
         let grace = self.settings.server.shutdown_grace_period();

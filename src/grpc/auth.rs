@@ -308,7 +308,11 @@ mod tests {
         let cache = VerifiedTokens::default();
         cache.put([1; 32], &actor(), 1_000);
         assert_eq!(cache.get(&[1; 32], 999, 0), Some(actor()));
-        assert_eq!(cache.get(&[1; 32], 1_005, 10), Some(actor()), "within the leeway");
+        assert_eq!(
+            cache.get(&[1; 32], 1_005, 10),
+            Some(actor()),
+            "within the leeway"
+        );
         assert_eq!(cache.get(&[1; 32], 1_001, 0), None, "expired");
         assert_eq!(cache.get(&[2; 32], 999, 0), None, "another token");
     }
@@ -316,7 +320,10 @@ mod tests {
     #[test]
     fn hmac_and_none_algorithms_are_not_accepted_as_keys() {
         for algorithm in ["HS256", "none"] {
-            assert!(TrustedKey::from_pem(algorithm, b"secret").is_err(), "{algorithm}");
+            assert!(
+                TrustedKey::from_pem(algorithm, b"secret").is_err(),
+                "{algorithm}"
+            );
         }
     }
 }

@@ -46,6 +46,14 @@ impl pb::document_service_server::DocumentService for Documents {
         };
         let parts = stream.map(|message| match message {
             Ok(pb::FileDocumentRequest { part }) => parse_part(part),
+            // tonic's decoder refuses a message over `server.max_message_bytes` with
+            // OUT_OF_RANGE; for a filing that is a limit passed, like a page too large.
+            Err(status) if status.code() == tonic::Code::OutOfRange => {
+                Err(Error::ResourceExhausted(format!(
+                    "a message of the filing is too large; send smaller chunks ({})",
+                    status.message()
+                )))
+            }
             Err(status) => Err(Error::Cancelled(format!(
                 "the filing stream broke off before it ended: {}",
                 status.message()

@@ -1,5 +1,6 @@
 //! The gRPC transport: decodes requests into domain types, calls the [`Archive`], encodes the
-//! replies. One module per service; errors become statuses in `error`.
+//! replies. One module per service; errors become statuses in `error`; `limits` admits or
+//! refuses each call before any service sees it.
 
 mod audit;
 pub mod auth;
@@ -7,6 +8,8 @@ mod customers;
 mod document_types;
 mod documents;
 mod error;
+pub mod limits;
+pub mod linger;
 mod pages;
 
 use chrono::{DateTime, Utc};
@@ -49,30 +52,50 @@ where
             .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
+    // Every service decodes and encodes messages up to the same limit.
+    let n = max_message_bytes;
     let routes = Routes::new(InterceptedService::new(
-        CustomerServiceServer::new(customers::Customers::new(archive.clone())),
+        CustomerServiceServer::new(customers::Customers::new(archive.clone()))
+            .max_decoding_message_size(n)
+            .max_encoding_message_size(n),
         auth(),
     ))
     .add_service(InterceptedService::new(
         DocumentServiceServer::new(documents::Documents::new(archive.clone()))
-            .max_decoding_message_size(max_message_bytes),
+            .max_decoding_message_size(n)
+            .max_encoding_message_size(n),
         auth(),
     ))
     .add_service(InterceptedService::new(
-        PageServiceServer::new(pages::Pages::new(archive.clone())),
+        PageServiceServer::new(pages::Pages::new(archive.clone()))
+            .max_decoding_message_size(n)
+            .max_encoding_message_size(n),
         auth(),
     ))
     .add_service(InterceptedService::new(
-        DocumentTypeServiceServer::new(document_types::DocumentTypes::new(archive.clone())),
+        DocumentTypeServiceServer::new(document_types::DocumentTypes::new(archive.clone()))
+            .max_decoding_message_size(n)
+            .max_encoding_message_size(n),
         auth(),
     ))
     .add_service(InterceptedService::new(
-        AuditServiceServer::new(audit::Audit::new(archive)),
+        AuditServiceServer::new(audit::Audit::new(archive))
+            .max_decoding_message_size(n)
+            .max_encoding_message_size(n),
         auth(),
     ))
-    .add_service(InterceptedService::new(reflection().build_v1()?, auth()))
     .add_service(InterceptedService::new(
-        reflection().build_v1alpha()?,
+        reflection()
+            .build_v1()?
+            .max_decoding_message_size(n)
+            .max_encoding_message_size(n),
+        auth(),
+    ))
+    .add_service(InterceptedService::new(
+        reflection()
+            .build_v1alpha()?
+            .max_decoding_message_size(n)
+            .max_encoding_message_size(n),
         auth(),
     ));
     Ok(routes)

@@ -10,7 +10,7 @@ use crate::domain::{Archive, DocumentName, PageInfo, PageName};
 use crate::proto::v1 as pb;
 
 /// The most page bytes one response message carries.
-const MAX_CHUNK_BYTES: usize = 1024 * 1024;
+pub(super) const MAX_CHUNK_BYTES: usize = 1024 * 1024;
 
 pub struct Pages {
     archive: Archive,

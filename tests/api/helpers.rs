@@ -108,6 +108,12 @@ pub struct TestConfig {
     pub database_reachable: bool,
     pub object_store_reachable: bool,
     pub shutdown_grace_period_secs: u64,
+    /// `server.max_concurrent_requests`.
+    pub max_concurrent_requests: usize,
+    /// `server.unary_timeout_secs`.
+    pub unary_timeout_secs: u64,
+    /// `server.max_message_bytes`.
+    pub max_message_bytes: usize,
     /// Another test server's database, to run several replicas on one database.
     pub shared_database: Option<SecretString>,
 }
@@ -124,6 +130,9 @@ impl Default for TestConfig {
             database_reachable: true,
             object_store_reachable: true,
             shutdown_grace_period_secs: 10,
+            max_concurrent_requests: 256,
+            unary_timeout_secs: 30,
+            max_message_bytes: 4 * 1024 * 1024 + 1024,
             shared_database: None,
         }
     }
@@ -152,6 +161,12 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
             listen_addr: "127.0.0.1:0".parse().expect("a valid address"),
             shutdown_grace_period_secs: config.shutdown_grace_period_secs,
             health_check_interval_ms: 200,
+            max_concurrent_requests: config.max_concurrent_requests,
+            unary_timeout_secs: config.unary_timeout_secs,
+            max_message_bytes: config.max_message_bytes,
+            max_concurrent_streams_per_connection: 128,
+            http2_keepalive_interval_secs: 30,
+            http2_keepalive_timeout_secs: 10,
         },
         database: DatabaseSettings {
             url: database_url,

@@ -8,6 +8,7 @@ mod customers;
 mod filing;
 mod filing_errors;
 mod health;
+mod limits;
 mod listing;
 mod masking;
 mod pages;

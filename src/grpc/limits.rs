@@ -1,0 +1,581 @@
+//! Protective limits: how many calls may be in flight, how long a unary call may run, how large
+//! a message may be and how a connection is kept in check. A call over a limit is answered at
+//! once with a status the caller can act on; nothing waits in an unbounded queue.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+use prost::Message as _;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tonic::Status;
+use tonic::body::Body;
+use tonic::server::NamedService;
+use tonic_health::pb::health_server::HealthServer;
+use tower::layer::util::{Identity, Stack};
+use tower::{Layer, Service, ServiceBuilder};
+
+use crate::settings::ServerSettings;
+
+/// The smallest message limit that still lets a ReadPage reply through: one chunk of page plus
+/// the message's own fields.
+const MIN_MESSAGE_BYTES: usize = super::pages::MAX_CHUNK_BYTES + 1024;
+
+/// The layers [`Protection::layer`] builds, outermost first: admission, then the unary timeout.
+pub type ProtectionLayer = Stack<UnaryTimeoutLayer, Stack<AdmissionLayer, Identity>>;
+
+type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
+
+/// The protective settings of `server.*`, checked, and the state the layers share.
+#[derive(Debug, Clone)]
+pub struct Protection {
+    /// The places for calls in flight, shared by every connection; `None` without a limit.
+    places: Option<Arc<Semaphore>>,
+    max_concurrent_requests: usize,
+    unary_timeout: Option<Duration>,
+    /// Paths (`/package.Service/Method`) of the streaming methods, which the timeout spares.
+    streaming: Arc<HashSet<String>>,
+    max_message_bytes: usize,
+    max_concurrent_streams: Option<u32>,
+    keepalive_interval: Option<Duration>,
+    keepalive_timeout: Duration,
+}
+
+impl Protection {
+    /// Checks the settings. A message limit below one ReadPage chunk would make every page
+    /// unreadable, so it is refused here rather than discovered by callers.
+    pub fn new(server: &ServerSettings) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            server.max_message_bytes >= MIN_MESSAGE_BYTES,
+            "server.max_message_bytes must be at least {MIN_MESSAGE_BYTES}: a ReadPage reply \
+             carries up to {} bytes of page",
+            super::pages::MAX_CHUNK_BYTES
+        );
+        anyhow::ensure!(
+            server.http2_keepalive_timeout_secs >= 1,
+            "server.http2_keepalive_timeout_secs must be at least 1"
+        );
+        let seconds = |secs: u64| (secs > 0).then(|| Duration::from_secs(secs));
+        let limit = server.max_concurrent_requests.min(Semaphore::MAX_PERMITS);
+        Ok(Self {
+            places: (limit > 0).then(|| Arc::new(Semaphore::new(limit))),
+            max_concurrent_requests: limit,
+            unary_timeout: seconds(server.unary_timeout_secs),
+            streaming: Arc::new(streaming_methods()?),
+            max_message_bytes: server.max_message_bytes,
+            max_concurrent_streams: (server.max_concurrent_streams_per_connection > 0)
+                .then_some(server.max_concurrent_streams_per_connection),
+            keepalive_interval: seconds(server.http2_keepalive_interval_secs),
+            keepalive_timeout: Duration::from_secs(server.http2_keepalive_timeout_secs),
+        })
+    }
+
+    /// The largest message every service decodes and encodes. tonic refuses a larger request
+    /// message with OUT_OF_RANGE.
+    pub fn max_message_bytes(&self) -> usize {
+        self.max_message_bytes
+    }
+
+    /// HTTP/2 streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS); `None` is unlimited.
+    /// Well-behaved clients wait for a free stream on their side; the global limit of
+    /// [`Self::layer`] is what refuses calls.
+    pub fn max_concurrent_streams(&self) -> Option<u32> {
+        self.max_concurrent_streams
+    }
+
+    pub fn http2_keepalive_interval(&self) -> Option<Duration> {
+        self.keepalive_interval
+    }
+
+    pub fn http2_keepalive_timeout(&self) -> Option<Duration> {
+        Some(self.keepalive_timeout)
+    }
+
+    /// The protective middleware, in the order a call meets it:
+    ///
+    /// 1. Admission: a call takes one of `server.max_concurrent_requests` places, shared by
+    ///    all connections, and keeps it until its reply has been sent in full (a ReadPage
+    ///    stream holds its place while it streams). With no place free the call is answered
+    ///    RESOURCE_EXHAUSTED at once: no queue, so overload costs callers a fast retry rather
+    ///    than growing latency and memory. Health checks need no place: probes and load
+    ///    balancers must see a saturated server as alive and ready (it is, and a restart would
+    ///    only drop the calls it is serving), and a health call costs next to nothing.
+    /// 2. Unary timeout: a unary call still running after `server.unary_timeout_secs` is
+    ///    dropped and answered DEADLINE_EXCEEDED. Streaming calls (FileDocument, ReadPage,
+    ///    health Watch, reflection) are spared: a large page takes minutes, and a filing has
+    ///    its own idle timeout. It comes after admission so that only admitted calls are timed.
+    ///
+    /// A caller's own `grpc-timeout` is enforced by tonic around this stack, on every call.
+    pub fn layer(&self) -> ProtectionLayer {
+        ServiceBuilder::new()
+            .layer(AdmissionLayer {
+                places: self.places.clone(),
+                limit: self.max_concurrent_requests,
+            })
+            .layer(UnaryTimeoutLayer {
+                timeout: self.unary_timeout,
+                streaming: self.streaming.clone(),
+            })
+            .into_inner()
+    }
+}
+
+/// The paths of every streaming method the server offers, read from the descriptors of its
+/// services, so that a streaming RPC added later is spared by the unary timeout without a list
+/// to keep up to date.
+fn streaming_methods() -> anyhow::Result<HashSet<String>> {
+    let sets = [
+        crate::proto::FILE_DESCRIPTOR_SET,
+        tonic_health::pb::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+    ];
+    let mut paths = HashSet::new();
+    for set in sets {
+        let set = prost_types::FileDescriptorSet::decode(set)
+            .context("the embedded service descriptors do not decode")?;
+        for file in &set.file {
+            for service in &file.service {
+                let service_name = match file.package() {
+                    "" => service.name().to_owned(),
+                    package => format!("{package}.{}", service.name()),
+                };
+                for method in &service.method {
+                    if method.client_streaming() || method.server_streaming() {
+                        paths.insert(format!("/{service_name}/{}", method.name()));
+                    }
+                }
+            }
+        }
+    }
+    Ok(paths)
+}
+
+/// Whether `path` is a call of the health service.
+fn is_health_check(path: &str) -> bool {
+    path.strip_prefix('/')
+        .and_then(|path| path.strip_prefix(<HealthServer<()> as NamedService>::NAME))
+        .is_some_and(|method| method.starts_with('/'))
+}
+
+/// Refuses calls beyond the limit of calls in flight; see [`Protection::layer`].
+#[derive(Debug, Clone)]
+pub struct AdmissionLayer {
+    places: Option<Arc<Semaphore>>,
+    limit: usize,
+}
+
+impl<S> Layer<S> for AdmissionLayer {
+    type Service = Admission<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Admission {
+            inner,
+            places: self.places.clone(),
+            limit: self.limit,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Admission<S> {
+    inner: S,
+    places: Option<Arc<Semaphore>>,
+    limit: usize,
+}
+
+impl<S, B, R> Service<http::Request<B>> for Admission<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    R: http_body::Body<Data = Bytes> + Send + 'static,
+    R::Error: Into<tonic::codegen::StdError>,
+{
+    type Response = http::Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let place = match &self.places {
+            Some(places) if !is_health_check(request.uri().path()) => {
+                match places.clone().try_acquire_owned() {
+                    Ok(place) => Some(place),
+                    Err(_) => {
+                        // Info, not warn: under overload this line comes once per refused call.
+                        tracing::info!(
+                            method = request.uri().path(),
+                            limit = self.limit,
+                            "call refused: too many calls in flight"
+                        );
+                        let status = Status::resource_exhausted(format!(
+                            "the server is at its limit of {} calls in flight; retry with backoff",
+                            self.limit
+                        ));
+                        return Box::pin(std::future::ready(Ok(status.into_http())));
+                    }
+                }
+            }
+            _ => None,
+        };
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            let response = response.await?;
+            Ok(response.map(|body| match place {
+                Some(place) => Body::new(Holding {
+                    body: Body::new(body),
+                    _place: place,
+                }),
+                None => Body::new(body),
+            }))
+        })
+    }
+}
+
+/// A reply body that keeps its call's place until it has been sent or dropped.
+struct Holding {
+    body: Body,
+    _place: OwnedSemaphorePermit,
+}
+
+impl http_body::Body for Holding {
+    type Data = Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// Ends unary calls that run too long; see [`Protection::layer`].
+#[derive(Debug, Clone)]
+pub struct UnaryTimeoutLayer {
+    timeout: Option<Duration>,
+    streaming: Arc<HashSet<String>>,
+}
+
+impl<S> Layer<S> for UnaryTimeoutLayer {
+    type Service = UnaryTimeout<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        UnaryTimeout {
+            inner,
+            timeout: self.timeout,
+            streaming: self.streaming.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct UnaryTimeout<S> {
+    inner: S,
+    timeout: Option<Duration>,
+    streaming: Arc<HashSet<String>>,
+}
+
+impl<S, B, R> Service<http::Request<B>> for UnaryTimeout<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    R: http_body::Body<Data = Bytes> + Send + 'static,
+    R::Error: Into<tonic::codegen::StdError>,
+{
+    type Response = http::Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let path = request.uri().path();
+        let Some(limit) = self.timeout.filter(|_| !self.streaming.contains(path)) else {
+            let response = self.inner.call(request);
+            return Box::pin(async move { Ok(response.await?.map(Body::new)) });
+        };
+        let method = path.to_owned();
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            match tokio::time::timeout(limit, response).await {
+                Ok(response) => Ok(response?.map(Body::new)),
+                Err(_) => {
+                    // The handler's future is dropped here: its transaction, if any, rolls back
+                    // unless it had already committed.
+                    tracing::warn!(
+                        %method,
+                        limit_secs = limit.as_secs_f64(),
+                        "unary call cut off at the server's time limit"
+                    );
+                    let status = Status::deadline_exceeded(format!(
+                        "the call did not finish within the server's limit of {} s",
+                        limit.as_secs_f64()
+                    ));
+                    Ok(status.into_http())
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use tokio::sync::watch;
+    use tonic::Code;
+    use tower::ServiceExt as _;
+    use tower::util::BoxCloneService;
+
+    use super::*;
+
+    const GET_CUSTOMER: &str = "/custodian.v1.CustomerService/GetCustomer";
+    const READ_PAGE: &str = "/custodian.v1.PageService/ReadPage";
+    const HEALTH_CHECK: &str = "/grpc.health.v1.Health/Check";
+
+    type Inner = BoxCloneService<http::Request<()>, http::Response<Body>, Infallible>;
+
+    fn server_settings() -> ServerSettings {
+        ServerSettings {
+            listen_addr: "127.0.0.1:0".parse().unwrap(),
+            shutdown_grace_period_secs: 30,
+            health_check_interval_ms: 5000,
+            max_concurrent_requests: 256,
+            unary_timeout_secs: 30,
+            max_message_bytes: 4 * 1024 * 1024 + 1024,
+            max_concurrent_streams_per_connection: 128,
+            http2_keepalive_interval_secs: 30,
+            http2_keepalive_timeout_secs: 10,
+        }
+    }
+
+    fn protection(change: impl FnOnce(&mut ServerSettings)) -> Protection {
+        let mut settings = server_settings();
+        change(&mut settings);
+        Protection::new(&settings).unwrap()
+    }
+
+    fn request(path: &str) -> http::Request<()> {
+        http::Request::builder().uri(path).body(()).unwrap()
+    }
+
+    /// The status of a reply: an error status is in its headers; none means OK.
+    fn code(response: &http::Response<Body>) -> Code {
+        Status::from_header_map(response.headers()).map_or(Code::Ok, |status| status.code())
+    }
+
+    /// A service whose calls wait until `gate` turns true, then answer OK.
+    fn gated(gate: watch::Receiver<bool>) -> Inner {
+        BoxCloneService::new(tower::service_fn(move |_request: http::Request<()>| {
+            let mut gate = gate.clone();
+            async move {
+                let _ = gate.wait_for(|open| *open).await;
+                Ok(http::Response::new(Body::empty()))
+            }
+        }))
+    }
+
+    /// A service whose calls take `duration`, then answer OK.
+    fn taking(duration: Duration) -> Inner {
+        BoxCloneService::new(tower::service_fn(
+            move |_request: http::Request<()>| async move {
+                tokio::time::sleep(duration).await;
+                Ok(http::Response::new(Body::empty()))
+            },
+        ))
+    }
+
+    #[tokio::test]
+    async fn a_call_beyond_the_limit_is_refused_at_once_with_resource_exhausted() {
+        let (open, gate) = watch::channel(false);
+        let mut service = protection(|s| s.max_concurrent_requests = 1)
+            .layer()
+            .layer(gated(gate));
+
+        // The call takes its place when it is made and keeps it until it is answered.
+        let held = service.ready().await.unwrap().call(request(GET_CUSTOMER));
+        let refused = service
+            .clone()
+            .oneshot(request(GET_CUSTOMER))
+            .await
+            .unwrap();
+        assert_eq!(code(&refused), Code::ResourceExhausted);
+        let status = Status::from_header_map(refused.headers()).unwrap();
+        assert!(status.message().contains("limit of 1 calls in flight"));
+
+        open.send_replace(true);
+        assert_eq!(code(&held.await.unwrap()), Code::Ok);
+        let next = service.oneshot(request(GET_CUSTOMER)).await.unwrap();
+        assert_eq!(code(&next), Code::Ok, "the place is free again");
+    }
+
+    #[tokio::test]
+    async fn health_checks_are_answered_when_every_place_is_taken() {
+        let (open, gate) = watch::channel(false);
+        let mut service = protection(|s| s.max_concurrent_requests = 1)
+            .layer()
+            .layer(gated(gate));
+        let _held = service.ready().await.unwrap().call(request(GET_CUSTOMER));
+        open.send_replace(true);
+
+        let probe = service
+            .clone()
+            .oneshot(request(HEALTH_CHECK))
+            .await
+            .unwrap();
+        assert_eq!(code(&probe), Code::Ok);
+        let call = service.oneshot(request(GET_CUSTOMER)).await.unwrap();
+        assert_eq!(
+            code(&call),
+            Code::ResourceExhausted,
+            "the place is still held"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_reply_keeps_its_place_until_its_body_is_gone() {
+        let service =
+            protection(|s| s.max_concurrent_requests = 1)
+                .layer()
+                .layer(tower::service_fn(|_request: http::Request<()>| async {
+                    // A body that never ends, as a ReadPage stream has not ended while it streams.
+                    Ok::<_, Infallible>(http::Response::new(Body::new(Endless)))
+                }));
+
+        let streaming = service.clone().oneshot(request(READ_PAGE)).await.unwrap();
+        assert_eq!(code(&streaming), Code::Ok);
+        let refused = service.clone().oneshot(request(READ_PAGE)).await.unwrap();
+        assert_eq!(code(&refused), Code::ResourceExhausted);
+        drop(streaming);
+        let next = service.oneshot(request(READ_PAGE)).await.unwrap();
+        assert_eq!(code(&next), Code::Ok);
+    }
+
+    /// A body that never yields a frame nor ends.
+    struct Endless;
+
+    impl http_body::Body for Endless {
+        type Data = Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+            Poll::Pending
+        }
+    }
+
+    #[tokio::test]
+    async fn without_a_limit_every_call_is_admitted() {
+        let (open, gate) = watch::channel(false);
+        let mut service = protection(|s| s.max_concurrent_requests = 0)
+            .layer()
+            .layer(gated(gate));
+        let mut calls = Vec::new();
+        for _ in 0..10 {
+            calls.push(service.ready().await.unwrap().call(request(GET_CUSTOMER)));
+        }
+        open.send_replace(true);
+        for call in calls {
+            assert_eq!(code(&call.await.unwrap()), Code::Ok);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_unary_call_over_the_time_limit_is_answered_deadline_exceeded() {
+        let service = protection(|s| s.unary_timeout_secs = 30)
+            .layer()
+            .layer(taking(Duration::from_secs(600)));
+        let started = tokio::time::Instant::now();
+        let response = service.oneshot(request(GET_CUSTOMER)).await.unwrap();
+        assert_eq!(code(&response), Code::DeadlineExceeded);
+        assert_eq!(started.elapsed(), Duration::from_secs(30));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_streaming_call_is_not_cut_by_the_unary_time_limit() {
+        let service = protection(|s| s.unary_timeout_secs = 30)
+            .layer()
+            .layer(taking(Duration::from_secs(600)));
+        for path in [READ_PAGE, "/custodian.v1.DocumentService/FileDocument"] {
+            let response = service.clone().oneshot(request(path)).await.unwrap();
+            assert_eq!(code(&response), Code::Ok, "{path}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_unary_time_limit_of_zero_is_no_limit() {
+        let service = protection(|s| s.unary_timeout_secs = 0)
+            .layer()
+            .layer(taking(Duration::from_secs(600)));
+        let response = service.oneshot(request(GET_CUSTOMER)).await.unwrap();
+        assert_eq!(code(&response), Code::Ok);
+    }
+
+    #[test]
+    fn the_streaming_methods_are_read_from_the_service_descriptors() {
+        let streaming = streaming_methods().unwrap();
+        for path in [
+            "/custodian.v1.DocumentService/FileDocument",
+            READ_PAGE,
+            "/grpc.health.v1.Health/Watch",
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        ] {
+            assert!(streaming.contains(path), "{path} is streaming");
+        }
+        assert!(!streaming.contains(GET_CUSTOMER));
+        assert!(!streaming.contains("/custodian.v1.DocumentService/GetDocument"));
+    }
+
+    #[test]
+    fn only_the_health_service_counts_as_a_health_check() {
+        assert!(is_health_check(HEALTH_CHECK));
+        assert!(is_health_check("/grpc.health.v1.Health/Watch"));
+        assert!(!is_health_check("/grpc.health.v1.HealthX/Check"));
+        assert!(!is_health_check(GET_CUSTOMER));
+    }
+
+    #[test]
+    fn a_message_limit_below_one_page_chunk_is_refused() {
+        let mut settings = server_settings();
+        settings.max_message_bytes = 64 * 1024;
+        let error = Protection::new(&settings).unwrap_err();
+        assert!(error.to_string().contains("server.max_message_bytes"));
+        settings.max_message_bytes = MIN_MESSAGE_BYTES;
+        assert!(Protection::new(&settings).is_ok());
+    }
+
+    #[test]
+    fn zero_turns_the_stream_limit_and_the_pings_off() {
+        let protection = protection(|s| {
+            s.max_concurrent_streams_per_connection = 0;
+            s.http2_keepalive_interval_secs = 0;
+        });
+        assert_eq!(protection.max_concurrent_streams(), None);
+        assert_eq!(protection.http2_keepalive_interval(), None);
+    }
+}
