@@ -331,6 +331,7 @@ async fn settings() -> anyhow::Result<Settings> {
             format: LogFormat::Pretty,
             filter: "warn".into(),
         },
+        telemetry: Default::default(),
         auth: AuthSettings {
             issuer: "custodian-bench".into(),
             audience: "custodian".into(),

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::domain::FilingLimits;
 use crate::storage::ObjectStoreSettings;
+use crate::telemetry::TelemetrySettings;
 
 /// Every setting of the service. The README and the Helm chart document the same keys.
 #[derive(Debug, Clone, Deserialize)]
@@ -20,6 +21,8 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub log: LogSettings,
     pub auth: AuthSettings,
+    #[serde(default)]
+    pub telemetry: TelemetrySettings,
 }
 
 /// Who may call, and how calls are recorded.

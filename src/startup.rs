@@ -19,7 +19,7 @@ use crate::domain::{Actor, Archive, AuditLog, ChainKey, Policy};
 use crate::grpc::auth::{Authenticator, FixedActor, TrustedKey, tag_method};
 use crate::grpc::limits::Protection;
 use crate::grpc::linger::LingeringClose;
-use crate::grpc::{SERVICE_NAMES, authenticated_routes};
+use crate::grpc::{RpcSpanLayer, SERVICE_NAMES, authenticated_routes};
 use crate::settings::{AuthSettings, Settings};
 use crate::storage::{Database, PART_SIZE, PageStore, open_object_store};
 
@@ -196,6 +196,7 @@ impl App {
             .http2_keepalive_timeout(protection.http2_keepalive_timeout())
             .max_concurrent_streams(protection.max_concurrent_streams())
             .layer(tower::util::MapRequestLayer::new(tag_method))
+            .layer(RpcSpanLayer)
             // Admission and the unary timeout: see `Protection::layer` for their order.
             .layer(protection.layer())
             .add_routes(routes)

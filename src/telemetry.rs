@@ -1,20 +1,104 @@
-//! Logging: readable lines for people, JSON for collectors, filtered per target.
+//! Logs and traces. Logs go to stderr, readable or JSON; spans go to an OpenTelemetry collector
+//! over OTLP/gRPC when `telemetry.otlp_endpoint` is set, and cost nothing when it is not (no
+//! exporter, no OpenTelemetry layer).
+//!
+//! Spans carry account and document ids and RPC names, never personal data or secrets.
 
-use tracing_subscriber::EnvFilter;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor;
+use serde::Deserialize;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 use crate::settings::{LogFormat, LogSettings};
 
-/// Installs the global subscriber; `RUST_LOG`, when set, overrides the configured filter.
-pub fn init(settings: &LogSettings) {
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&settings.filter))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    // A second init (tests) keeps the first subscriber.
-    let _ = match settings.format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Pretty => builder.compact().try_init(),
-    };
+/// Where traces go.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TelemetrySettings {
+    /// An OTLP/gRPC collector, e.g. `http://otel-collector:4317`; empty turns tracing off.
+    #[serde(default)]
+    pub otlp_endpoint: String,
+    /// The `service.name` resource attribute.
+    #[serde(default = "default_service_name")]
+    pub service_name: String,
+}
+
+fn default_service_name() -> String {
+    "custodian".into()
+}
+
+/// Keeps the trace pipeline alive; `shutdown` flushes what is buffered.
+pub struct Telemetry {
+    tracer_provider: Option<SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Builds the subscriber for these settings. The binary installs it globally; tests install
+    /// it for their own thread. Must be called inside a tokio runtime when tracing is on.
+    pub fn build(
+        log: &LogSettings,
+        settings: &TelemetrySettings,
+    ) -> anyhow::Result<(Self, tracing::Dispatch)> {
+        // Per-layer filters: a quiet log level must not hide the INFO spans from the tracer.
+        let log_filter = EnvFilter::try_from_default_env()
+            .or_else(|_| EnvFilter::try_new(&log.filter))
+            .unwrap_or_else(|_| EnvFilter::new("info"));
+        let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+        let logs = match log.format {
+            LogFormat::Json => logs.json().flatten_event(true).boxed(),
+            LogFormat::Pretty => logs.compact().boxed(),
+        }
+        .with_filter(log_filter);
+
+        let (tracer_provider, traces) = if settings.otlp_endpoint.is_empty() {
+            (None, None)
+        } else {
+            opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(&settings.otlp_endpoint)
+                .build()?;
+            let processor =
+                BatchSpanProcessor::builder(exporter, opentelemetry_sdk::runtime::Tokio).build();
+            let provider = SdkTracerProvider::builder()
+                .with_span_processor(processor)
+                .with_resource(
+                    Resource::builder()
+                        .with_service_name(settings.service_name.clone())
+                        .build(),
+                )
+                .build();
+            let layer = tracing_opentelemetry::layer()
+                .with_tracer(provider.tracer("custodian"))
+                .with_filter(Targets::new().with_target("custodian", tracing::Level::INFO));
+            (Some(provider), Some(layer))
+        };
+        let subscriber = Registry::default().with(logs).with(traces);
+        Ok((Self { tracer_provider }, tracing::Dispatch::new(subscriber)))
+    }
+
+    /// Sends the buffered spans and stops the exporter.
+    pub async fn shutdown(self) {
+        let Some(provider) = self.tracer_provider else {
+            return;
+        };
+        // Shutdown blocks until the exporter task, which runs on this runtime, has flushed.
+        let flushed = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+        if let Ok(Err(error)) = flushed {
+            tracing::warn!(%error, "could not flush the last spans");
+        }
+    }
+}
+
+/// Installs plain logs only, for commands that do not serve (migrate, the client).
+pub fn init_logs(log: &LogSettings) {
+    if let Ok((_, dispatch)) = Telemetry::build(log, &TelemetrySettings::default()) {
+        // A second init (tests) keeps the first subscriber.
+        let _ = tracing::dispatcher::set_global_default(dispatch);
+    }
 }

@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 use crate::settings::Settings;
 use crate::startup::{App, chain_key, shutdown_signal};
 use crate::storage::Database;
+use crate::telemetry::Telemetry;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -47,13 +48,18 @@ impl Cli {
         match self.command {
             Command::Serve => {
                 let settings = self.settings()?;
-                crate::telemetry::init(&settings.log);
-                let app = App::build(settings).await?;
-                app.run(shutdown_signal()).await
+                let (telemetry, dispatch) = Telemetry::build(&settings.log, &settings.telemetry)?;
+                tracing::dispatcher::set_global_default(dispatch)?;
+                let outcome = match App::build(settings).await {
+                    Ok(app) => app.run(shutdown_signal()).await,
+                    Err(error) => Err(error),
+                };
+                telemetry.shutdown().await;
+                outcome
             }
             Command::Migrate => {
                 let settings = self.settings()?;
-                crate::telemetry::init(&settings.log);
+                crate::telemetry::init_logs(&settings.log);
                 database(&settings)?
                     .migrate()
                     .await

@@ -115,6 +115,7 @@ impl Archive {
         resource: Resource,
         work: impl Future<Output = Result<T, Error>>,
     ) -> Result<T, Error> {
+        record_on_span(&resource);
         let result = work.await;
         let event = AuditEvent::new(actor, action, resource, outcome_of(&result));
         self.audit.record(event).await;
@@ -134,6 +135,7 @@ impl Archive {
         F: FnOnce(AuditEvent) -> Fut,
         Fut: Future<Output = Result<T, Error>>,
     {
+        record_on_span(&resource);
         let success = AuditEvent::new(actor, action, resource.clone(), "ok");
         let result = work(success).await;
         if let Err(error) = &result {
@@ -141,5 +143,16 @@ impl Archive {
             self.audit.record(event).await;
         }
         result
+    }
+}
+
+/// Puts the ids a call touches on its RPC span (ids only: never names or other personal data).
+fn record_on_span(resource: &Resource) {
+    let span = tracing::Span::current();
+    if let Some(account) = &resource.account {
+        span.record("custodian.account", account.as_str());
+    }
+    if let Some(document) = resource.document_id {
+        span.record("custodian.document", tracing::field::display(document));
     }
 }

@@ -11,6 +11,9 @@ mod error;
 pub mod limits;
 pub mod linger;
 mod pages;
+mod rpc_span;
+
+pub use rpc_span::RpcSpanLayer;
 
 use chrono::{DateTime, Utc};
 use prost_types::Timestamp;

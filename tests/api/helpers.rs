@@ -186,6 +186,7 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
             format: LogFormat::Pretty,
             filter: "warn".into(),
         },
+        telemetry: Default::default(),
         auth: AuthSettings {
             issuer: ISSUER.into(),
             audience: AUDIENCE.into(),
@@ -461,7 +462,7 @@ async fn fresh_database() -> SecretString {
 
 fn init_logs() {
     if std::env::var("TEST_LOG").is_ok() {
-        custodian::telemetry::init(&LogSettings {
+        custodian::telemetry::init_logs(&LogSettings {
             format: LogFormat::Pretty,
             filter: "info".into(),
         });
