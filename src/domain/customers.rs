@@ -342,28 +342,53 @@ fn require_within_reach(grant: &Grant<'_>, unit: &OrgUnitCode) -> Result<(), Err
     }
 }
 
+/// A customer's fields as a full set of changes, so every audit detail has one shape.
+fn as_changes(
+    (display_name, customer_class, org_unit_code, status): (
+        &CustomerDisplayName,
+        CustomerClass,
+        &OrgUnitCode,
+        CustomerStatus,
+    ),
+    (id_number, phone, address): (
+        &Option<PersonalText>,
+        &Option<PersonalText>,
+        &Option<PersonalText>,
+    ),
+) -> CustomerChanges {
+    CustomerChanges {
+        display_name: Some(display_name.clone()),
+        customer_class: Some(customer_class),
+        org_unit_code: Some(org_unit_code.clone()),
+        status: Some(status),
+        id_number: id_number.clone(),
+        phone: phone.clone(),
+        address: address.clone(),
+    }
+}
+
 fn customer_details(new: &NewCustomer) -> serde_json::Value {
-    serde_json::json!({
-        "display_name": new.display_name.as_str(),
-        "customer_class": format!("{:?}", new.customer_class),
-        "org_unit_code": new.org_unit_code.as_str(),
-        "status": format!("{:?}", new.status),
-        "id_number": new.id_number,
-        "phone": new.phone,
-        "address": new.address,
-    })
+    changes_details(&as_changes(
+        (
+            &new.display_name,
+            new.customer_class,
+            &new.org_unit_code,
+            new.status,
+        ),
+        (&new.id_number, &new.phone, &new.address),
+    ))
 }
 
 fn stored_details(customer: &Customer) -> serde_json::Value {
-    serde_json::json!({
-        "display_name": customer.display_name.as_str(),
-        "customer_class": format!("{:?}", customer.customer_class),
-        "org_unit_code": customer.org_unit_code.as_str(),
-        "status": format!("{:?}", customer.status),
-        "id_number": customer.id_number,
-        "phone": customer.phone,
-        "address": customer.address,
-    })
+    changes_details(&as_changes(
+        (
+            &customer.display_name,
+            customer.customer_class,
+            &customer.org_unit_code,
+            customer.status,
+        ),
+        (&customer.id_number, &customer.phone, &customer.address),
+    ))
 }
 
 fn changes_details(changes: &CustomerChanges) -> serde_json::Value {
