@@ -17,6 +17,7 @@ pub mod cli;
 pub mod domain;
 pub mod grpc;
 pub mod health;
+pub mod metrics;
 pub mod proto;
 pub mod settings;
 pub mod startup;

@@ -161,6 +161,8 @@ impl App {
             self.archive.clone(),
             self.settings.auth.policy_file.clone(),
         ));
+        let pool = self.database.clone();
+        crate::metrics::observe_pool(move || pool.pool_connections());
         tracing::info!(address = %self.local_addr(), "serving gRPC");
         let routes = match self.gate {
             Gate::Tokens(authenticator) => authenticated_routes(

@@ -1,12 +1,14 @@
-//! Logs and traces. Logs go to stderr, readable or JSON; spans go to an OpenTelemetry collector
-//! over OTLP/gRPC when `telemetry.otlp_endpoint` is set, and cost nothing when it is not (no
-//! exporter, no OpenTelemetry layer).
+//! Logs, traces and metrics. Logs go to stderr, readable or JSON; spans and metrics (see
+//! `metrics`) go to an OpenTelemetry collector over OTLP/gRPC when `telemetry.otlp_endpoint` is
+//! set, and cost nothing when it is not (no exporter, no OpenTelemetry layer, no-op meter).
 //!
 //! Spans carry account and document ids and RPC names, never personal data or secrets.
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::metrics::SdkMeterProvider;
+use opentelemetry_sdk::metrics::periodic_reader_with_async_runtime::PeriodicReader;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor;
@@ -32,9 +34,10 @@ fn default_service_name() -> String {
     "custodian".into()
 }
 
-/// Keeps the trace pipeline alive; `shutdown` flushes what is buffered.
+/// Keeps the trace and metric pipelines alive; `shutdown` flushes what is buffered.
 pub struct Telemetry {
     tracer_provider: Option<SdkTracerProvider>,
+    meter_provider: Option<SdkMeterProvider>,
 }
 
 impl Telemetry {
@@ -55,9 +58,24 @@ impl Telemetry {
         }
         .with_filter(log_filter);
 
-        let (tracer_provider, traces) = if settings.otlp_endpoint.is_empty() {
-            (None, None)
+        let (tracer_provider, traces, meter_provider) = if settings.otlp_endpoint.is_empty() {
+            (None, None, None)
         } else {
+            let resource = Resource::builder()
+                .with_service_name(settings.service_name.clone())
+                .build();
+            let metric_exporter = opentelemetry_otlp::MetricExporter::builder()
+                .with_tonic()
+                .with_endpoint(&settings.otlp_endpoint)
+                .build()?;
+            let meter_provider = SdkMeterProvider::builder()
+                .with_reader(
+                    PeriodicReader::builder(metric_exporter, opentelemetry_sdk::runtime::Tokio)
+                        .build(),
+                )
+                .with_resource(resource.clone())
+                .build();
+            opentelemetry::global::set_meter_provider(meter_provider.clone());
             opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
             let exporter = opentelemetry_otlp::SpanExporter::builder()
                 .with_tonic()
@@ -67,30 +85,32 @@ impl Telemetry {
                 BatchSpanProcessor::builder(exporter, opentelemetry_sdk::runtime::Tokio).build();
             let provider = SdkTracerProvider::builder()
                 .with_span_processor(processor)
-                .with_resource(
-                    Resource::builder()
-                        .with_service_name(settings.service_name.clone())
-                        .build(),
-                )
+                .with_resource(resource)
                 .build();
             let layer = tracing_opentelemetry::layer()
                 .with_tracer(provider.tracer("custodian"))
                 .with_filter(Targets::new().with_target("custodian", tracing::Level::INFO));
-            (Some(provider), Some(layer))
+            (Some(provider), Some(layer), Some(meter_provider))
         };
         let subscriber = Registry::default().with(logs).with(traces);
-        Ok((Self { tracer_provider }, tracing::Dispatch::new(subscriber)))
+        let telemetry = Self {
+            tracer_provider,
+            meter_provider,
+        };
+        Ok((telemetry, tracing::Dispatch::new(subscriber)))
     }
 
     /// Sends the buffered spans and stops the exporter.
     pub async fn shutdown(self) {
-        let Some(provider) = self.tracer_provider else {
-            return;
-        };
-        // Shutdown blocks until the exporter task, which runs on this runtime, has flushed.
-        let flushed = tokio::task::spawn_blocking(move || provider.shutdown()).await;
-        if let Ok(Err(error)) = flushed {
-            tracing::warn!(%error, "could not flush the last spans");
+        // Shutdown blocks until the exporter tasks, which run on this runtime, have flushed.
+        let flushed = tokio::task::spawn_blocking(move || {
+            let traces = self.tracer_provider.map(|provider| provider.shutdown());
+            let metrics = self.meter_provider.map(|provider| provider.shutdown());
+            (traces, metrics)
+        })
+        .await;
+        if let Ok((Some(Err(error)), _) | (_, Some(Err(error)))) = flushed {
+            tracing::warn!(%error, "could not flush the last spans or metrics");
         }
     }
 }

@@ -14,21 +14,46 @@ use std::time::Duration;
 use custodian::proto::v1 as pb;
 use custodian::settings::{LogFormat, LogSettings};
 use custodian::telemetry::{Telemetry, TelemetrySettings};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
+use opentelemetry_proto::tonic::metrics::v1::Metric;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use tonic::metadata::MetadataValue;
 
 use crate::helpers::{Token, spawn_app};
 
-/// A collector that keeps every span it is sent.
+/// A collector that keeps every span and the names of the metrics it is sent.
 #[derive(Clone, Default)]
 struct Collector {
     spans: Arc<Mutex<Vec<Span>>>,
+    metrics: Arc<Mutex<Vec<Metric>>>,
+}
+
+#[tonic::async_trait]
+impl MetricsService for Collector {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        let metrics = request
+            .into_inner()
+            .resource_metrics
+            .into_iter()
+            .flat_map(|resource| resource.scope_metrics)
+            .flat_map(|scope| scope.metrics);
+        self.metrics.lock().unwrap().extend(metrics);
+        Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
+    }
 }
 
 #[tonic::async_trait]
@@ -52,13 +77,14 @@ const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT_SPAN_ID: &str = "00f067aa0ba902b7";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_callers_trace_continues_through_custodian_to_the_collector() {
+async fn a_real_call_reaches_the_collector_as_a_continued_trace_and_as_metrics() {
     let collector = Collector::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(TraceServiceServer::new(collector.clone()))
+            .add_service(MetricsServiceServer::new(collector.clone()))
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
     let (telemetry, dispatch) = Telemetry::build(
@@ -144,5 +170,20 @@ async fn a_callers_trace_continues_through_custodian_to_the_collector() {
         "database spans belong to the same trace"
     );
     drop(app);
+
+    // Shutting down flushes the metrics.
     telemetry.shutdown().await;
+    let metrics = collector.metrics.lock().unwrap().clone();
+    let names: Vec<&str> = metrics.iter().map(|m| m.name.as_str()).collect();
+    for expected in ["rpc.server.duration", "db.client.connections"] {
+        assert!(names.contains(&expected), "{expected} not in {names:?}");
+    }
+    let durations = format!(
+        "{:?}",
+        metrics.iter().find(|m| m.name == "rpc.server.duration")
+    );
+    assert!(
+        durations.contains("GetCustomer"),
+        "the RPC histogram is per method"
+    );
 }

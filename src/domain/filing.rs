@@ -108,7 +108,14 @@ impl Archive {
                 "pages": pages.iter().map(|p| p.sha256.to_hex()).collect::<Vec<_>>(),
             }));
             match self.db.insert_document(&new, &event).await? {
-                Some(document) => Ok(document),
+                Some(document) => {
+                    // Counted here, so a retry answered with the first filing is not counted twice.
+                    crate::metrics::document_filed(
+                        document.pages.len() as u64,
+                        document.size_bytes(),
+                    );
+                    Ok(document)
+                }
                 // A concurrent retry committed first; answer as that one did.
                 None => {
                     let document = self.earlier_filing(&header).await?.ok_or_else(|| {

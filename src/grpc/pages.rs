@@ -41,7 +41,10 @@ impl pb::page_service_server::PageService for Pages {
             .map_ok(|bytes| stream::iter(split(bytes).map(Ok::<_, crate::domain::Error>)))
             .try_flatten()
             .map(|chunk| match chunk {
-                Ok(chunk) => Ok(pb::ReadPageResponse { page: None, chunk }),
+                Ok(chunk) => {
+                    crate::metrics::page_bytes_read(chunk.len() as u64);
+                    Ok(pb::ReadPageResponse { page: None, chunk })
+                }
                 Err(error) => Err(Status::from(error)),
             });
         Ok(Response::new(

@@ -61,6 +61,8 @@ where
             propagator.extract(&Headers(request.headers()))
         });
         let _ = span.set_parent(parent);
+        let method = method.to_owned();
+        let started = std::time::Instant::now();
         let response = self.inner.call(request).instrument(span.clone());
         Box::pin(async move {
             let response = response.await?;
@@ -72,6 +74,7 @@ where
                 .and_then(|value| value.parse::<i32>().ok())
                 .unwrap_or(0);
             span.record("rpc.grpc.status_code", code);
+            crate::metrics::rpc_finished(&method, code, started.elapsed().as_secs_f64());
             Ok(response)
         })
     }

@@ -63,6 +63,11 @@ impl Database {
         &self.chain_key
     }
 
+    /// The pool's connections: (open, idle).
+    pub fn pool_connections(&self) -> (u64, u64) {
+        (u64::from(self.pool.size()), self.pool.num_idle() as u64)
+    }
+
     /// Closes every connection, waiting for those in use.
     pub async fn close(&self) {
         self.pool.close().await;
