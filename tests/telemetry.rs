@@ -164,6 +164,8 @@ async fn a_real_call_reaches_the_collector_as_a_continued_trace_and_as_metrics()
             .contains("1200000001")
     );
     assert!(attribute("rpc.grpc.status_code").unwrap().contains('0'));
+    // The same id is on the span's log lines (JSON logs carry the span's fields).
+    assert!(attribute("trace_id").unwrap().contains(TRACE_ID));
     let query = spans.iter().find(|span| span.name == "db.query").unwrap();
     assert_eq!(
         query.trace_id, rpc.trace_id,

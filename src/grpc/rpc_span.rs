@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use opentelemetry::propagation::Extractor;
+use opentelemetry::trace::{TraceContextExt as _, TraceId};
 use tower::{Layer, Service};
 use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
@@ -56,11 +57,17 @@ where
             rpc.grpc.status_code = tracing::field::Empty,
             custodian.account = tracing::field::Empty,
             custodian.document = tracing::field::Empty,
+            trace_id = tracing::field::Empty,
         );
         let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
             propagator.extract(&Headers(request.headers()))
         });
         let _ = span.set_parent(parent);
+        // Lets log lines of the call (JSON logs carry their span's fields) be found from a trace.
+        let trace_id = span.context().span().span_context().trace_id();
+        if trace_id != TraceId::INVALID {
+            span.record("trace_id", tracing::field::display(trace_id));
+        }
         let method = method.to_owned();
         let started = std::time::Instant::now();
         let response = self.inner.call(request).instrument(span.clone());
