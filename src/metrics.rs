@@ -7,6 +7,8 @@
 //! | `custodian.pages.filed` | counter | |
 //! | `custodian.page.bytes` | counter, bytes | `direction` (`in` filed, `out` read) |
 //! | `db.client.connections` | gauge | `state` (`idle`, `used`) |
+//! | `db.client.operation.duration` | histogram, seconds | `operation`, `outcome` |
+//! | `custodian.object_store.duration` | histogram, seconds | `operation`, `outcome` |
 
 use std::sync::OnceLock;
 
@@ -86,4 +88,119 @@ pub fn observe_pool(pool_size: impl Fn() -> (u64, u64) + Send + Sync + 'static) 
             observer.observe(size.saturating_sub(idle), &[KeyValue::new("state", "used")]);
         })
         .build();
+}
+
+/// Times the storage spans (`db.query`, `object_store`) into latency histograms by operation
+/// and outcome, so database and object-store latency and errors need no code at each call.
+pub struct StorageTimings {
+    db: Histogram<f64>,
+    object_store: Histogram<f64>,
+}
+
+impl StorageTimings {
+    pub fn new() -> Self {
+        let meter = meter();
+        Self {
+            db: meter
+                .f64_histogram("db.client.operation.duration")
+                .with_unit("s")
+                .with_description("PostgreSQL calls by operation and outcome")
+                .build(),
+            object_store: meter
+                .f64_histogram("custodian.object_store.duration")
+                .with_unit("s")
+                .with_description("Object store calls by operation and outcome")
+                .build(),
+        }
+    }
+}
+
+impl Default for StorageTimings {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What a storage span collects while it is open.
+struct Timing {
+    started: std::time::Instant,
+    operation: String,
+    failed: bool,
+}
+
+struct OperationField<'a>(&'a mut String);
+
+impl tracing::field::Visit for OperationField<'_> {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name().ends_with(".operation") {
+            *self.0 = value.to_owned();
+        }
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name().ends_with(".operation") {
+            *self.0 = format!("{value:?}").trim_matches('"').to_owned();
+        }
+    }
+}
+
+impl<S> tracing_subscriber::Layer<S> for StorageTimings
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        attributes: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        context: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let name = attributes.metadata().name();
+        if name != "db.query" && name != "object_store" {
+            return;
+        }
+        let mut operation = String::new();
+        attributes.record(&mut OperationField(&mut operation));
+        if let Some(span) = context.span(id) {
+            span.extensions_mut().insert(Timing {
+                started: std::time::Instant::now(),
+                operation,
+                failed: false,
+            });
+        }
+    }
+
+    fn on_event(
+        &self,
+        event: &tracing::Event<'_>,
+        context: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        // `#[instrument(err)]` reports a failed call as an ERROR event inside its span.
+        if *event.metadata().level() == tracing::Level::ERROR
+            && let Some(span) = context.event_span(event)
+            && let Some(timing) = span.extensions_mut().get_mut::<Timing>()
+        {
+            timing.failed = true;
+        }
+    }
+
+    fn on_close(&self, id: tracing::span::Id, context: tracing_subscriber::layer::Context<'_, S>) {
+        let Some(span) = context.span(&id) else {
+            return;
+        };
+        let Some(timing) = span.extensions_mut().remove::<Timing>() else {
+            return;
+        };
+        let histogram = if span.name() == "db.query" {
+            &self.db
+        } else {
+            &self.object_store
+        };
+        histogram.record(
+            timing.started.elapsed().as_secs_f64(),
+            &[
+                KeyValue::new("operation", timing.operation),
+                KeyValue::new("outcome", if timing.failed { "error" } else { "ok" }),
+            ],
+        );
+    }
 }

@@ -92,7 +92,14 @@ impl Telemetry {
                 .with_filter(Targets::new().with_target("custodian", tracing::Level::INFO));
             (Some(provider), Some(layer), Some(meter_provider))
         };
-        let subscriber = Registry::default().with(logs).with(traces);
+        let storage_timings = meter_provider.is_some().then(|| {
+            crate::metrics::StorageTimings::new()
+                .with_filter(Targets::new().with_target("custodian", tracing::Level::INFO))
+        });
+        let subscriber = Registry::default()
+            .with(logs)
+            .with(traces)
+            .with(storage_timings);
         let telemetry = Self {
             tracer_provider,
             meter_provider,

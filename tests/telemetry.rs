@@ -30,7 +30,7 @@ use opentelemetry_proto::tonic::metrics::v1::Metric;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use tonic::metadata::MetadataValue;
 
-use crate::helpers::{Token, spawn_app};
+use crate::helpers::{Token, filing, header, jpeg_page, spawn_app};
 
 /// A collector that keeps every span and the names of the metrics it is sent.
 #[derive(Clone, Default)]
@@ -102,6 +102,13 @@ async fn a_real_call_reaches_the_collector_as_a_continued_trace_and_as_metrics()
 
     let mut app = spawn_app().await;
     app.create_customer("1200000001").await;
+    app.file(filing(
+        header("1200000001", "t1"),
+        &[jpeg_page(1000, 1)],
+        1000,
+    ))
+    .await
+    .unwrap();
     let mut request = tonic::Request::new(pb::GetCustomerRequest {
         name: "customers/1200000001".into(),
     });
@@ -177,7 +184,12 @@ async fn a_real_call_reaches_the_collector_as_a_continued_trace_and_as_metrics()
     telemetry.shutdown().await;
     let metrics = collector.metrics.lock().unwrap().clone();
     let names: Vec<&str> = metrics.iter().map(|m| m.name.as_str()).collect();
-    for expected in ["rpc.server.duration", "db.client.connections"] {
+    for expected in [
+        "rpc.server.duration",
+        "db.client.connections",
+        "db.client.operation.duration",
+        "custodian.pages.filed",
+    ] {
         assert!(names.contains(&expected), "{expected} not in {names:?}");
     }
     let durations = format!(

@@ -45,7 +45,7 @@ impl PageStore {
     }
 
     /// Streams the bytes of the page with this digest.
-    #[tracing::instrument(name = "object_store", skip_all, fields(object_store.operation = "read"))]
+    #[tracing::instrument(name = "object_store", skip_all, err, fields(object_store.operation = "read"))]
     pub async fn read(
         &self,
         sha256: &Sha256Digest,
@@ -99,7 +99,7 @@ impl PageUpload {
     }
 
     /// Stores the page under the key of `sha256`, which the caller computed over the bytes.
-    #[tracing::instrument(name = "object_store", skip_all, fields(object_store.operation = "finish"))]
+    #[tracing::instrument(name = "object_store", skip_all, err, fields(object_store.operation = "finish"))]
     pub async fn finish(mut self, sha256: &Sha256Digest) -> Result<(), StorageError> {
         let key = content_key(sha256);
         match self.multipart.take() {

@@ -81,7 +81,7 @@ impl TryFrom<AuditRow> for ChainedEvent {
 
 impl Database {
     /// Appends events in their own transaction.
-    #[tracing::instrument(name = "db.query", skip_all, fields(db.system = "postgresql", db.operation = "append_audit"))]
+    #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "append_audit"))]
     pub async fn append_audit(&self, events: &[AuditEvent]) -> Result<(), StorageError> {
         let mut tx = self.pool.begin().await?;
         self.append_audit_in(&mut tx, events).await?;
@@ -153,7 +153,7 @@ impl Database {
     }
 
     /// Events matching `query`, newest first, before sequence `before_seq`.
-    #[tracing::instrument(name = "db.query", skip_all, fields(db.system = "postgresql", db.operation = "list_audit_events"))]
+    #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "list_audit_events"))]
     pub async fn list_audit_events(
         &self,
         query: &AuditQuery,
@@ -186,7 +186,7 @@ impl Database {
     }
 
     /// Events in chain order, after `after_seq`, for verification.
-    #[tracing::instrument(name = "db.query", skip_all, fields(db.system = "postgresql", db.operation = "audit_events_in_order"))]
+    #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "audit_events_in_order"))]
     pub async fn audit_events_in_order(
         &self,
         after_seq: i64,

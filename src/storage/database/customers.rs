@@ -86,7 +86,7 @@ fn status_from_db(text: &str) -> Option<CustomerStatus> {
 impl Database {
     /// Inserts a customer with its audit event; `None` (and nothing written) when the account
     /// number is taken.
-    #[tracing::instrument(name = "db.query", skip_all, fields(db.system = "postgresql", db.operation = "insert_customer"))]
+    #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "insert_customer"))]
     pub async fn insert_customer(
         &self,
         new: &NewCustomer,
@@ -119,7 +119,7 @@ impl Database {
         Customer::try_from(row).map(Some)
     }
 
-    #[tracing::instrument(name = "db.query", skip_all, fields(db.system = "postgresql", db.operation = "customer"))]
+    #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "customer"))]
     pub async fn customer(
         &self,
         account: &AccountNumber,
@@ -135,7 +135,7 @@ impl Database {
     /// Changes the given fields in one statement, so concurrent updates of different fields
     /// do not undo each other, and commits the audit event with them; `None` when the customer
     /// does not exist.
-    #[tracing::instrument(name = "db.query", skip_all, fields(db.system = "postgresql", db.operation = "update_customer"))]
+    #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "update_customer"))]
     pub async fn update_customer(
         &self,
         account: &AccountNumber,
@@ -182,7 +182,7 @@ impl Database {
 
     /// Lists customers of an org unit's subtree (or one account) in account-number order,
     /// after a cursor.
-    #[tracing::instrument(name = "db.query", skip_all, fields(db.system = "postgresql", db.operation = "list_customers"))]
+    #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "list_customers"))]
     pub async fn list_customers(
         &self,
         org_unit: Option<&OrgUnitCode>,

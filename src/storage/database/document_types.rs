@@ -35,7 +35,7 @@ impl TryFrom<DocumentTypeRow> for DocumentType {
 }
 
 impl Database {
-    #[tracing::instrument(name = "db.query", skip_all, fields(db.system = "postgresql", db.operation = "document_types"))]
+    #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "document_types"))]
     pub async fn document_types(&self) -> Result<Vec<DocumentType>, StorageError> {
         let rows: Vec<DocumentTypeRow> =
             sqlx::query_as("SELECT * FROM document_types ORDER BY code")
@@ -44,7 +44,7 @@ impl Database {
         rows.into_iter().map(DocumentType::try_from).collect()
     }
 
-    #[tracing::instrument(name = "db.query", skip_all, fields(db.system = "postgresql", db.operation = "document_type"))]
+    #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "document_type"))]
     pub async fn document_type(
         &self,
         code: &DocumentTypeCode,

@@ -150,7 +150,7 @@ fn process_from_db(text: &str) -> Option<BusinessProcess> {
 impl Database {
     /// Commits a filed document; `None` when its (source system, client request id) has
     /// already been used, in which case nothing is written.
-    #[tracing::instrument(name = "db.query", skip_all, fields(db.system = "postgresql", db.operation = "insert_document"))]
+    #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "insert_document"))]
     pub async fn insert_document(
         &self,
         new: &NewDocument<'_>,
@@ -261,7 +261,7 @@ impl Database {
     }
 
     /// The current version of a document of the named archive.
-    #[tracing::instrument(name = "db.query", skip_all, fields(db.system = "postgresql", db.operation = "document"))]
+    #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "document"))]
     pub async fn document(&self, name: &DocumentName) -> Result<Option<Document>, StorageError> {
         let row: Option<DocumentRow> = sqlx::query_as(select_documents!(
             "WHERE d.document_id = $1 AND d.account_number = $2"
@@ -274,7 +274,7 @@ impl Database {
     }
 
     /// The document filed by a request, if any.
-    #[tracing::instrument(name = "db.query", skip_all, fields(db.system = "postgresql", db.operation = "document_by_request"))]
+    #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "document_by_request"))]
     pub async fn document_by_request(
         &self,
         source_system: &SourceSystem,
@@ -291,7 +291,7 @@ impl Database {
     }
 
     /// An archive's documents matching `filter`, newest first, after a cursor.
-    #[tracing::instrument(name = "db.query", skip_all, fields(db.system = "postgresql", db.operation = "list_documents"))]
+    #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "list_documents"))]
     pub async fn list_documents(
         &self,
         account: &AccountNumber,
@@ -335,7 +335,7 @@ impl Database {
     }
 
     /// Loads the current version's pages of every row in one query.
-    #[tracing::instrument(name = "db.query", skip_all, fields(db.system = "postgresql", db.operation = "with_pages"))]
+    #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "with_pages"))]
     async fn with_pages(&self, rows: Vec<DocumentRow>) -> Result<Vec<Document>, StorageError> {
         if rows.is_empty() {
             return Ok(Vec::new());
