@@ -23,6 +23,9 @@ RUN groupadd --system --gid 10001 custodian \
     && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin custodian
 COPY --from=builder /usr/local/bin/custodian /usr/local/bin/custodian
+# The shipped access policy, as a default; the Helm chart mounts its own and points to it.
+COPY --from=builder /src/config/policy.toml /etc/custodian/policy.toml
+ENV CUSTODIAN_AUTH__POLICY_FILE=/etc/custodian/policy.toml
 USER 10001:10001
 # The service's own default (127.0.0.1) is unreachable from outside a container.
 ENV CUSTODIAN_SERVER__LISTEN_ADDR=0.0.0.0:50051
