@@ -8,7 +8,6 @@ use super::audit::{ChainVerifier, ChainedEvent, Resource, Verification};
 use super::masking::present_audit_event;
 use super::paging::{Cursor, Page, PageRequest};
 use super::{AccountNumber, Archive, Error};
-use crate::storage::AuditQuery;
 
 /// Events verified per database round trip.
 const VERIFY_BATCH: usize = 5_000;
@@ -67,17 +66,9 @@ impl Archive {
                 })?;
                 self.reachable_customer(&grant, account).await?;
             }
-            let query = AuditQuery {
-                account: filter.account.clone(),
-                document_id: filter.document_id,
-                person: filter.person.clone(),
-                action: filter.action.clone(),
-                after: filter.after,
-                before: filter.before,
-            };
             let events = self
                 .db
-                .list_audit_events(&query, page.after.map(|c| c.0), page.size + 1)
+                .list_audit_events(filter, page.after.map(|c| c.0), page.size + 1)
                 .await?;
             let page = Page::from_overfetch(events, page.size, |e| SeqCursor(e.seq));
             Ok(Page {

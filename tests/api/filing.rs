@@ -6,11 +6,11 @@ use bytes::Bytes;
 use custodian::proto::v1 as pb;
 use custodian::proto::v1::file_document_request::Part;
 use custodian::storage::PART_SIZE;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
 
 use crate::helpers::{
-    Clients, Token, filing, header, jpeg_page, message, pdf_page, png_page, sha256_hex, spawn_app,
+    Clients, Token, filing, header, jpeg_page, message, open_filing, pdf_page, png_page,
+    sha256_hex, spawn_app,
 };
 
 fn other_title() -> pb::FilingHeader {
@@ -222,18 +222,8 @@ async fn a_stream_cut_off_mid_page_files_nothing() {
         .connect()
         .await
         .unwrap();
-    let mut client = Clients::new(&connection, Some(&Token::custodian().mint())).documents;
-    let (sender, receiver) = tokio::sync::mpsc::channel(1);
-    let call =
-        tokio::spawn(async move { client.file_document(ReceiverStream::new(receiver)).await });
-    sender
-        .send(message(Part::Header(header("1200000001", "cut"))))
-        .await
-        .unwrap();
-    sender
-        .send(message(Part::PageStart(pb::PageStart::default())))
-        .await
-        .unwrap();
+    let client = Clients::new(&connection, Some(&Token::custodian().mint())).documents;
+    let (sender, call) = open_filing(client, "1200000001", "cut").await;
     // More than one multipart part, so an upload is under way when the caller vanishes.
     let page = jpeg_page(PART_SIZE + MIB, 9);
     for chunk in page.chunks(MIB) {

@@ -86,9 +86,8 @@ async fn health_is_not_serving_while_the_object_store_is_unreachable() {
 async fn shutdown_turns_health_not_serving_and_lets_a_filing_in_flight_finish() {
     use bytes::Bytes;
     use custodian::proto::v1::file_document_request::Part;
-    use tokio_stream::wrappers::ReceiverStream;
 
-    use crate::helpers::{header, jpeg_page, message};
+    use crate::helpers::{jpeg_page, message, open_filing};
 
     let mut app = spawn_app().await;
     app.create_customer("1200000001").await;
@@ -97,18 +96,7 @@ async fn shutdown_turns_health_not_serving_and_lets_a_filing_in_flight_finish() 
         ServingStatus::Serving
     );
 
-    let (sender, receiver) = tokio::sync::mpsc::channel(1);
-    let mut client = app.documents.clone();
-    let call =
-        tokio::spawn(async move { client.file_document(ReceiverStream::new(receiver)).await });
-    sender
-        .send(message(Part::Header(header("1200000001", "draining"))))
-        .await
-        .unwrap();
-    sender
-        .send(message(Part::PageStart(pb::PageStart::default())))
-        .await
-        .unwrap();
+    let (sender, call) = open_filing(app.documents.clone(), "1200000001", "draining").await;
     let page = jpeg_page(300_000, 3);
     sender
         .send(message(Part::Chunk(Bytes::copy_from_slice(

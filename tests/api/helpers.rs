@@ -376,6 +376,34 @@ pub fn filing(
     messages
 }
 
+/// Starts a filing that stays open: the header and a `page_start` are sent, and the test sends
+/// (or withholds) the page's chunks through the returned sender, then awaits the call.
+pub async fn open_filing(
+    mut client: DocumentServiceClient<Authorized>,
+    account: &str,
+    request_id: &str,
+) -> (
+    tokio::sync::mpsc::Sender<pb::FileDocumentRequest>,
+    JoinHandle<Result<tonic::Response<pb::Document>, tonic::Status>>,
+) {
+    // Room for one message: each send returns once the client has taken the one before.
+    let (sender, receiver) = tokio::sync::mpsc::channel(1);
+    let call = tokio::spawn(async move {
+        client
+            .file_document(tokio_stream::wrappers::ReceiverStream::new(receiver))
+            .await
+    });
+    sender
+        .send(message(Part::Header(header(account, request_id))))
+        .await
+        .expect("the call takes the header");
+    sender
+        .send(message(Part::PageStart(pb::PageStart::default())))
+        .await
+        .expect("the call takes the page start");
+    (sender, call)
+}
+
 pub fn message(part: Part) -> pb::FileDocumentRequest {
     pb::FileDocumentRequest { part: Some(part) }
 }

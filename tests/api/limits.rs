@@ -13,7 +13,9 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::helpers::{TestApp, TestConfig, filing, header, jpeg_page, message, spawn_app_with};
+use crate::helpers::{
+    TestApp, TestConfig, filing, header, jpeg_page, message, open_filing, spawn_app_with,
+};
 
 /// The smallest `server.max_message_bytes` the server accepts: one ReadPage chunk and framing.
 const SMALLEST_MESSAGE_LIMIT: usize = 1024 * 1024 + 1024;
@@ -117,20 +119,7 @@ async fn a_filing_in_flight_holds_its_place_until_the_document_is_filed() {
     .await;
     app.create_customer("1200000001").await;
 
-    // Room for one message: the second send returns once the client has taken the first, so
-    // the filing's request has gone out before any call below.
-    let (sender, receiver) = tokio::sync::mpsc::channel(1);
-    let mut client = app.documents.clone();
-    let filing =
-        tokio::spawn(async move { client.file_document(ReceiverStream::new(receiver)).await });
-    sender
-        .send(message(Part::Header(header("1200000001", "open"))))
-        .await
-        .unwrap();
-    sender
-        .send(message(Part::PageStart(pb::PageStart::default())))
-        .await
-        .unwrap();
+    let (sender, filing) = open_filing(app.documents.clone(), "1200000001", "open").await;
 
     // Once the server has the filing (a moment after it was sent), other calls are refused.
     let mut refused = None;

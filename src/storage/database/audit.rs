@@ -5,22 +5,11 @@ use sqlx::{PgConnection, Postgres, Transaction};
 use uuid::Uuid;
 
 use super::{Database, parse_column};
-use crate::domain::{AccountNumber, AuditEvent, ChainedEvent, Resource};
+use crate::domain::{AccountNumber, AuditEvent, AuditFilter, ChainedEvent, Resource};
 use crate::storage::StorageError;
 
 /// Serialises appends across every server replica, so they extend one chain without gaps.
 const CHAIN_LOCK: i64 = 0x6375_7374_6f64_6961;
-
-/// Which events to list.
-#[derive(Debug, Clone, Default)]
-pub struct AuditQuery {
-    pub account: Option<AccountNumber>,
-    pub document_id: Option<Uuid>,
-    pub person: Option<String>,
-    pub action: Option<String>,
-    pub after: Option<DateTime<Utc>>,
-    pub before: Option<DateTime<Utc>>,
-}
 
 #[derive(sqlx::FromRow)]
 struct AuditRow {
@@ -156,7 +145,7 @@ impl Database {
     #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "list_audit_events"))]
     pub async fn list_audit_events(
         &self,
-        query: &AuditQuery,
+        query: &AuditFilter,
         before_seq: Option<i64>,
         limit: usize,
     ) -> Result<Vec<ChainedEvent>, StorageError> {

@@ -11,7 +11,6 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
-pub use audit::AuditQuery;
 pub use documents::NewDocument;
 
 use super::StorageError;
