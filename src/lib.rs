@@ -2,16 +2,17 @@
 //!
 //! A request travels through three layers:
 //!
-//! - [`grpc`] decodes the call into domain types (rejecting bad input with a status that says
-//!   what is wrong), calls the [`domain::Archive`] and encodes the reply;
-//! - [`domain`] holds the archive's things (customers, documents, pages, document types) and
-//!   rules, and runs each use case;
+//! - [`grpc`] admits the call (limits, an RPC span), authenticates its bearer token into an
+//!   actor, decodes it into domain types (rejecting bad input with a status that says what is
+//!   wrong), calls the [`domain::Archive`] and encodes the reply;
+//! - [`domain`] holds the archive's things (customers, documents, pages, document types), the
+//!   access policy and the audit trail, and runs each use case: policy check, work, audit event;
 //! - [`storage`] keeps metadata in PostgreSQL and page bytes in an object store (S3 or a local
 //!   directory), by content address.
 //!
 //! Around them: [`settings`] (configuration), [`startup`] (building and running the server),
-//! [`health`] (the grpc.health.v1 status), [`telemetry`] (logs), [`proto`] (generated code) and
-//! [`cli`] (the `custodian` command, server and client side).
+//! [`health`] (the grpc.health.v1 status), [`telemetry`] (logs and traces), [`metrics`],
+//! [`proto`] (generated code) and [`cli`] (the `custodian` command, server and client side).
 
 pub mod cli;
 pub mod domain;
