@@ -35,13 +35,12 @@ impl LingeringClose {
         }
     }
 
-    fn stream(self: Pin<&mut Self>) -> Pin<&mut TcpStream> {
-        Pin::new(
-            self.get_mut()
-                .stream
-                .as_mut()
-                .expect("the stream is present until the connection is dropped"),
-        )
+    fn stream(self: Pin<&mut Self>) -> io::Result<Pin<&mut TcpStream>> {
+        self.get_mut()
+            .stream
+            .as_mut()
+            .map(Pin::new)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "the connection is closed"))
     }
 }
 
@@ -68,7 +67,10 @@ impl AsyncRead for LingeringClose {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        self.stream().poll_read(cx, buf)
+        match self.stream() {
+            Ok(stream) => stream.poll_read(cx, buf),
+            Err(error) => Poll::Ready(Err(error)),
+        }
     }
 }
 
@@ -78,7 +80,10 @@ impl AsyncWrite for LingeringClose {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.stream().poll_write(cx, buf)
+        match self.stream() {
+            Ok(stream) => stream.poll_write(cx, buf),
+            Err(error) => Poll::Ready(Err(error)),
+        }
     }
 
     fn poll_write_vectored(
@@ -86,7 +91,10 @@ impl AsyncWrite for LingeringClose {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.stream().poll_write_vectored(cx, bufs)
+        match self.stream() {
+            Ok(stream) => stream.poll_write_vectored(cx, bufs),
+            Err(error) => Poll::Ready(Err(error)),
+        }
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -96,11 +104,17 @@ impl AsyncWrite for LingeringClose {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.stream().poll_flush(cx)
+        match self.stream() {
+            Ok(stream) => stream.poll_flush(cx),
+            Err(error) => Poll::Ready(Err(error)),
+        }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.stream().poll_shutdown(cx)
+        match self.stream() {
+            Ok(stream) => stream.poll_shutdown(cx),
+            Err(error) => Poll::Ready(Err(error)),
+        }
     }
 }
 
@@ -108,10 +122,13 @@ impl Connected for LingeringClose {
     type ConnectInfo = TcpConnectInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {
-        self.stream
-            .as_ref()
-            .expect("the stream is present until the connection is dropped")
-            .connect_info()
+        self.stream.as_ref().map_or(
+            TcpConnectInfo {
+                local_addr: None,
+                remote_addr: None,
+            },
+            Connected::connect_info,
+        )
     }
 }
 
