@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, SubsecRound, Utc};
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{AccountNumber, Actor, Error};
@@ -114,8 +114,7 @@ impl ChainKey {
 
     /// The hash of `event` at `seq` after `prev_hash`.
     pub fn hash(&self, prev_hash: &[u8; 32], seq: i64, event: &AuditEvent) -> [u8; 32] {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes keys of any length");
+        let mut mac = Hmac::<Sha256>::new(&self.block().into());
         let mut field = |bytes: &[u8]| {
             mac.update(&(bytes.len() as u64).to_be_bytes());
             mac.update(bytes);
@@ -148,6 +147,21 @@ impl ChainKey {
         field(event.request_id.as_bytes());
         field(event.details.as_deref().unwrap_or("").as_bytes());
         mac.finalize().into_bytes().into()
+    }
+}
+
+impl ChainKey {
+    /// The key as HMAC uses it (RFC 2104): hashed if longer than SHA-256's 64-byte block, then
+    /// zero-padded to the block. Building it here makes keying infallible.
+    fn block(&self) -> [u8; 64] {
+        let mut block = [0u8; 64];
+        if self.0.len() > block.len() {
+            let digest: [u8; 32] = Sha256::digest(&self.0).into();
+            block[..32].copy_from_slice(&digest);
+        } else {
+            block[..self.0.len()].copy_from_slice(&self.0);
+        }
+        block
     }
 }
 
@@ -269,6 +283,20 @@ mod tests {
         let mut verifier = ChainVerifier::new(key.clone());
         verifier.check(events);
         verifier.finish()
+    }
+
+    #[test]
+    fn the_block_key_gives_the_same_hmac_as_keying_with_the_raw_key() {
+        for key in [b"short".to_vec(), vec![7u8; 64], vec![9u8; 200]] {
+            let mut reference = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+            let mut with_block = Hmac::<Sha256>::new(&ChainKey::new(key).block().into());
+            reference.update(b"event");
+            with_block.update(b"event");
+            assert_eq!(
+                reference.finalize().into_bytes(),
+                with_block.finalize().into_bytes()
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Queries of the `customers` table.
 
 use chrono::{DateTime, Utc};
+use sqlx::{Postgres, Transaction};
 
 use super::{Database, decode, parse_column};
 use crate::domain::{
@@ -110,13 +111,7 @@ impl Database {
         .bind(new.address.as_ref().map(PersonalText::as_str))
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        self.append_audit_in(&mut tx, std::slice::from_ref(event))
-            .await?;
-        tx.commit().await?;
-        Customer::try_from(row).map(Some)
+        self.commit_change(tx, row, event).await
     }
 
     #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "customer"))]
@@ -171,6 +166,16 @@ impl Database {
         .bind(changes.address.as_ref().map(PersonalText::as_str))
         .fetch_optional(&mut *tx)
         .await?;
+        self.commit_change(tx, row, event).await
+    }
+
+    /// Commits a customer change with its audit event; without a changed row nothing is written.
+    async fn commit_change(
+        &self,
+        mut tx: Transaction<'_, Postgres>,
+        row: Option<CustomerRow>,
+        event: &AuditEvent,
+    ) -> Result<Option<Customer>, StorageError> {
         let Some(row) = row else {
             return Ok(None);
         };
