@@ -247,9 +247,15 @@ async fn seed(channel: &Channel, token: &str) -> anyhow::Result<Vec<String>> {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+    repository_file("tests/fixtures").join(name)
+}
+
+/// Found at run time: the binary may come from another clone sharing the target directory.
+fn repository_file(relative: &str) -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+        .join(relative)
 }
 
 fn mint_token() -> anyhow::Result<String> {
@@ -339,7 +345,7 @@ async fn settings() -> anyhow::Result<Settings> {
             public_key_file: Some(fixture("issuer-ed25519.pub.pem")),
             algorithm: "EdDSA".into(),
             keys: Vec::new(),
-            policy_file: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/policy.toml"),
+            policy_file: repository_file("config/policy.toml"),
             audit_chain_key: SecretString::from(chain_key),
         },
     })

@@ -14,7 +14,9 @@ use prost::Message;
 use prost_types::FieldMask;
 use tonic::Code;
 
-use crate::helpers::{Clients, TestApp, Token, filing, header, jpeg_page, message, spawn_app};
+use crate::helpers::{
+    Clients, TestApp, Token, filing, header, jpeg_page, message, repository_file, spawn_app,
+};
 
 const INSIDE: &str = "1201000001"; // org 120101, within every org-scoped test role's unit 1201
 const OUTSIDE: &str = "1301000001"; // org 130101, outside it
@@ -152,11 +154,9 @@ struct World {
 
 async fn world() -> World {
     let app = spawn_app().await;
-    let policy = Policy::parse(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/policy.toml"))
-            .unwrap(),
-    )
-    .unwrap();
+    let policy =
+        Policy::parse(&std::fs::read_to_string(repository_file("config/policy.toml")).unwrap())
+            .unwrap();
     // Custodians of province 12 and of province 13 open one account each.
     let mut documents = vec![Vec::new(), Vec::new()];
     for inside in [false, true] {

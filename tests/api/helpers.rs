@@ -197,7 +197,7 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
                 public_key_file: fixture("issuer-rsa.pub.pem"),
                 algorithm: "RS256".into(),
             }],
-            policy_file: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/policy.toml"),
+            policy_file: repository_file("config/policy.toml"),
             audit_chain_key: SecretString::from(AUDIT_CHAIN_KEY),
         },
     };
@@ -502,9 +502,17 @@ pub const AUDIENCE: &str = "custodian";
 pub const AUDIT_CHAIN_KEY: &str = "test-audit-chain-key";
 
 pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+    repository_file("tests/fixtures").join(name)
+}
+
+/// A file of this repository, found at run time: a test binary may have been
+/// built in another clone sharing the target directory, so the compile-time
+/// `env!("CARGO_MANIFEST_DIR")` can name a checkout that no longer exists.
+pub fn repository_file(relative: &str) -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+        .join(relative)
 }
 
 /// The claims of a test token and how it is signed.

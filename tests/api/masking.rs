@@ -7,7 +7,7 @@ use custodian::proto::v1 as pb;
 use prost::Message;
 use prost_types::FieldMask;
 
-use crate::helpers::{Token, spawn_app};
+use crate::helpers::{Token, repository_file, spawn_app};
 
 const HOUSEHOLD: &str = "1201000001";
 const BUSINESS: &str = "1201000002";
@@ -54,11 +54,9 @@ async fn each_role_sees_personal_data_masked_or_in_full_as_the_policy_says() {
             .await
             .unwrap();
     }
-    let policy = Policy::parse(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/policy.toml"))
-            .unwrap(),
-    )
-    .unwrap();
+    let policy =
+        Policy::parse(&std::fs::read_to_string(repository_file("config/policy.toml")).unwrap())
+            .unwrap();
 
     let mut checked = 0;
     for (role, role_policy) in &policy.roles {
