@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -15,7 +16,7 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
-use crate::domain::{Actor, Archive, AuditLog, ChainKey, Policy};
+use crate::domain::{Actor, Archive, AuditLog, ChainKey, Clock, Policy, SystemClock};
 use crate::grpc::auth::{Authenticator, FixedActor, TrustedKey, tag_method};
 use crate::grpc::limits::Protection;
 use crate::grpc::linger::LingeringClose;
@@ -28,7 +29,8 @@ const OPEN_POLICY: &str = r#"
 [roles.bench]
 description = "benchmarks only"
 permissions = ["read-customers", "create-customers", "update-customers", "read-documents",
-               "read-pages", "file-documents", "read-catalog", "read-audit"]
+               "read-pages", "file-documents", "read-catalog", "read-audit", "manage-rules",
+               "correct-documents", "hold-records", "appraise-records", "approve-disposal"]
 scope = "all"
 clearance = "confidential"
 personal_data = "full"
@@ -64,7 +66,16 @@ impl App {
     /// absent), loads the policy and keys, and binds the listener, so that `local_addr` is
     /// known before `run`.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        Self::assemble(settings, true).await
+        Self::assemble(settings, true, Arc::new(SystemClock)).await
+    }
+
+    /// Builds the server with another clock for the archive's date rules (retention, disposal,
+    /// filing dates): tests move it forward instead of waiting years.
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        Self::assemble(settings, true, clock).await
     }
 
     /// Builds a server without authentication, policy limits or audit trail. It exists only so
@@ -72,10 +83,14 @@ impl App {
     /// configuration nor the CLI can reach it.
     #[doc(hidden)]
     pub async fn build_unsecured_for_benchmarks(settings: Settings) -> anyhow::Result<Self> {
-        Self::assemble(settings, false).await
+        Self::assemble(settings, false, Arc::new(SystemClock)).await
     }
 
-    async fn assemble(settings: Settings, secured: bool) -> anyhow::Result<Self> {
+    async fn assemble(
+        settings: Settings,
+        secured: bool,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
         let policy = if secured {
             load_policy(&settings.auth.policy_file)?
         } else {
@@ -101,6 +116,7 @@ impl App {
             settings.limits.into(),
             policy,
             audit.clone(),
+            clock,
         );
         let gate = if secured {
             Gate::Tokens(Authenticator::new(

@@ -38,6 +38,16 @@ pub enum Permission {
     FileDocuments,
     ReadCatalog,
     ReadAudit,
+    /// Change the completeness rules (which documents each business process requires).
+    ManageRules,
+    /// Correct a filed document: a new version, the old ones kept.
+    CorrectDocuments,
+    /// Place and release legal holds, which block disposal.
+    HoldRecords,
+    /// List records whose retention has expired and propose destruction lists.
+    AppraiseRecords,
+    /// Approve a destruction list someone else proposed; approval destroys its documents.
+    ApproveDisposal,
 }
 
 /// How sensitive a document type is; a role sees types up to its clearance.

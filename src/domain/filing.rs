@@ -93,6 +93,7 @@ impl Archive {
                 header: &header,
                 pages: &pages,
                 confidentiality: document_type.confidentiality,
+                filed_at: self.clock.now(),
             };
             let name = DocumentName {
                 account: header.account.clone(),

@@ -10,6 +10,7 @@ mod access;
 mod audit;
 mod audit_log;
 mod audit_trail;
+mod clock;
 mod customers;
 mod document_types;
 mod documents;
@@ -32,6 +33,7 @@ pub use audit::{
 };
 pub use audit_log::AuditLog;
 pub use audit_trail::{AuditFilter, SeqCursor, verify_chain};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use customers::{
     AccountNumber, Customer, CustomerChanges, CustomerClass, CustomerDisplayName, CustomerStatus,
     NewCustomer, OrgUnitCode, PersonalText,
@@ -57,6 +59,7 @@ pub struct Archive {
     limits: FilingLimits,
     policy: Arc<RwLock<Arc<Policy>>>,
     audit: AuditLog,
+    clock: Arc<dyn Clock>,
 }
 
 impl Archive {
@@ -66,6 +69,7 @@ impl Archive {
         limits: FilingLimits,
         policy: Policy,
         audit: AuditLog,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             db,
@@ -73,6 +77,7 @@ impl Archive {
             limits,
             policy: Arc::new(RwLock::new(Arc::new(policy))),
             audit,
+            clock,
         }
     }
 

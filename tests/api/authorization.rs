@@ -18,11 +18,12 @@ use crate::helpers::{
     Clients, TestApp, Token, filing, header, jpeg_page, message, repository_file, spawn_app,
 };
 
-const INSIDE: &str = "1201000001"; // org 120101, within every org-scoped test role's unit 1201
-const OUTSIDE: &str = "1301000001"; // org 130101, outside it
+pub(crate) const INSIDE: &str = "1201000001"; // org 120101, within every org-scoped test role's unit 1201
+pub(crate) const OUTSIDE: &str = "1301000001"; // org 130101, outside it
 
 /// The RPCs the matrix covers, as `Service/Method`.
 const COVERED: &[&str] = &[
+    // Completeness, versions, retention and disposal: tests/api/authorization_records.rs
     "CustomerService/CreateCustomer",
     "CustomerService/GetCustomer",
     "CustomerService/UpdateCustomer",
@@ -58,7 +59,7 @@ fn every_rpc_of_the_api_is_in_the_matrix() {
 
 /// What a cell of the matrix must answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Expect {
+pub(crate) enum Expect {
     /// The call succeeds (and a listing contains the item).
     Allowed,
     /// The call succeeds but a listing leaves the item out.
@@ -67,28 +68,28 @@ enum Expect {
 }
 
 /// A role of the policy, and a token that asserts it.
-struct Caller {
-    role: String,
-    scope: Scope,
-    permissions: BTreeSet<String>,
-    clearance: Confidentiality,
-    types: Option<BTreeSet<String>>,
-    clients: Clients,
+pub(crate) struct Caller {
+    pub(crate) role: String,
+    pub(crate) scope: Scope,
+    pub(crate) permissions: BTreeSet<String>,
+    pub(crate) clearance: Confidentiality,
+    pub(crate) types: Option<BTreeSet<String>>,
+    pub(crate) clients: Clients,
 }
 
 impl Caller {
-    fn can(&self, permission: Permission) -> bool {
+    pub(crate) fn can(&self, permission: Permission) -> bool {
         self.permissions.contains(&format!("{permission:?}"))
     }
 
-    fn reaches(&self, inside: bool) -> bool {
+    pub(crate) fn reaches(&self, inside: bool) -> bool {
         match self.scope {
             Scope::All => true,
             Scope::OrgUnit | Scope::OwnAccount => inside,
         }
     }
 
-    fn sees(&self, level: Confidentiality) -> bool {
+    pub(crate) fn sees(&self, level: Confidentiality) -> bool {
         level <= self.clearance
             && self
                 .types
@@ -97,7 +98,7 @@ impl Caller {
     }
 
     /// The common rule: permission first, then scope (hidden as NOT_FOUND), then visibility.
-    fn expect(
+    pub(crate) fn expect(
         &self,
         permission: Permission,
         inside: bool,
@@ -114,7 +115,7 @@ impl Caller {
 }
 
 /// The document type filed at each confidentiality level.
-fn type_of(level: Confidentiality) -> &'static str {
+pub(crate) fn type_of(level: Confidentiality) -> &'static str {
     match level {
         Confidentiality::Public => "notice",
         Confidentiality::Internal => "supply-contract",
@@ -122,15 +123,15 @@ fn type_of(level: Confidentiality) -> &'static str {
     }
 }
 
-fn account(inside: bool) -> &'static str {
+pub(crate) fn account(inside: bool) -> &'static str {
     if inside { INSIDE } else { OUTSIDE }
 }
 
-fn outcome<T>(result: Result<T, tonic::Status>) -> Result<T, Code> {
+pub(crate) fn outcome<T>(result: Result<T, tonic::Status>) -> Result<T, Code> {
     result.map_err(|status| status.code())
 }
 
-fn listed(result: Result<bool, Code>) -> Expect {
+pub(crate) fn listed(result: Result<bool, Code>) -> Expect {
     match result {
         Ok(true) => Expect::Allowed,
         Ok(false) => Expect::Hidden,
@@ -138,21 +139,21 @@ fn listed(result: Result<bool, Code>) -> Expect {
     }
 }
 
-fn called<T>(result: Result<T, Code>) -> Expect {
+pub(crate) fn called<T>(result: Result<T, Code>) -> Expect {
     match result {
         Ok(_) => Expect::Allowed,
         Err(code) => Expect::Refused(code),
     }
 }
 
-struct World {
-    app: TestApp,
+pub(crate) struct World {
+    pub(crate) app: TestApp,
     /// `documents[inside][level]`: the name of a filed document with one page.
-    documents: Vec<Vec<String>>,
-    callers: Vec<Caller>,
+    pub(crate) documents: Vec<Vec<String>>,
+    pub(crate) callers: Vec<Caller>,
 }
 
-async fn world() -> World {
+pub(crate) async fn world() -> World {
     let app = spawn_app().await;
     let policy =
         Policy::parse(&std::fs::read_to_string(repository_file("config/policy.toml")).unwrap())

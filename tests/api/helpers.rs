@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use chrono::Utc;
+use custodian::domain::ManualClock;
 use custodian::proto::v1 as pb;
 use custodian::proto::v1::audit_service_client::AuditServiceClient;
 use custodian::proto::v1::customer_service_client::CustomerServiceClient;
@@ -98,6 +100,8 @@ pub struct TestApp {
     pub database_url: SecretString,
     /// The test's view of the page objects (below its own prefix).
     pub objects: Arc<dyn ObjectStore>,
+    /// The server's clock for date rules: it stands still until the test moves it.
+    pub clock: Arc<ManualClock>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -203,7 +207,10 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
     };
     let objects = open_object_store(&settings.object_store).expect("object store settings");
     let settings_database_url = settings.database.url.clone();
-    let app = App::build(settings).await.expect("the server builds");
+    let clock = Arc::new(ManualClock::starting_at(Utc::now()));
+    let app = App::build_with_clock(settings, clock.clone())
+        .await
+        .expect("the server builds");
     let address = app.local_addr();
     let (shutdown, signal) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run(async {
@@ -225,6 +232,7 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
         channel,
         database_url: settings_database_url,
         objects,
+        clock,
         shutdown: Some(shutdown),
         server: Some(server),
     }

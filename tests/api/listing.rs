@@ -33,6 +33,8 @@ async fn file_thirty(app: &mut crate::helpers::TestApp) -> Vec<pb::Document> {
                 .await
                 .unwrap(),
         );
+        // The server's clock stands still in tests: one filing per second, in order.
+        app.clock.advance(chrono::TimeDelta::seconds(1));
     }
     filed
 }

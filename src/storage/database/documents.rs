@@ -23,6 +23,7 @@ pub struct NewDocument<'a> {
     pub header: &'a FilingHeader,
     pub pages: &'a [PageInfo],
     pub confidentiality: Confidentiality,
+    pub filed_at: DateTime<Utc>,
 }
 
 /// Selects the current versions of documents, followed by the given clauses.
@@ -159,8 +160,9 @@ impl Database {
         let header = new.header;
         let mut tx = self.pool.begin().await?;
         let filed_at: Option<DateTime<Utc>> = sqlx::query_scalar(
-            "INSERT INTO documents (document_id, account_number, source_system, client_request_id)
-             VALUES ($1, $2, $3, $4)
+            "INSERT INTO documents
+                 (document_id, account_number, source_system, client_request_id, filed_at)
+             VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (source_system, client_request_id) DO NOTHING
              RETURNING filed_at",
         )
@@ -168,6 +170,7 @@ impl Database {
         .bind(header.account.as_str())
         .bind(header.source_system.as_str())
         .bind(header.client_request_id.as_str())
+        .bind(new.filed_at)
         .fetch_optional(&mut *tx)
         .await?;
         // A concurrent filing with the same request id makes this insert wait for it and then
@@ -176,9 +179,9 @@ impl Database {
             return Ok(None);
         };
         sqlx::query(
-            "INSERT INTO document_versions
-                 (document_id, version, document_type, business_process, work_order_number, title)
-             VALUES ($1, 1, $2, $3, $4, $5)",
+            "INSERT INTO document_versions (document_id, version, document_type,
+                 business_process, work_order_number, title, created_at)
+             VALUES ($1, 1, $2, $3, $4, $5, $6)",
         )
         .bind(new.id)
         .bind(header.document_type.as_str())
@@ -190,6 +193,7 @@ impl Database {
                 .map_or("", WorkOrderNumber::as_str),
         )
         .bind(header.title.as_str())
+        .bind(filed_at)
         .execute(&mut *tx)
         .await?;
 
