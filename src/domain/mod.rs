@@ -45,8 +45,8 @@ pub use disposal::{
 };
 pub use document_types::{DocumentType, DocumentTypeCode, RetentionClass, RetentionTrigger};
 pub use documents::{
-    BusinessProcess, ClientRequestId, Destruction, Document, DocumentCursor, DocumentFilter, FilingHeader,
-    SourceSystem, Title, Visibility, WorkOrderNumber,
+    BusinessProcess, ClientRequestId, Destruction, Document, DocumentCursor, DocumentFilter,
+    FilingHeader, SourceSystem, Title, Visibility, WorkOrderNumber,
 };
 pub use error::Error;
 pub use filing::{FilingLimits, FilingPart};

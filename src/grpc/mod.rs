@@ -27,9 +27,9 @@ use tonic::service::interceptor::InterceptedService;
 
 use crate::proto::v1::audit_service_server::AuditServiceServer;
 use crate::proto::v1::customer_service_server::CustomerServiceServer;
+use crate::proto::v1::disposal_service_server::DisposalServiceServer;
 use crate::proto::v1::document_service_server::DocumentServiceServer;
 use crate::proto::v1::document_type_service_server::DocumentTypeServiceServer;
-use crate::proto::v1::disposal_service_server::DisposalServiceServer;
 use crate::proto::v1::page_service_server::PageServiceServer;
 use crate::proto::v1::retention_service_server::RetentionServiceServer;
 use tonic::service::Interceptor;

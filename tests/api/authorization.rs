@@ -35,6 +35,15 @@ const COVERED: &[&str] = &[
     "DocumentTypeService/ListDocumentTypes",
     "AuditService/ListAuditEvents",
     "AuditService/VerifyAuditChain",
+    "RetentionService/GetRetention",
+    "RetentionService/PlaceLegalHold",
+    "RetentionService/ReleaseLegalHold",
+    "RetentionService/ListLegalHolds",
+    "RetentionService/ListExpiredDocuments",
+    "DisposalService/ProposeDestructionList",
+    "DisposalService/ApproveDestructionList",
+    "DisposalService/RejectDestructionList",
+    "DisposalService/GetDestructionList",
 ];
 
 #[test]

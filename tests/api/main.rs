@@ -3,8 +3,10 @@
 mod audit;
 mod auth;
 mod authorization;
+mod authorization_records;
 mod catalog;
 mod customers;
+mod disposal;
 mod filing;
 mod filing_errors;
 mod health;
@@ -12,5 +14,6 @@ mod limits;
 mod listing;
 mod masking;
 mod pages;
+mod retention;
 
 mod helpers;
