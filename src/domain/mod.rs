@@ -11,6 +11,7 @@ mod audit;
 mod audit_log;
 mod audit_trail;
 mod clock;
+mod customer_history;
 mod customers;
 mod document_types;
 mod documents;
@@ -18,8 +19,10 @@ mod error;
 mod filing;
 mod masking;
 mod names;
+mod page_intake;
 mod pages;
 mod paging;
+mod versions;
 
 use std::future::Future;
 use std::sync::{Arc, RwLock};
@@ -34,6 +37,7 @@ pub use audit::{
 pub use audit_log::AuditLog;
 pub use audit_trail::{AuditFilter, SeqCursor, verify_chain};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use customer_history::{ChangeStamp, CustomerRevision, RevisionCursor, RevisionName};
 pub use customers::{
     AccountNumber, Customer, CustomerChanges, CustomerClass, CustomerDisplayName, CustomerStatus,
     NewCustomer, OrgUnitCode, PersonalText,
@@ -48,6 +52,10 @@ pub use filing::{FilingLimits, FilingPart};
 pub use names::{DocumentName, PageName, customer_name, parse_customer_name};
 pub use pages::{MediaType, PageBytes, PageInfo, Sha256Digest};
 pub use paging::{Cursor, Page, PageRequest};
+pub use versions::{
+    CorrectionHeader, CorrectionPart, CorrectionReason, DocumentChanges, DocumentVersion,
+    VersionAuthor,
+};
 
 use crate::storage::{Database, PageStore};
 

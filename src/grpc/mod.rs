@@ -4,6 +4,7 @@
 
 mod audit;
 pub mod auth;
+mod customer_history;
 mod customers;
 mod document_types;
 mod documents;
@@ -12,6 +13,7 @@ pub mod limits;
 pub mod linger;
 mod pages;
 mod rpc_span;
+mod versions;
 
 pub use rpc_span::RpcSpanLayer;
 

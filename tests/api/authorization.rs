@@ -364,6 +364,7 @@ async fn every_role_gets_exactly_what_the_policy_grants() {
                     c.documents
                         .get_document(pb::GetDocumentRequest {
                             name: document.clone(),
+                            ..Default::default()
                         })
                         .await,
                 ));
@@ -380,6 +381,7 @@ async fn every_role_gets_exactly_what_the_policy_grants() {
                     .pages
                     .read_page(pb::ReadPageRequest {
                         name: format!("{document}/pages/1"),
+                        ..Default::default()
                     })
                     .await;
                 let actual = match &mut stream_result {

@@ -1,9 +1,11 @@
 //! PostgreSQL: the pool, migrations, and one module of queries per resource.
 
 mod audit;
+mod customer_history;
 mod customers;
 mod document_types;
 mod documents;
+mod versions;
 
 use std::time::Duration;
 
@@ -12,6 +14,7 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
 pub use documents::NewDocument;
+pub use versions::{NewVersion, VersionInsert};
 
 use super::StorageError;
 use crate::domain::ChainKey;
