@@ -31,6 +31,11 @@ const COVERED: &[&str] = &[
     "DocumentService/FileDocument",
     "DocumentService/GetDocument",
     "DocumentService/ListDocuments",
+    // Versions and customer history: tests/api/authorization_versions.rs
+    "DocumentService/CorrectDocument",
+    "DocumentService/ListDocumentVersions",
+    "CustomerService/ListCustomerRevisions",
+    "CustomerService/GetCustomerRevision",
     "PageService/ReadPage",
     "DocumentTypeService/ListDocumentTypes",
     "AuditService/ListAuditEvents",

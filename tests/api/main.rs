@@ -3,7 +3,9 @@
 mod audit;
 mod auth;
 mod authorization;
+mod authorization_versions;
 mod catalog;
+mod customer_history;
 mod customers;
 mod filing;
 mod filing_errors;
@@ -12,5 +14,6 @@ mod limits;
 mod listing;
 mod masking;
 mod pages;
+mod versions;
 
 mod helpers;
