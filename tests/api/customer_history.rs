@@ -195,3 +195,43 @@ async fn revisions_that_do_not_exist_or_are_out_of_reach_are_not_found() {
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
 }
+
+#[tokio::test]
+async fn a_households_name_stays_masked_in_its_revisions_after_it_becomes_a_business() {
+    let mut app = spawn_app().await;
+    app.customers
+        .create_customer(pb::CreateCustomerRequest {
+            customer: Some(pb::Customer {
+                display_name: "王小明".into(),
+                ..crate::helpers::customer(ACCOUNT, "120101")
+            }),
+        })
+        .await
+        .unwrap();
+    update(
+        &mut app,
+        pb::Customer {
+            display_name: "天津某某商店".into(),
+            customer_class: pb::CustomerClass::NonResidential.into(),
+            ..Default::default()
+        },
+        &["display_name", "customer_class"],
+    )
+    .await;
+    let mut inspector = app.clients_as(&Token::new("marketing", "inspector", Some("1201")));
+    let history = inspector
+        .customers
+        .list_customer_revisions(pb::ListCustomerRevisionsRequest {
+            parent: format!("customers/{ACCOUNT}"),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .revisions;
+    let names: Vec<String> = history
+        .iter()
+        .map(|r| r.customer.as_ref().unwrap().display_name.clone())
+        .collect();
+    assert_eq!(names, ["天津某某商店", "王**"]);
+}

@@ -474,3 +474,93 @@ async fn a_closed_accounts_document_can_be_corrected_but_a_destroyed_one_cannot(
         .unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
 }
+
+#[tokio::test]
+async fn a_version_is_seen_only_by_those_who_see_its_type_and_the_document_now() {
+    let mut app = spawn_app().await;
+    app.create_customer(ACCOUNT).await;
+    // Filed as an identity proof (confidential), then reclassified as a notice (public).
+    let filed = app
+        .file(filing(
+            pb::FilingHeader {
+                document_type: "identity-proof".into(),
+                ..header(ACCOUNT, "misfiled")
+            },
+            &[jpeg_page(500, 1)],
+            500,
+        ))
+        .await
+        .unwrap();
+    let mut c = custodian(&app);
+    let reclassify = |name: &str, version: i32, document_type: &str| pb::CorrectionHeader {
+        document: Some(pb::Document {
+            document_type: document_type.into(),
+            ..Default::default()
+        }),
+        update_mask: Some(FieldMask {
+            paths: vec!["document_type".into()],
+        }),
+        ..retitle(name, version, "")
+    };
+    correct(&mut c, reclassify(&filed.name, 1, "notice"), vec![])
+        .await
+        .unwrap();
+
+    let mut kiosk = app.clients_as(&Token::new(
+        "payment-channel",
+        "payment-channel",
+        Some("1201"),
+    ));
+    let get_as = |version: i32| pb::GetDocumentRequest {
+        name: filed.name.clone(),
+        version,
+    };
+    assert_eq!(
+        kiosk
+            .documents
+            .get_document(get_as(0))
+            .await
+            .unwrap()
+            .into_inner()
+            .version,
+        2
+    );
+    let status = kiosk.documents.get_document(get_as(1)).await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    let status = kiosk
+        .pages
+        .read_page(pb::ReadPageRequest {
+            name: format!("{}/pages/1", filed.name),
+            version: 1,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    let versions = kiosk
+        .documents
+        .list_document_versions(pb::ListDocumentVersionsRequest {
+            name: filed.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .versions;
+    assert_eq!(
+        versions.iter().map(|v| v.version).collect::<Vec<_>>(),
+        [2],
+        "the confidential version is left out"
+    );
+
+    // Back to identity proof: the whole document is out of the kiosk's sight again.
+    correct(&mut c, reclassify(&filed.name, 2, "identity-proof"), vec![])
+        .await
+        .unwrap();
+    for version in [0, 2] {
+        let status = kiosk
+            .documents
+            .get_document(get_as(version))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::NotFound, "version {version}");
+    }
+}
