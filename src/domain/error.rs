@@ -21,7 +21,8 @@ pub enum Error {
     /// The request is well-formed but the archive's state does not allow it.
     #[error("{0}")]
     FailedPrecondition(String),
-    /// The caller's view is stale: someone changed the resource since the caller read it.
+    /// A concurrent change got in the way: retrying is safe, or (a stale expected version)
+    /// the caller must read again and decide.
     #[error("{0}")]
     Aborted(String),
     /// A size or count limit was exceeded; the message says which.
@@ -72,6 +73,10 @@ impl From<StorageError> for Error {
     fn from(error: StorageError) -> Self {
         match error {
             StorageError::Unavailable(source) => Self::Unavailable(source),
+            StorageError::ContentDestroyed => Self::Aborted(
+                "a page's content was destroyed by a disposal during this upload; retry the call"
+                    .into(),
+            ),
             other => Self::Unexpected(other.into()),
         }
     }

@@ -13,6 +13,7 @@ mod audit_trail;
 mod clock;
 mod customer_history;
 mod customers;
+mod disposal;
 mod document_types;
 mod documents;
 mod error;
@@ -22,6 +23,7 @@ mod names;
 mod page_intake;
 mod pages;
 mod paging;
+mod retention;
 mod versions;
 
 use std::future::Future;
@@ -42,16 +44,25 @@ pub use customers::{
     AccountNumber, Customer, CustomerChanges, CustomerClass, CustomerDisplayName, CustomerStatus,
     NewCustomer, OrgUnitCode, PersonalText,
 };
-pub use document_types::{DocumentType, DocumentTypeCode, RetentionClass};
+pub use disposal::{
+    Decision, DestructionList, DisposalCandidate, ListState, MAX_LIST_DOCUMENTS, disposable_all,
+};
+pub use document_types::{DocumentType, DocumentTypeCode, RetentionClass, RetentionTrigger};
 pub use documents::{
-    BusinessProcess, ClientRequestId, Document, DocumentCursor, DocumentFilter, FilingHeader,
-    SourceSystem, Title, Visibility, WorkOrderNumber,
+    BusinessProcess, ClientRequestId, Destruction, Document, DocumentCursor, DocumentFilter,
+    FilingHeader, SourceSystem, Title, Visibility, WorkOrderNumber,
 };
 pub use error::Error;
 pub use filing::{FilingLimits, FilingPart};
-pub use names::{DocumentName, PageName, customer_name, parse_customer_name};
+pub use names::{
+    DestructionListName, DocumentName, LegalHoldName, PageName, customer_name, parse_customer_name,
+};
 pub use pages::{MediaType, PageBytes, PageInfo, Sha256Digest};
 pub use paging::{Cursor, Page, PageRequest};
+pub use retention::{
+    ExpiredDocument, ExpiryCursor, HoldRelease, HoldTarget, LegalHold, Reason, Retention,
+    RetentionFacts, RetentionRule,
+};
 pub use versions::{
     CorrectionHeader, CorrectionPart, CorrectionReason, DocumentChanges, DocumentVersion,
     VersionAuthor,

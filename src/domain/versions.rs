@@ -182,7 +182,7 @@ impl Archive {
             let current = self.visible_document(&grant, name).await?;
             // Checked before the pages arrive, so a doomed correction uploads nothing; checked
             // again when it commits.
-            if self.db.document_destroyed(name).await? == Some(true) {
+            if current.destruction.is_some() {
                 return Err(destroyed(name));
             }
             require_current(name, header.expected_version, current.version)?;
@@ -200,6 +200,8 @@ impl Archive {
                 _ => current.confidentiality,
             };
 
+            // Before any page object is written: orders the uploads against disposal's deletes.
+            let uploads_began = self.db.clock_now().await?;
             let pages = self.receive_correction_pages(&current, parts).await?;
             let corrected =
                 current.corrected(&header.changes, pages, confidentiality, self.clock.now());
@@ -220,6 +222,7 @@ impl Archive {
                 expected_version: header.expected_version,
                 author: &author,
                 reason: header.reason.as_str(),
+                uploads_began,
             };
             match self.db.insert_version(&new, &event).await? {
                 VersionInsert::Inserted => Ok(corrected),
@@ -399,6 +402,7 @@ mod tests {
             customer_revision: 1,
             version_created_at: filed_at,
             confidentiality: Confidentiality::Public,
+            destruction: None,
         }
     }
 

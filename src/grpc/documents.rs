@@ -247,5 +247,14 @@ pub(super) fn to_proto(document: &Document) -> pb::Document {
         current_version: document.current_version as i32,
         customer_revision: document.customer_revision as i32,
         version_create_time: Some(timestamp(document.version_created_at)),
+        destroy_time: document
+            .destruction
+            .as_ref()
+            .map(|d| timestamp(d.destroyed_at)),
+        destruction_list: document
+            .destruction
+            .as_ref()
+            .map(|d| d.list.to_string())
+            .unwrap_or_default(),
     }
 }

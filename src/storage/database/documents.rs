@@ -12,9 +12,10 @@ use uuid::Uuid;
 use super::versions::insert_pages;
 use super::{Database, decode, decode_confidentiality, parse_column};
 use crate::domain::{
-    AccountNumber, AuditEvent, BusinessProcess, ClientRequestId, Confidentiality, Document,
-    DocumentCursor, DocumentFilter, DocumentName, DocumentTypeCode, FilingHeader, MediaType,
-    PageInfo, Sha256Digest, SourceSystem, Title, VersionAuthor, Visibility, WorkOrderNumber,
+    AccountNumber, AuditEvent, BusinessProcess, ClientRequestId, Confidentiality, Destruction,
+    DestructionListName, Document, DocumentCursor, DocumentFilter, DocumentName, DocumentTypeCode,
+    FilingHeader, MediaType, PageInfo, Sha256Digest, SourceSystem, Title, VersionAuthor,
+    Visibility, WorkOrderNumber,
 };
 use crate::storage::StorageError;
 
@@ -27,6 +28,8 @@ pub struct NewDocument<'a> {
     pub filed_at: DateTime<Utc>,
     /// Who files it: the author of version 1.
     pub author: &'a VersionAuthor,
+    /// PostgreSQL's clock before the first page object was written (see disposal.rs).
+    pub uploads_began: DateTime<Utc>,
 }
 
 /// Selects the current versions of documents, followed by the given clauses.
@@ -36,7 +39,8 @@ macro_rules! select_documents {
             "SELECT d.document_id, d.account_number, d.source_system, d.client_request_id,
                     d.filed_at, v.version, v.document_type, v.business_process,
                     v.work_order_number, v.title, t.confidentiality, d.current_version,
-                    d.customer_revision, v.created_at AS version_created_at
+                    d.customer_revision, v.created_at AS version_created_at, d.destroyed_at,
+                    d.destruction_list_id
              FROM documents d
              JOIN document_versions v
                ON v.document_id = d.document_id AND v.version = d.current_version
@@ -62,6 +66,8 @@ pub(super) struct DocumentRow {
     current_version: i32,
     customer_revision: i32,
     version_created_at: DateTime<Utc>,
+    destroyed_at: Option<DateTime<Utc>>,
+    destruction_list_id: Option<Uuid>,
 }
 
 impl DocumentRow {
@@ -97,6 +103,13 @@ impl DocumentRow {
             customer_revision: number("customer_revision", self.customer_revision)?,
             version_created_at: self.version_created_at,
             confidentiality: decode_confidentiality(self.confidentiality)?,
+            destruction: match (self.destroyed_at, self.destruction_list_id) {
+                (Some(destroyed_at), Some(list)) => Some(Destruction {
+                    list: DestructionListName(list),
+                    destroyed_at,
+                }),
+                _ => None,
+            },
         })
     }
 }
@@ -215,7 +228,7 @@ impl Database {
         .bind(&new.author.person)
         .execute(&mut *tx)
         .await?;
-        insert_pages(&mut tx, new.id, 1, new.pages).await?;
+        insert_pages(&mut tx, new.id, 1, new.pages, new.uploads_began).await?;
 
         self.append_audit_in(&mut tx, std::slice::from_ref(event))
             .await?;
@@ -236,6 +249,7 @@ impl Database {
             customer_revision: number("customer_revision", customer_revision)?,
             version_created_at: filed_at,
             confidentiality: new.confidentiality,
+            destruction: None,
         }))
     }
 
@@ -281,6 +295,7 @@ impl Database {
     ) -> Result<Vec<Document>, StorageError> {
         let rows: Vec<DocumentRow> = sqlx::query_as(select_documents!(
             "WHERE d.account_number = $1
+               AND d.destroyed_at IS NULL
                AND ($2::text IS NULL OR v.document_type = $2)
                AND ($3::text IS NULL OR v.business_process = $3)
                AND ($4::text IS NULL OR v.work_order_number = $4)

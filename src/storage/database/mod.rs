@@ -3,8 +3,10 @@
 mod audit;
 mod customer_history;
 mod customers;
+mod disposal;
 mod document_types;
 mod documents;
+mod retention;
 mod versions;
 
 use std::time::Duration;

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
+use super::disposal::revive_destroyed_contents;
 use super::documents::{DocumentRow, PageRow, number, process_from_db, process_to_db};
 use super::{Database, decode, decode_confidentiality, parse_column};
 use crate::domain::{
@@ -27,6 +28,8 @@ pub struct NewVersion<'a> {
     pub expected_version: u32,
     pub author: &'a VersionAuthor,
     pub reason: &'a str,
+    /// PostgreSQL's clock before the first new page object was written (see disposal.rs).
+    pub uploads_began: DateTime<Utc>,
 }
 
 /// What committing a correction found.
@@ -95,22 +98,6 @@ impl TryFrom<VersionRow> for DocumentVersion {
 }
 
 impl Database {
-    /// Whether the named document exists and was destroyed; `None` when it does not exist.
-    #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "document_destroyed"))]
-    pub async fn document_destroyed(
-        &self,
-        name: &DocumentName,
-    ) -> Result<Option<bool>, StorageError> {
-        Ok(sqlx::query_scalar(
-            "SELECT destroyed_at IS NOT NULL FROM documents
-             WHERE document_id = $1 AND account_number = $2",
-        )
-        .bind(name.document_id)
-        .bind(name.account.as_str())
-        .fetch_optional(&self.pool)
-        .await?)
-    }
-
     /// Commits a corrected version with its audit event, unless the document moved on.
     #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "insert_version"))]
     pub async fn insert_version(
@@ -164,7 +151,14 @@ impl Database {
         .bind(new.reason)
         .execute(&mut *tx)
         .await?;
-        insert_pages(&mut tx, document.id, document.version, &document.pages).await?;
+        insert_pages(
+            &mut tx,
+            document.id,
+            document.version,
+            &document.pages,
+            new.uploads_began,
+        )
+        .await?;
         sqlx::query("UPDATE documents SET current_version = $2 WHERE document_id = $1")
             .bind(document.id)
             .bind(document.version as i32)
@@ -250,13 +244,15 @@ impl Database {
     }
 }
 
-/// Inserts the pages of one version, and each page content not yet known. Filing and
-/// correction both write pages through here.
+/// Inserts the pages of one version, and each page content not yet known, reviving contents
+/// a disposal queued for deletion (see disposal.rs; `uploads_began` is PostgreSQL's clock
+/// before the first page object was written). Filing and correction both write pages here.
 pub(super) async fn insert_pages(
     tx: &mut Transaction<'_, Postgres>,
     document_id: Uuid,
     version: u32,
     pages: &[PageInfo],
+    uploads_began: DateTime<Utc>,
 ) -> Result<(), StorageError> {
     // The same content may appear on several pages; insert each once.
     let mut seen = HashSet::new();
@@ -286,6 +282,8 @@ pub(super) async fn insert_pages(
     )
     .execute(&mut **tx)
     .await?;
+    let digests: Vec<Vec<u8>> = contents.iter().map(|p| p.sha256.0.to_vec()).collect();
+    revive_destroyed_contents(tx, &digests, uploads_began).await?;
     sqlx::query(
         "INSERT INTO pages (document_id, version, page_number, sha256)
          SELECT $1, $2, * FROM UNNEST($3::int[], $4::bytea[])",
