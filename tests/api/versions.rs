@@ -465,7 +465,18 @@ async fn a_closed_accounts_document_can_be_corrected_but_a_destroyed_one_cannot(
         sqlx::PgConnection::connect(secrecy::ExposeSecret::expose_secret(&app.database_url))
             .await
             .unwrap();
-    sqlx::query("UPDATE documents SET destroyed_at = now()")
+    let list = uuid::Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO destruction_lists (list_id, org_unit_code, reason, state, proposed_by,
+             proposer_person, propose_time, decided_by, decide_time)
+         VALUES ($1, '120101', 'expired', 'destroyed', 'a', 'a', now(), 'b', now())",
+    )
+    .bind(list)
+    .execute(&mut db)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE documents SET destroyed_at = now(), destruction_list_id = $1")
+        .bind(list)
         .execute(&mut db)
         .await
         .unwrap();

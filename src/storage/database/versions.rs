@@ -181,7 +181,8 @@ impl Database {
             "SELECT d.document_id, d.account_number, d.source_system, d.client_request_id,
                     d.filed_at, v.version, v.document_type, v.business_process,
                     v.work_order_number, v.title, t.confidentiality, d.current_version,
-                    d.customer_revision, v.created_at AS version_created_at
+                    d.customer_revision, v.created_at AS version_created_at, d.destroyed_at,
+                    d.destruction_list_id
              FROM documents d
              JOIN document_versions v ON v.document_id = d.document_id AND v.version = $3
              JOIN document_types t ON t.code = v.document_type
