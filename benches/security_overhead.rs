@@ -129,6 +129,7 @@ async fn run(workload: &Workload) -> anyhow::Result<Round> {
                     Workload::Get(channels, token, documents) => {
                         let mut request = tonic::Request::new(pb::GetDocumentRequest {
                             name: documents[n % documents.len()].clone(),
+                            ..Default::default()
                         });
                         if let Some(token) = token {
                             request.metadata_mut().insert(

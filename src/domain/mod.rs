@@ -11,6 +11,7 @@ mod audit;
 mod audit_log;
 mod audit_trail;
 mod clock;
+mod customer_history;
 mod customers;
 mod disposal;
 mod document_types;
@@ -19,9 +20,11 @@ mod error;
 mod filing;
 mod masking;
 mod names;
+mod page_intake;
 mod pages;
 mod paging;
 mod retention;
+mod versions;
 
 use std::future::Future;
 use std::sync::{Arc, RwLock};
@@ -36,6 +39,7 @@ pub use audit::{
 pub use audit_log::AuditLog;
 pub use audit_trail::{AuditFilter, SeqCursor, verify_chain};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use customer_history::{ChangeStamp, CustomerRevision, RevisionCursor, RevisionName};
 pub use customers::{
     AccountNumber, Customer, CustomerChanges, CustomerClass, CustomerDisplayName, CustomerStatus,
     NewCustomer, OrgUnitCode, PersonalText,
@@ -58,6 +62,10 @@ pub use paging::{Cursor, Page, PageRequest};
 pub use retention::{
     ExpiredDocument, ExpiryCursor, HoldRelease, HoldTarget, LegalHold, Reason, Retention,
     RetentionFacts, RetentionRule,
+};
+pub use versions::{
+    CorrectionHeader, CorrectionPart, CorrectionReason, DocumentChanges, DocumentVersion,
+    VersionAuthor,
 };
 
 use crate::storage::{Database, PageStore};

@@ -4,6 +4,7 @@
 
 mod audit;
 pub mod auth;
+mod customer_history;
 mod customers;
 mod disposal;
 mod document_types;
@@ -14,6 +15,7 @@ pub mod linger;
 mod pages;
 mod retention;
 mod rpc_span;
+mod versions;
 
 pub use rpc_span::RpcSpanLayer;
 

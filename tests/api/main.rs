@@ -4,7 +4,9 @@ mod audit;
 mod auth;
 mod authorization;
 mod authorization_records;
+mod authorization_versions;
 mod catalog;
+mod customer_history;
 mod customers;
 mod disposal;
 mod filing;
@@ -15,5 +17,6 @@ mod listing;
 mod masking;
 mod pages;
 mod retention;
+mod versions;
 
 mod helpers;

@@ -1,11 +1,13 @@
 //! PostgreSQL: the pool, migrations, and one module of queries per resource.
 
 mod audit;
+mod customer_history;
 mod customers;
 mod disposal;
 mod document_types;
 mod documents;
 mod retention;
+mod versions;
 
 use std::time::Duration;
 
@@ -14,6 +16,7 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
 pub use documents::NewDocument;
+pub use versions::{NewVersion, VersionInsert};
 
 use super::StorageError;
 use crate::domain::ChainKey;
