@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
-use super::disposal::revive_destroyed_contents;
+use super::content_destructions::revive_destroyed_contents;
 use super::documents::{DocumentRow, PageRow, number, process_from_db, process_to_db};
 use super::{Database, decode, decode_confidentiality, parse_column};
 use crate::domain::{
