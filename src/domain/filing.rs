@@ -81,7 +81,7 @@ impl Archive {
                 )));
             }
             // The database's clock now, before any page object is written (see
-            // storage::database::disposal); read beside the type, at no extra round trip.
+            // storage::database::content_destructions); read beside the type, at no extra round trip.
             let (document_type, uploads_began) = tokio::join!(
                 self.document_type(&header.document_type),
                 self.db.clock_now()
