@@ -43,7 +43,10 @@ impl Caller {
         let document = DocumentServiceClient::new(self.channel.clone())
             .get_document(self.request(pb::GetDocumentRequest { name: name.into() }))
             .await?;
-        anyhow::ensure!(!document.get_ref().pages.is_empty(), "a document without pages");
+        anyhow::ensure!(
+            !document.get_ref().pages.is_empty(),
+            "a document without pages"
+        );
         Ok(0)
     }
 

@@ -121,7 +121,9 @@ impl County {
         let business = rng.chance(0.10);
         let closed = rng.chance(0.02);
         let opened = rng.between(FIRST_OPENING as u64, LAST_OPENING as u64) as i64;
-        customer_row(&mut rng, batch, &account, &org_unit, business, closed, opened);
+        customer_row(
+            &mut rng, batch, &account, &org_unit, business, closed, opened,
+        );
 
         let count = rng.between(DOCUMENTS_PER_ACCOUNT.0, DOCUMENTS_PER_ACCOUNT.1) as usize;
         let mut events = vec![(opened, Process::NewConnection)];
@@ -141,7 +143,11 @@ impl County {
         for (date, process) in events {
             let work_order = format!(
                 "{}{}{:08}",
-                if process == Process::Inspection { "JC" } else { "YX" },
+                if process == Process::Inspection {
+                    "JC"
+                } else {
+                    "YX"
+                },
                 timestamp(date).format("%Y"),
                 rng.below(100_000_000)
             );
@@ -151,7 +157,16 @@ impl County {
                 }
                 // Papers of one work order are filed minutes apart, during office hours.
                 let at = date - date % 86_400 + 8 * 3_600 + offset as i64 * 300;
-                self.document(&mut rng, batch, &account, business, process, kind, &work_order, at);
+                self.document(
+                    &mut rng,
+                    batch,
+                    &account,
+                    business,
+                    process,
+                    kind,
+                    &work_order,
+                    at,
+                );
                 filed += 1;
             }
         }
@@ -237,9 +252,12 @@ const SURNAMES: &[&str] = &[
     "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭",
 ];
 const GIVEN: &[&str] = &[
-    "伟", "芳", "娜", "秀英", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "涛", "明",
+    "伟", "芳", "娜", "秀英", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "涛",
+    "明",
 ];
-const PLACES: &[&str] = &["青山", "东湖", "南岭", "西江", "北原", "金沙", "长河", "白石"];
+const PLACES: &[&str] = &[
+    "青山", "东湖", "南岭", "西江", "北原", "金沙", "长河", "白石",
+];
 const TRADES: &[&str] = &[
     "电子", "纺织", "食品", "建材", "物流", "化工", "机械", "商贸", "酒店", "农业",
 ];

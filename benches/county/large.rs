@@ -11,7 +11,7 @@ use object_store::path::Path;
 use crate::calls::{direct_get, direct_put};
 use crate::common::Round;
 use crate::report::Series;
-use crate::workloads::{Cleanup, Target, UniquePages};
+use crate::targets::{Cleanup, Target, UniquePages};
 
 const PAGES: usize = 4;
 const PAGE_BYTES: usize = 25 << 20;

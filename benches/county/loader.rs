@@ -113,7 +113,7 @@ pub async fn load(preset: Preset, seed: u64, pool: Arc<PagePool>) -> anyhow::Res
         documents += batch.document_count;
         pages += batch.page_count;
         loaded += ACCOUNTS_PER_BATCH;
-        if loaded % (10 * ACCOUNTS_PER_BATCH) == 0 {
+        if loaded.is_multiple_of(10 * ACCOUNTS_PER_BATCH) {
             eprintln!(
                 "  {loaded} accounts, {documents} documents, {pages} pages ({:.0} documents/s)",
                 documents as f64 / phase.elapsed().as_secs_f64()
@@ -139,7 +139,10 @@ pub async fn load(preset: Preset, seed: u64, pool: Arc<PagePool>) -> anyhow::Res
         sqlx::query(statement).execute(&mut db).await?;
         eprintln!("  {statement} ({:.1} s)", step.elapsed().as_secs_f64());
     }
-    done("indexes and foreign keys rebuilt as the migrations define them", phase);
+    done(
+        "indexes and foreign keys rebuilt as the migrations define them",
+        phase,
+    );
 
     let phase = Instant::now();
     // Sets the visibility map (index-only scans) and the planner's statistics, as a database

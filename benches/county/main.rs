@@ -11,15 +11,16 @@
 //! has its own database (`custodian_bench_<preset>`), and every object lives below the
 //! `bench-county/` prefix of the bucket.
 
+mod calls;
 #[path = "../common/mod.rs"]
 mod common;
-mod calls;
 mod dataset;
 mod large;
 mod loader;
 mod objects;
 mod report;
 mod server;
+mod targets;
 mod workloads;
 
 use std::path::PathBuf;

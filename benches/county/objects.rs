@@ -60,7 +60,8 @@ impl PagePool {
 /// A buffer a server sniffs as JPEG: SOI and APP0 markers, noise, EOI.
 pub fn synthetic_jpeg(rng: &mut Rng, size: usize) -> Bytes {
     let mut bytes = Vec::with_capacity(size);
-    bytes.extend_from_slice(b"\xFF\xD8\xFF\xE0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00");
+    bytes
+        .extend_from_slice(b"\xFF\xD8\xFF\xE0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00");
     while bytes.len() + 8 <= size - 2 {
         bytes.extend_from_slice(&rng.next().to_le_bytes());
     }

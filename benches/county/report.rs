@@ -97,13 +97,20 @@ impl Table {
     }
 
     /// A figure against an absolute bound: `value <= bound`.
-    pub fn bound(&mut self, workload: &str, value: String, measured: f64, bound: f64, unit: &str) {
+    pub fn bound(
+        &mut self,
+        workload: &str,
+        value: String,
+        measured: f64,
+        bound: f64,
+        target: &str,
+    ) {
         self.0.push(Row {
             workload: workload.into(),
             custodian: value,
             limit: "—".into(),
             ratio: "—".into(),
-            target: format!("≤ {bound} {unit}"),
+            target: target.into(),
             pass: Some(measured <= bound),
         });
     }

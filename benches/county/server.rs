@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-use tonic_health::pb::HealthCheckRequest;
 
 use crate::{OBJECT_PREFIX, Preset, env, repository_file};
 
@@ -79,11 +79,22 @@ impl Server {
             )
             .env("CUSTODIAN_AUTH__ALGORITHM", "EdDSA")
             .env("CUSTODIAN_AUTH__ISSUER", ISSUER)
-            .env("CUSTODIAN_AUTH__AUDIT_CHAIN_KEY", "bench-county-audit-chain-key")
-            .env("CUSTODIAN_AUTH__POLICY_FILE", repository_file("config/policy.toml"))
+            .env(
+                "CUSTODIAN_AUTH__AUDIT_CHAIN_KEY",
+                "bench-county-audit-chain-key",
+            )
+            .env(
+                "CUSTODIAN_AUTH__POLICY_FILE",
+                repository_file("config/policy.toml"),
+            )
             .env("CUSTODIAN_SERVER__HEALTH_CHECK_INTERVAL_MS", "1000")
             .env("CUSTODIAN_LOG__FILTER", "warn")
-            .envs(launch.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(
+                launch
+                    .extra_env
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            )
             .stdin(Stdio::null());
         // The S3 endpoint and credentials come from the services' environment as they are.
         for name in [
@@ -127,12 +138,10 @@ impl Server {
         let started = Instant::now();
         loop {
             let status = async {
-                let channel = tonic::transport::Endpoint::from_shared(format!(
-                    "http://{}",
-                    self.address
-                ))?
-                .connect()
-                .await?;
+                let channel =
+                    tonic::transport::Endpoint::from_shared(format!("http://{}", self.address))?
+                        .connect()
+                        .await?;
                 let mut client = HealthClient::new(channel);
                 let reply = client.check(HealthCheckRequest::default()).await?;
                 anyhow::Ok(reply.into_inner().status())
@@ -173,7 +182,11 @@ impl Server {
             return;
         };
         // perf forwards SIGINT to the server and then finishes its file.
-        let signal = if child.id() != self.pid.unwrap_or(0) { "-INT" } else { "-TERM" };
+        let signal = if child.id() != self.pid.unwrap_or(0) {
+            "-INT"
+        } else {
+            "-TERM"
+        };
         let _ = Command::new("kill")
             .args([signal, &child.id().to_string()])
             .status();

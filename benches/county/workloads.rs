@@ -3,22 +3,19 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::ObjectStore;
 use object_store::path::Path;
-use sqlx::{Connection, PgConnection};
-use tonic::metadata::MetadataValue;
 
-use crate::calls::{Caller, direct_get, direct_put};
-use crate::common::{Round, channels, closed_loop};
-use crate::dataset::Rng;
-use crate::objects::{PAGE_200K, content_key, synthetic_jpeg};
+use crate::Preset;
+use crate::calls::{direct_get, direct_put};
+use crate::common::{Round, closed_loop};
+use crate::objects::PAGE_200K;
 use crate::report::{Series, Table};
-use crate::server::{ISSUER, Launch, Server};
-use crate::{Preset, repository_file};
+use crate::server::{ISSUER, Launch};
+use crate::targets::{Cleanup, Target, UniquePages};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -26,167 +23,56 @@ const MIB: f64 = 1024.0 * 1024.0;
 pub struct RunArgs {
     /// The generated county the workloads run against.
     #[arg(long, value_enum, default_value = "small")]
-    preset: Preset,
+    pub preset: Preset,
     /// Also reads from a server on this preset: the "10k vs 3M documents" rows.
     #[arg(long, value_enum)]
-    baseline: Option<Preset>,
+    pub baseline: Option<Preset>,
     /// Use a running server (on the preset's database) instead of starting one.
     #[arg(long)]
-    address: Option<SocketAddr>,
+    pub address: Option<SocketAddr>,
     /// The running server's pid, to sample its memory.
     #[arg(long)]
-    server_pid: Option<u32>,
+    pub server_pid: Option<u32>,
     /// The `custodian` binary to start; default: the release build next to this bench.
     #[arg(long)]
-    server_binary: Option<PathBuf>,
+    pub server_binary: Option<PathBuf>,
     /// Runs the started server under `perf record -g` (perf-<preset>.data in the working
     /// directory; `perf report -i perf-county.data`).
     #[arg(long)]
-    perf: bool,
+    pub perf: bool,
     /// Extra server environment, e.g. `--server-env CUSTODIAN_DATABASE__MAX_CONNECTIONS=32`.
     #[arg(long = "server-env", value_parser = parse_key_value)]
-    server_env: Vec<(String, String)>,
+    pub server_env: Vec<(String, String)>,
     /// Rounds per workload; medians are over them.
     #[arg(long, default_value_t = 5)]
-    rounds: usize,
+    pub rounds: usize,
     /// Seconds per round.
     #[arg(long, default_value_t = 3.0)]
-    seconds: f64,
+    pub seconds: f64,
     #[arg(long, default_value_t = 60.0)]
-    mixed_seconds: f64,
+    pub mixed_seconds: f64,
     #[arg(long, default_value_t = 16)]
-    concurrency: usize,
+    pub concurrency: usize,
     #[arg(long, default_value_t = 4)]
-    connections: usize,
+    pub connections: usize,
     /// Only these workload groups: metadata, read-page, file, large, mixed.
     #[arg(long, value_delimiter = ',')]
-    only: Vec<String>,
+    pub only: Vec<String>,
     /// The key tokens are signed with (Ed25519 PEM), for a server started elsewhere.
     #[arg(long)]
-    signing_key: Option<PathBuf>,
+    pub signing_key: Option<PathBuf>,
+    /// The `iss` of the tokens: a running server must trust it and the signing key.
+    #[arg(long, default_value = ISSUER)]
+    pub issuer: String,
     /// Exit with status 1 when a target is missed.
     #[arg(long)]
-    strict: bool,
+    pub strict: bool,
 }
 
 fn parse_key_value(text: &str) -> Result<(String, String), String> {
     text.split_once('=')
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .ok_or_else(|| format!("{text:?} is not KEY=VALUE"))
-}
-
-/// Names to call, sampled from the database the server uses.
-pub struct Samples {
-    documents: Vec<String>,
-    archives: Vec<String>,
-    /// Active accounts, to file into.
-    open_archives: Vec<String>,
-    /// 200 KiB pages: (page name, object key).
-    pages_200k: Vec<(String, Path)>,
-    /// Every realistic-size page (200 KiB and 1 MiB), for the mixed workload.
-    large_pages: Vec<String>,
-}
-
-impl Samples {
-    async fn load(preset: Preset) -> anyhow::Result<Self> {
-        let mut db = PgConnection::connect(&preset.database_url()?).await?;
-        // Generated rows only (not what earlier runs filed), in a fixed pseudo-random order.
-        let documents: Vec<(String, uuid::Uuid)> = sqlx::query_as(
-            "SELECT account_number, document_id FROM documents
-             WHERE client_request_id LIKE 'gen-%' ORDER BY md5(document_id::text) LIMIT 5000",
-        )
-        .fetch_all(&mut db)
-        .await?;
-        let open_archives: Vec<(String,)> = sqlx::query_as(
-            "SELECT account_number FROM customers WHERE status = 'active'
-             ORDER BY md5(account_number) LIMIT 2000",
-        )
-        .fetch_all(&mut db)
-        .await?;
-        let pages: Vec<(String, uuid::Uuid, i32, Vec<u8>, i64)> = sqlx::query_as(
-            "SELECT d.account_number, d.document_id, p.page_number, c.sha256, c.size_bytes
-             FROM page_contents c
-             JOIN pages p ON p.sha256 = c.sha256
-             JOIN documents d ON d.document_id = p.document_id AND p.version = d.current_version
-             WHERE c.size_bytes >= 204800 AND d.client_request_id LIKE 'gen-%'
-             ORDER BY md5(d.document_id::text) LIMIT 3000",
-        )
-        .fetch_all(&mut db)
-        .await?;
-        anyhow::ensure!(
-            !documents.is_empty() && !pages.is_empty(),
-            "the {} preset has no documents: run `generate --preset {}` first",
-            preset.name(),
-            preset.name()
-        );
-        let page_name = |(account, id, number, _, _): &(String, uuid::Uuid, i32, Vec<u8>, i64)| {
-            format!("customers/{account}/documents/{id}/pages/{number}")
-        };
-        Ok(Self {
-            archives: documents
-                .iter()
-                .map(|(account, _)| format!("customers/{account}"))
-                .collect(),
-            documents: documents
-                .iter()
-                .map(|(account, id)| format!("customers/{account}/documents/{id}"))
-                .collect(),
-            open_archives: open_archives
-                .into_iter()
-                .map(|(account,)| format!("customers/{account}"))
-                .collect(),
-            pages_200k: pages
-                .iter()
-                .filter(|page| page.4 == PAGE_200K as i64)
-                .map(|page| {
-                    let digest: [u8; 32] = page.3.as_slice().try_into().unwrap_or([0; 32]);
-                    (page_name(page), content_key(&digest))
-                })
-                .collect(),
-            large_pages: pages.iter().map(page_name).collect(),
-        })
-    }
-}
-
-/// One server with its callers and samples.
-pub struct Target {
-    pub server: Server,
-    pub callers: Vec<Caller>,
-    samples: Arc<Samples>,
-}
-
-impl Target {
-    async fn open(args: &RunArgs, preset: Preset, launch: &Launch) -> anyhow::Result<Self> {
-        let server = match args.address {
-            Some(address) if preset == args.preset => {
-                Server::existing(address, args.server_pid).await?
-            }
-            _ => Server::start(launch, preset).await?,
-        };
-        let key = args
-            .signing_key
-            .clone()
-            .unwrap_or_else(|| repository_file("tests/fixtures/issuer-ed25519.pem"));
-        let bearer = MetadataValue::try_from(format!("Bearer {}", mint_token(&key)?))?;
-        let callers = channels(server.address, args.connections)
-            .await?
-            .into_iter()
-            .map(|channel| Caller {
-                channel,
-                bearer: bearer.clone(),
-            })
-            .collect();
-        let samples = Arc::new(Samples::load(preset).await?);
-        Ok(Self {
-            server,
-            callers,
-            samples,
-        })
-    }
-
-    pub fn open_archive(&self) -> String {
-        self.samples.open_archives[0].clone()
-    }
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -264,7 +150,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 format!("{} ms", series.spread(rpc, |r| r.p99_ms, 2)),
                 p99,
                 5.0,
-                "ms",
+                "≤ 5 ms",
             );
         }
         if let Some(baseline) = args.baseline {
@@ -313,12 +199,25 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             let tag = format!("{run_id}-f{number}");
             series.push(
                 "FileDocument 5×200 KiB",
-                filings(&args, &main, round.min(Duration::from_secs(2)), &tag, &cleanup).await,
+                filings(
+                    &args,
+                    &main,
+                    round.min(Duration::from_secs(2)),
+                    &tag,
+                    &cleanup,
+                )
+                .await,
             );
             series.push(
                 "direct PUT 5×200 KiB",
-                direct_puts(&args, &store, round.min(Duration::from_secs(2)), &tag, &cleanup)
-                    .await,
+                direct_puts(
+                    &args,
+                    &store,
+                    round.min(Duration::from_secs(2)),
+                    &tag,
+                    &cleanup,
+                )
+                .await,
             );
             eprintln!("file round {number}/{rounds} done");
         }
@@ -334,8 +233,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
 
     if wants("large") {
-        let growth = crate::large::run(&args_large(&args), &main, &store, &run_id, &mut series, &cleanup)
-            .await?;
+        let growth = crate::large::run(
+            &args_large(&args),
+            &main,
+            &store,
+            &run_id,
+            &mut series,
+            &cleanup,
+        )
+        .await?;
         for (direction, limit) in [("in", "multipart PUT"), ("out", "GET")] {
             table.ratio(
                 &series,
@@ -355,7 +261,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 format!("{:.1} MiB (max of rounds)", growth as f64 / MIB),
                 growth as f64 / MIB,
                 32.0,
-                "MiB",
+                "< 32 MiB",
             );
         }
     }
@@ -383,15 +289,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             mixed.errors.to_string(),
             mixed.errors as f64,
             0.0,
-            "",
+            "0",
         );
         if let (Some(start), Some(peak)) = (start, main.server.rss_peak()) {
             table.bound(
                 "mixed: server RSS (peak)",
-                format!("{:.1} MiB (from {:.1} MiB)", peak as f64 / MIB, start as f64 / MIB),
-                peak as f64 / MIB,
-                150.0 * 1e6 / MIB,
-                "MiB (150 MB)",
+                format!(
+                    "{:.1} MB (from {:.1} MB)",
+                    peak as f64 / 1e6,
+                    start as f64 / 1e6
+                ),
+                peak as f64 / 1e6,
+                150.0,
+                "< 150 MB",
             );
         }
     }
@@ -478,79 +388,6 @@ async fn direct_gets(
         }
     })
     .await
-}
-
-/// Pages unique to one call at almost no cost: a shared body and a 16-byte tail naming the
-/// call, so content addressing never finds them already stored.
-#[derive(Clone)]
-pub struct UniquePages {
-    body: Bytes,
-    tag: u64,
-}
-
-impl UniquePages {
-    pub fn new(size: usize, tag: &str) -> Self {
-        let mut rng = Rng::new(0xF11E);
-        Self {
-            body: synthetic_jpeg(&mut rng, size - 16),
-            tag: tag
-                .bytes()
-                .fold(0xCBF2_9CE4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01B3)),
-        }
-    }
-
-    /// `count` pages for call `n`, each as chunks of at most 1 MiB.
-    pub fn pages(&self, n: u64, count: usize) -> Vec<Vec<Bytes>> {
-        (0..count)
-            .map(|page| {
-                let mut chunks: Vec<Bytes> = (0..self.body.len())
-                    .step_by(1 << 20)
-                    .map(|at| self.body.slice(at..(at + (1 << 20)).min(self.body.len())))
-                    .collect();
-                let mut tail = [0u8; 16];
-                tail[..8].copy_from_slice(&self.tag.to_le_bytes());
-                tail[8..].copy_from_slice(&(n << 8 | page as u64).to_le_bytes());
-                chunks.push(Bytes::copy_from_slice(&tail));
-                chunks
-            })
-            .collect()
-    }
-}
-
-/// What a run wrote to the store, removed at its end.
-#[derive(Default, Clone)]
-pub struct Cleanup(Arc<Mutex<Vec<Path>>>);
-
-impl Cleanup {
-    pub fn filed(&self, document: &custodian::proto::v1::Document) {
-        let mut keys = self.0.lock().unwrap();
-        for page in &document.pages {
-            let mut digest = [0u8; 32];
-            if hex::decode_to_slice(&page.sha256, &mut digest).is_ok() {
-                keys.push(content_key(&digest));
-            }
-        }
-    }
-
-    pub fn put(&self, key: Path) {
-        self.0.lock().unwrap().push(key);
-    }
-
-    /// Deletes the run's objects. The rows of the filed documents stay in the bench database
-    /// (their pages are never read again: samples take generated rows only).
-    async fn run(&self, store: &Arc<dyn ObjectStore>) -> usize {
-        use futures::StreamExt;
-        let keys = std::mem::take(&mut *self.0.lock().unwrap());
-        futures::stream::iter(keys)
-            .map(|key| {
-                let store = Arc::clone(store);
-                async move { store.delete(&key).await.is_ok() }
-            })
-            .buffer_unordered(16)
-            .filter(|deleted| std::future::ready(*deleted))
-            .count()
-            .await
-    }
 }
 
 async fn filings(
@@ -644,21 +481,4 @@ async fn mixed(
     .await;
     eprintln!("mixed done in {:.0} s", started.elapsed().as_secs_f64());
     round
-}
-
-fn mint_token(key: &std::path::Path) -> anyhow::Result<String> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs();
-    let claims = serde_json::json!({
-        "iss": ISSUER, "aud": "custodian", "sub": "bench-county",
-        "client_id": "archive-desk", "role": "province-custodian", "org_unit": "12",
-        "iat": now, "nbf": now, "exp": now + 6 * 3600,
-    });
-    let key = jsonwebtoken::EncodingKey::from_ed_pem(&std::fs::read(key)?)?;
-    Ok(jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA),
-        &claims,
-        &key,
-    )?)
 }
