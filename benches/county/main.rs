@@ -50,6 +50,12 @@ enum Command {
     },
     /// Runs the workloads and prints the table.
     Run(workloads::RunArgs),
+    /// Deletes every object below the benchmark's prefix except the generated page images
+    /// (what an interrupted run may have left behind).
+    Clean {
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 /// The sizes of county the generator makes.
@@ -93,6 +99,11 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse_from(args).command {
         Command::Generate { preset, seed } => generate(preset, seed).await,
         Command::Run(args) => workloads::run(args).await,
+        Command::Clean { seed } => {
+            let removed = objects::clean(&object_store()?, &objects::PagePool::new(seed)).await?;
+            println!("removed {removed} objects");
+            Ok(())
+        }
     }
 }
 

@@ -95,3 +95,29 @@ pub async fn upload(store: &Arc<dyn ObjectStore>, pool: &PagePool) -> anyhow::Re
         .buffer_unordered(8);
     Ok(uploads.try_collect::<Vec<usize>>().await?.iter().sum())
 }
+
+/// Deletes every object of the prefix that is not one of the pool's images.
+pub async fn clean(store: &Arc<dyn ObjectStore>, pool: &PagePool) -> anyhow::Result<usize> {
+    let keep: std::collections::HashSet<Path> = pool
+        .small
+        .iter()
+        .chain(&pool.large)
+        .map(|image| content_key(&image.sha256))
+        .collect();
+    let doomed: Vec<Path> = store
+        .list(None)
+        .map_ok(|meta| meta.location)
+        .try_filter(|key| std::future::ready(!keep.contains(key)))
+        .try_collect()
+        .await?;
+    let count = doomed.len();
+    futures::stream::iter(doomed)
+        .map(|key| {
+            let store = Arc::clone(store);
+            async move { store.delete(&key).await }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<()>>()
+        .await?;
+    Ok(count)
+}

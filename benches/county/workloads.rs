@@ -221,6 +221,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             );
             eprintln!("file round {number}/{rounds} done");
         }
+        cleanup.run(&store).await;
         let pages_per_second = |r: &Round| r.per_second() * 5.0;
         table.ratio(
             &series,
@@ -233,6 +234,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
 
     if wants("large") {
+        // A store failure (e.g. a full disk) is reported; the other workloads still run.
         let growth = crate::large::run(
             &args_large(&args),
             &main,
@@ -241,7 +243,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             &mut series,
             &cleanup,
         )
-        .await?;
+        .await
+        .unwrap_or_else(|error| {
+            eprintln!("the 100 MiB workload failed: {error:#}");
+            None
+        });
         for (direction, limit) in [("in", "multipart PUT"), ("out", "GET")] {
             table.ratio(
                 &series,
@@ -266,6 +272,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     }
 
+    cleanup.run(&store).await;
     if wants("mixed") {
         let start = main.server.reset_rss_peak();
         let duration = Duration::from_secs_f64(args.mixed_seconds);
