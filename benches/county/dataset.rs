@@ -10,6 +10,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use custodian::domain::BusinessProcess as Process;
+
 use crate::objects::PagePool;
 
 /// A small, fast, deterministic generator (SplitMix64): the bench needs reproducibility, not
@@ -202,7 +204,7 @@ impl County {
         let _ = writeln!(
             batch.versions,
             "{id}\t1\t{kind}\t{}\t{work_order}\t{title}\t{at}",
-            process.as_db()
+            process.db_name()
         );
         let pages = if business {
             rng.between(10, 100)
@@ -313,19 +315,6 @@ fn identity_number(rng: &mut Rng) -> String {
     format!("{body}{}", b"10X98765432"[(sum % 11) as usize] as char)
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Process {
-    NewConnection,
-    CapacityIncrease,
-    CapacityReduction,
-    Transfer,
-    Rename,
-    TariffClassChange,
-    Suspension,
-    Closure,
-    Inspection,
-}
-
 /// Later work orders, repeated by how often they happen: inspections most.
 const LATER_PROCESSES: &[Process] = &[
     Process::Inspection,
@@ -347,8 +336,15 @@ const LATER_PROCESSES: &[Process] = &[
     Process::Suspension,
 ];
 
-impl Process {
-    fn as_db(self) -> &'static str {
+/// The names the bench needs of the domain's business processes.
+trait ProcessNames {
+    fn db_name(self) -> &'static str;
+    fn chinese(self) -> &'static str;
+    fn papers(self, business: bool) -> &'static [&'static str];
+}
+
+impl ProcessNames for Process {
+    fn db_name(self) -> &'static str {
         match self {
             Self::NewConnection => "new_connection",
             Self::CapacityIncrease => "capacity_increase",

@@ -194,31 +194,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     if wants("file") {
         // Fewer, shorter rounds: every filing leaves a megabyte in the store until cleanup.
-        let rounds = args.rounds.min(3);
+        let (rounds, short) = (args.rounds.min(3), round.min(Duration::from_secs(2)));
         for number in 1..=rounds {
             let tag = format!("{run_id}-f{number}");
-            series.push(
-                "FileDocument 5×200 KiB",
-                filings(
-                    &args,
-                    &main,
-                    round.min(Duration::from_secs(2)),
-                    &tag,
-                    &cleanup,
-                )
-                .await,
-            );
-            series.push(
-                "direct PUT 5×200 KiB",
-                direct_puts(
-                    &args,
-                    &store,
-                    round.min(Duration::from_secs(2)),
-                    &tag,
-                    &cleanup,
-                )
-                .await,
-            );
+            let filed = filings(&args, &main, short, &tag, &cleanup).await;
+            series.push("FileDocument 5×200 KiB", filed);
+            let put = direct_puts(&args, &store, short, &tag, &cleanup).await;
+            series.push("direct PUT 5×200 KiB", put);
             eprintln!("file round {number}/{rounds} done");
         }
         cleanup.run(&store).await;
