@@ -39,6 +39,9 @@ const DOCUMENTS: usize = 20;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if common::run_by_cargo_test() {
+        return Ok(());
+    }
     let settings = settings().await?;
     let secured = App::build(settings.clone()).await?;
     let open = App::build_unsecured_for_benchmarks(settings).await?;

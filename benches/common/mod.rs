@@ -150,3 +150,14 @@ pub fn spread(values: &[f64], decimals: usize) -> String {
         max
     )
 }
+
+/// `cargo bench` passes `--bench`; `cargo test --all-targets` runs bench binaries without it,
+/// and (manifest `test = false` notwithstanding) expects them to pass: they have nothing to
+/// test and must not start a minutes-long run.
+pub fn run_by_cargo_test() -> bool {
+    let by_test = !std::env::args().any(|arg| arg == "--bench");
+    if by_test {
+        println!("benchmark binary: nothing to test; run it with `cargo bench` (see the Makefile)");
+    }
+    by_test
+}

@@ -94,6 +94,9 @@ impl Preset {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if common::run_by_cargo_test() {
+        return Ok(());
+    }
     // `cargo bench` passes `--bench` to every bench binary: drop it.
     let args = std::env::args().filter(|arg| arg != "--bench");
     match Cli::parse_from(args).command {

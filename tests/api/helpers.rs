@@ -478,12 +478,24 @@ fn env(name: &str) -> String {
 }
 
 /// Creates an empty, migrated database for one test and returns its URL.
+/// Test databases older than this are dropped by the next test run.
+const TEST_DATABASE_LIFETIME_SECS: u64 = 3600;
+
+/// Creates and migrates a database of its own; its name carries its creation time.
 async fn fresh_database() -> SecretString {
     let admin_url = env("CUSTODIAN_DATABASE__URL");
-    let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is past 1970")
+        .as_secs();
+    let name = format!("test_{now}_{}", uuid::Uuid::new_v4().simple());
     let mut admin = sqlx::PgConnection::connect(&admin_url)
         .await
         .expect("the test PostgreSQL answers");
+    static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    SWEPT
+        .get_or_init(|| drop_old_test_databases(&admin_url, now))
+        .await;
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut admin)
         .await
@@ -503,6 +515,34 @@ async fn fresh_database() -> SecretString {
     database.migrate().await.expect("migrations apply");
     database.close().await;
     url
+}
+
+/// Drops the databases of test runs over an hour old (and of the unnamed-time scheme before
+/// it), so they do not pile up on a developer's disk. Only idle ones: a database some other
+/// run still uses is left alone.
+async fn drop_old_test_databases(admin_url: &str, now: u64) {
+    let Ok(mut admin) = sqlx::PgConnection::connect(admin_url).await else {
+        return;
+    };
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'test\\_%'")
+            .fetch_all(&mut admin)
+            .await
+            .unwrap_or_default();
+    for name in names {
+        let created = name
+            .split('_')
+            .nth(1)
+            .and_then(|secs| secs.parse::<u64>().ok())
+            .filter(|secs| *secs > 1_000_000_000);
+        if created.is_some_and(|secs| now.saturating_sub(secs) < TEST_DATABASE_LIFETIME_SECS) {
+            continue;
+        }
+        // Without FORCE: refused, harmlessly, while connected to.
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\""))
+            .execute(&mut admin)
+            .await;
+    }
 }
 
 fn init_logs() {
