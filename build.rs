@@ -11,6 +11,7 @@ const PROTOS: &[&str] = &[
     "proto/custodian/v1/pages.proto",
     "proto/custodian/v1/document_types.proto",
     "proto/custodian/v1/audit.proto",
+    "proto/custodian/v1/completeness.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

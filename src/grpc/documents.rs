@@ -162,7 +162,10 @@ fn parse_part(part: Option<Part>) -> Result<FilingPart, Error> {
 }
 
 /// Parses a business process; `None` when unspecified.
-fn parse_process(field: &'static str, value: i32) -> Result<Option<BusinessProcess>, Error> {
+pub(super) fn parse_process(
+    field: &'static str,
+    value: i32,
+) -> Result<Option<BusinessProcess>, Error> {
     use pb::BusinessProcess as P;
     let process = P::try_from(value)
         .map_err(|_| Error::invalid(field, format!("{value} is not a business process")))?;
@@ -180,7 +183,7 @@ fn parse_process(field: &'static str, value: i32) -> Result<Option<BusinessProce
     }))
 }
 
-fn process_to_proto(process: BusinessProcess) -> pb::BusinessProcess {
+pub(super) fn process_to_proto(process: BusinessProcess) -> pb::BusinessProcess {
     use pb::BusinessProcess as P;
     match process {
         BusinessProcess::NewConnection => P::NewConnection,

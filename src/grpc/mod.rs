@@ -4,6 +4,7 @@
 
 mod audit;
 pub mod auth;
+mod completeness;
 mod customers;
 mod document_types;
 mod documents;
@@ -24,6 +25,7 @@ use tonic::service::Routes;
 use tonic::service::interceptor::InterceptedService;
 
 use crate::proto::v1::audit_service_server::AuditServiceServer;
+use crate::proto::v1::completeness_service_server::CompletenessServiceServer;
 use crate::proto::v1::customer_service_server::CustomerServiceServer;
 use crate::proto::v1::document_service_server::DocumentServiceServer;
 use crate::proto::v1::document_type_service_server::DocumentTypeServiceServer;
@@ -37,6 +39,7 @@ pub const SERVICE_NAMES: &[&str] = &[
     <PageServiceServer<()> as NamedService>::NAME,
     <DocumentTypeServiceServer<()> as NamedService>::NAME,
     <AuditServiceServer<()> as NamedService>::NAME,
+    <CompletenessServiceServer<()> as NamedService>::NAME,
 ];
 
 /// Every service a caller reaches with a token: the archive's and reflection (v1 and v1alpha,
@@ -77,6 +80,12 @@ where
     ))
     .add_service(InterceptedService::new(
         DocumentTypeServiceServer::new(document_types::DocumentTypes::new(archive.clone()))
+            .max_decoding_message_size(n)
+            .max_encoding_message_size(n),
+        auth(),
+    ))
+    .add_service(InterceptedService::new(
+        CompletenessServiceServer::new(completeness::Completeness::new(archive.clone()))
             .max_decoding_message_size(n)
             .max_encoding_message_size(n),
         auth(),

@@ -1,6 +1,7 @@
 //! PostgreSQL: the pool, migrations, and one module of queries per resource.
 
 mod audit;
+mod completeness;
 mod customers;
 mod document_types;
 mod documents;

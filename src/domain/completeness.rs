@@ -1,0 +1,471 @@
+//! Completeness of archives: which cases an account has, what the rules in force require of
+//! each, and what is present, partly present or missing; for one account, or as a report
+//! streamed over an org unit.
+//!
+//! A case is one business process of one work order: the archive's documents with the same
+//! business process and work order number. Documents filed without a work order form one case
+//! per process. Every account also has its opening case (new connection), even before anything
+//! is filed. Only each document's current version counts, so a correction that changes a
+//! document's type or process moves it to where it now belongs. Completeness never blocks
+//! filing: it is reported, and a late document simply completes its case.
+
+use futures::stream::{self, BoxStream};
+use futures::{StreamExt, TryStreamExt};
+use uuid::Uuid;
+
+use super::access::{Actor, Confidentiality, Permission, Reach};
+use super::audit::Resource;
+use super::completeness_rules::{Condition, RuleSet};
+use super::{
+    AccountNumber, Archive, BusinessProcess, CustomerClass, CustomerStatus, DocumentTypeCode,
+    Error, OrgUnitCode, WorkOrderNumber,
+};
+use crate::storage::Database;
+
+/// How many accounts the report reads per query: large enough that a county of 300,000
+/// accounts takes a few hundred round trips, small enough to stream as it goes.
+const REPORT_BATCH: usize = 1000;
+
+/// One current document of an archive, as completeness sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FiledDocument {
+    pub id: Uuid,
+    pub business_process: BusinessProcess,
+    pub work_order: Option<WorkOrderNumber>,
+    pub document_type: DocumentTypeCode,
+    pub confidentiality: Confidentiality,
+}
+
+/// The documents of one type in one case: how many, and which of them the caller may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filed {
+    pub business_process: BusinessProcess,
+    pub work_order: Option<WorkOrderNumber>,
+    pub document_type: DocumentTypeCode,
+    /// All of them, whether the caller sees them or not.
+    pub count: u32,
+    /// The ids of those the caller may see; empty in the report, which names no documents.
+    pub visible: Vec<Uuid>,
+}
+
+/// How far a required item is met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemStatus {
+    Present,
+    /// Some, but fewer than the rule's minimum.
+    PartlyPresent,
+    Missing,
+}
+
+/// One requirement of a case and what meets it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    pub document_type: DocumentTypeCode,
+    pub condition: Condition,
+    pub required: u32,
+    pub present: u32,
+    /// The documents that count towards it, among those the caller may see.
+    pub documents: Vec<Uuid>,
+}
+
+impl Item {
+    pub fn status(&self) -> ItemStatus {
+        if self.present >= self.required {
+            ItemStatus::Present
+        } else if self.present > 0 {
+            ItemStatus::PartlyPresent
+        } else {
+            ItemStatus::Missing
+        }
+    }
+}
+
+/// One case and each of its requirements.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Case {
+    pub business_process: BusinessProcess,
+    pub work_order: Option<WorkOrderNumber>,
+    pub items: Vec<Item>,
+}
+
+impl Case {
+    pub fn is_complete(&self) -> bool {
+        self.items
+            .iter()
+            .all(|item| item.status() == ItemStatus::Present)
+    }
+}
+
+/// Narrows an account's completeness to one business process or one work order, or both.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Narrowing {
+    pub business_process: Option<BusinessProcess>,
+    pub work_order: Option<WorkOrderNumber>,
+}
+
+impl Narrowing {
+    fn keeps(&self, process: BusinessProcess, work_order: &Option<WorkOrderNumber>) -> bool {
+        self.business_process.is_none_or(|p| p == process)
+            && self
+                .work_order
+                .as_ref()
+                .is_none_or(|w| work_order.as_ref() == Some(w))
+    }
+}
+
+/// Evaluates the rules against what an archive holds, case by case, opening case first, then
+/// by process and work order.
+///
+/// When narrowed to a business process of which the archive has no case yet, the answer is
+/// that process's requirements with nothing present (what a work order about to start needs).
+pub fn evaluate(
+    rules: &RuleSet,
+    class: CustomerClass,
+    status: CustomerStatus,
+    filed: &[Filed],
+    narrowing: &Narrowing,
+) -> Vec<Case> {
+    let mut keys: Vec<(BusinessProcess, Option<WorkOrderNumber>)> = Vec::new();
+    for entry in filed {
+        let key = (entry.business_process, entry.work_order.clone());
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    if !keys
+        .iter()
+        .any(|(process, _)| *process == BusinessProcess::NewConnection)
+    {
+        keys.push((BusinessProcess::NewConnection, None));
+    }
+    keys.retain(|(process, work_order)| narrowing.keeps(*process, work_order));
+    if let (true, Some(process)) = (keys.is_empty(), narrowing.business_process) {
+        keys.push((process, narrowing.work_order.clone()));
+    }
+    keys.sort_by(|(a, a_order), (b, b_order)| {
+        rank(*a).cmp(&rank(*b)).then_with(|| {
+            a_order
+                .as_ref()
+                .map(|w| w.as_str())
+                .cmp(&b_order.as_ref().map(|w| w.as_str()))
+        })
+    });
+    keys.into_iter()
+        .map(|(process, work_order)| {
+            let items = rules
+                .applicable(process, class, status)
+                .into_iter()
+                .map(|rule| {
+                    let counted = filed.iter().filter(|entry| {
+                        entry.document_type == rule.key.document_type
+                            && (rule.condition == Condition::OnFile
+                                || (entry.business_process == process
+                                    && entry.work_order == work_order))
+                    });
+                    let mut item = Item {
+                        document_type: rule.key.document_type.clone(),
+                        condition: rule.condition,
+                        required: rule.min_count,
+                        present: 0,
+                        documents: Vec::new(),
+                    };
+                    for entry in counted {
+                        item.present += entry.count;
+                        item.documents.extend_from_slice(&entry.visible);
+                    }
+                    item
+                })
+                .collect();
+            Case {
+                business_process: process,
+                work_order,
+                items,
+            }
+        })
+        .collect()
+}
+
+fn rank(process: BusinessProcess) -> usize {
+    BusinessProcess::ALL
+        .iter()
+        .position(|p| *p == process)
+        .unwrap_or(usize::MAX)
+}
+
+/// Groups one archive's documents by case and type, keeping the ids of those `sees` allows.
+pub fn group(documents: &[FiledDocument], sees: impl Fn(&FiledDocument) -> bool) -> Vec<Filed> {
+    let mut filed: Vec<Filed> = Vec::new();
+    for document in documents {
+        let position = filed.iter().position(|entry| {
+            entry.business_process == document.business_process
+                && entry.work_order == document.work_order
+                && entry.document_type == document.document_type
+        });
+        let entry = match position {
+            Some(position) => &mut filed[position],
+            None => {
+                filed.push(Filed {
+                    business_process: document.business_process,
+                    work_order: document.work_order.clone(),
+                    document_type: document.document_type.clone(),
+                    count: 0,
+                    visible: Vec::new(),
+                });
+                let last = filed.len() - 1;
+                &mut filed[last]
+            }
+        };
+        entry.count += 1;
+        if sees(document) {
+            entry.visible.push(document.id);
+        }
+    }
+    filed
+}
+
+/// An account's completeness: each of its cases (as narrowed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountCompleteness {
+    pub account: AccountNumber,
+    pub customer_class: CustomerClass,
+    pub cases: Vec<Case>,
+}
+
+impl AccountCompleteness {
+    pub fn is_complete(&self) -> bool {
+        self.cases.iter().all(Case::is_complete)
+    }
+}
+
+/// An account of the report, with what its archive holds, counted per case and type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportAccount {
+    pub account: AccountNumber,
+    pub org_unit: OrgUnitCode,
+    pub customer_class: CustomerClass,
+    pub status: CustomerStatus,
+    pub filed: Vec<Filed>,
+}
+
+/// Where the next batch of the report starts: accounts in (org unit, account number) order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportCursor {
+    pub org_unit: String,
+    pub account: String,
+}
+
+/// An archive the report found incomplete: its incomplete cases, each with only what it lacks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncompleteArchive {
+    pub account: AccountNumber,
+    pub org_unit: OrgUnitCode,
+    pub customer_class: CustomerClass,
+    pub cases: Vec<Case>,
+}
+
+/// The report's totals, sent last.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportSummary {
+    /// The unit reported on.
+    pub org_unit: OrgUnitCode,
+    pub archives: u64,
+    pub complete_archives: u64,
+    pub cases: u64,
+    pub incomplete_cases: u64,
+}
+
+impl ReportSummary {
+    /// The share of complete archives; 1 when there are none (nothing is lacking).
+    pub fn completeness_rate(&self) -> f64 {
+        if self.archives == 0 {
+            1.0
+        } else {
+            self.complete_archives as f64 / self.archives as f64
+        }
+    }
+
+    /// Counts one archive in; returns it if it is incomplete.
+    fn assess(&mut self, rules: &RuleSet, account: ReportAccount) -> Option<IncompleteArchive> {
+        let cases = evaluate(
+            rules,
+            account.customer_class,
+            account.status,
+            &account.filed,
+            &Narrowing::default(),
+        );
+        self.archives += 1;
+        self.cases += cases.len() as u64;
+        let lacking: Vec<Case> = cases
+            .into_iter()
+            .filter(|case| !case.is_complete())
+            .map(|mut case| {
+                case.items
+                    .retain(|item| item.status() != ItemStatus::Present);
+                case
+            })
+            .collect();
+        self.incomplete_cases += lacking.len() as u64;
+        if lacking.is_empty() {
+            self.complete_archives += 1;
+            return None;
+        }
+        Some(IncompleteArchive {
+            account: account.account,
+            org_unit: account.org_unit,
+            customer_class: account.customer_class,
+            cases: lacking,
+        })
+    }
+}
+
+/// One message of the report.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReportItem {
+    Incomplete(IncompleteArchive),
+    /// The last message.
+    Summary(ReportSummary),
+}
+
+pub type CompletenessReport = BoxStream<'static, Result<ReportItem, Error>>;
+
+impl Archive {
+    /// Returns an account's completeness, optionally narrowed; documents of types the caller
+    /// may not see count, but are not named.
+    pub async fn completeness(
+        &self,
+        actor: &Actor,
+        account: &AccountNumber,
+        narrowing: &Narrowing,
+    ) -> Result<AccountCompleteness, Error> {
+        let resource =
+            Resource::named(format!("customers/{account}/completeness")).account(account);
+        self.audited(actor, "GetCompleteness", resource, async {
+            let policy = self.policy();
+            let grant = policy.grant(actor)?;
+            grant.require(Permission::ReadDocuments)?;
+            // All three at once: the reach check costs no extra round trip.
+            let (customer, rules, documents) = tokio::join!(
+                self.reachable_customer(&grant, account),
+                self.db.completeness_rules(),
+                self.db.completeness_documents(account),
+            );
+            let customer = customer?;
+            let rules = RuleSet::new(rules?);
+            let filed = group(&documents?, |document| {
+                grant.sees(&document.document_type, document.confidentiality)
+            });
+            Ok(AccountCompleteness {
+                account: account.clone(),
+                customer_class: customer.customer_class,
+                cases: evaluate(
+                    &rules,
+                    customer.customer_class,
+                    customer.status,
+                    &filed,
+                    narrowing,
+                ),
+            })
+        })
+        .await
+    }
+
+    /// Streams the incomplete archives of `org_unit`'s subtree, in (org unit, account) order,
+    /// then the totals. An org-scoped caller asking for a unit above its own gets its own
+    /// unit's report; one asking for a unit elsewhere is refused.
+    ///
+    /// The call is audited once it is authorised and the rules are read; the batches are read
+    /// as the caller consumes the stream, all against the same rules.
+    pub async fn completeness_report(
+        &self,
+        actor: &Actor,
+        org_unit: &OrgUnitCode,
+    ) -> Result<CompletenessReport, Error> {
+        let resource = Resource::named(format!(
+            "customers/-/completeness?org_unit={}",
+            org_unit.as_str()
+        ));
+        self.audited(actor, "StreamCompletenessReport", resource, async {
+            let policy = self.policy();
+            let grant = policy.grant(actor)?;
+            grant.require(Permission::ReadDocuments)?;
+            let unit = match grant.reach() {
+                Reach::All => org_unit.clone(),
+                Reach::OrgUnit(scope) if org_unit.is_within(scope) => org_unit.clone(),
+                Reach::OrgUnit(scope) if scope.is_within(org_unit) => scope.clone(),
+                Reach::OrgUnit(scope) => {
+                    return Err(Error::PermissionDenied(format!(
+                        "org unit {} is outside your scope {}",
+                        org_unit.as_str(),
+                        scope.as_str()
+                    )));
+                }
+                Reach::Account(_) => {
+                    return Err(Error::PermissionDenied(
+                        "the completeness report covers org units; a single account's is GetCompleteness".into(),
+                    ));
+                }
+            };
+            let rules = RuleSet::new(self.db.completeness_rules().await?);
+            Ok(report_stream(self.db.clone(), rules, unit))
+        })
+        .await
+    }
+}
+
+/// Reads the subtree batch by batch as the stream is polled, then sends the totals.
+fn report_stream(db: Database, rules: RuleSet, unit: OrgUnitCode) -> CompletenessReport {
+    struct State {
+        db: Database,
+        rules: RuleSet,
+        unit: OrgUnitCode,
+        after: Option<ReportCursor>,
+        summary: ReportSummary,
+        done: bool,
+    }
+    let start = State {
+        after: Some(ReportCursor {
+            org_unit: unit.as_str().to_owned(),
+            account: String::new(),
+        }),
+        db,
+        rules,
+        summary: ReportSummary {
+            org_unit: unit.clone(),
+            archives: 0,
+            complete_archives: 0,
+            cases: 0,
+            incomplete_cases: 0,
+        },
+        unit,
+        done: false,
+    };
+    stream::try_unfold(start, |mut state| async move {
+        if state.done {
+            return Ok(None);
+        }
+        let Some(after) = state.after.take() else {
+            state.done = true;
+            let summary = ReportItem::Summary(state.summary.clone());
+            return Ok(Some((vec![summary], state)));
+        };
+        let batch = state
+            .db
+            .completeness_batch(&state.unit, &after, REPORT_BATCH)
+            .await?;
+        if batch.len() == REPORT_BATCH {
+            state.after = batch.last().map(|last| ReportCursor {
+                org_unit: last.org_unit.as_str().to_owned(),
+                account: last.account.as_str().to_owned(),
+            });
+        }
+        let incomplete: Vec<ReportItem> = batch
+            .into_iter()
+            .filter_map(|account| state.summary.assess(&state.rules, account))
+            .map(ReportItem::Incomplete)
+            .collect();
+        Ok::<_, Error>(Some((incomplete, state)))
+    })
+    .map_ok(|items| stream::iter(items.into_iter().map(Ok::<_, Error>)))
+    .try_flatten()
+    .boxed()
+}
