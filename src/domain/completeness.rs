@@ -469,3 +469,281 @@ fn report_stream(db: Database, rules: RuleSet, unit: OrgUnitCode) -> Completenes
     .try_flatten()
     .boxed()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Rule, RuleClass, RuleKey};
+
+    use BusinessProcess::{CapacityIncrease, Inspection, NewConnection};
+
+    fn code(text: &str) -> DocumentTypeCode {
+        DocumentTypeCode::parse(text).unwrap()
+    }
+
+    fn order(text: &str) -> Option<WorkOrderNumber> {
+        Some(WorkOrderNumber::parse(text).unwrap())
+    }
+
+    fn rule(process: BusinessProcess, document_type: &str, n: i64, condition: Condition) -> Rule {
+        let key = RuleKey {
+            business_process: process,
+            customer_class: RuleClass::Any,
+            document_type: code(document_type),
+        };
+        Rule::new(key, n, condition).unwrap()
+    }
+
+    fn rules() -> RuleSet {
+        RuleSet::new(vec![
+            rule(NewConnection, "application-form", 1, Condition::Always),
+            rule(NewConnection, "identity-proof", 2, Condition::Always),
+            rule(CapacityIncrease, "application-form", 1, Condition::Always),
+            rule(CapacityIncrease, "identity-proof", 1, Condition::OnFile),
+            rule(Inspection, "inspection-work-order", 1, Condition::Always),
+        ])
+    }
+
+    fn filed(process: BusinessProcess, work_order: &str, document_type: &str, count: u32) -> Filed {
+        Filed {
+            business_process: process,
+            work_order: order(work_order),
+            document_type: code(document_type),
+            count,
+            visible: (0..count).map(|_| Uuid::now_v7()).collect(),
+        }
+    }
+
+    fn run(filed: &[Filed], narrowing: &Narrowing) -> Vec<Case> {
+        evaluate(
+            &rules(),
+            CustomerClass::Residential,
+            CustomerStatus::Active,
+            filed,
+            narrowing,
+        )
+    }
+
+    fn statuses(case: &Case) -> Vec<ItemStatus> {
+        case.items.iter().map(Item::status).collect()
+    }
+
+    #[test]
+    fn an_empty_archive_has_an_opening_case_with_everything_missing() {
+        let cases = run(&[], &Narrowing::default());
+        assert_eq!(cases.len(), 1);
+        assert_eq!(
+            (cases[0].business_process, &cases[0].work_order),
+            (NewConnection, &None)
+        );
+        assert_eq!(
+            statuses(&cases[0]),
+            [ItemStatus::Missing, ItemStatus::Missing]
+        );
+        assert!(!cases[0].is_complete());
+    }
+
+    #[test]
+    fn fewer_documents_than_required_is_partly_present() {
+        let cases = run(
+            &[
+                filed(NewConnection, "WO-1", "application-form", 1),
+                filed(NewConnection, "WO-1", "identity-proof", 1),
+            ],
+            &Narrowing::default(),
+        );
+        assert_eq!(cases.len(), 1, "no empty opening case beside a filed one");
+        assert_eq!(
+            statuses(&cases[0]),
+            [ItemStatus::Present, ItemStatus::PartlyPresent]
+        );
+        assert_eq!(cases[0].items[1].present, 1);
+        assert_eq!(cases[0].items[1].required, 2);
+    }
+
+    #[test]
+    fn documents_count_only_in_their_own_work_order() {
+        let cases = run(
+            &[
+                filed(Inspection, "WO-1", "inspection-work-order", 1),
+                filed(Inspection, "WO-2", "notice", 1),
+            ],
+            &Narrowing::default(),
+        );
+        let inspections: Vec<(Option<&str>, bool)> = cases
+            .iter()
+            .filter(|c| c.business_process == Inspection)
+            .map(|c| (c.work_order.as_ref().map(|w| w.as_str()), c.is_complete()))
+            .collect();
+        assert_eq!(inspections, [(Some("WO-1"), true), (Some("WO-2"), false)]);
+    }
+
+    #[test]
+    fn an_on_file_requirement_is_met_by_a_document_of_another_case() {
+        let opening = filed(NewConnection, "WO-1", "identity-proof", 2);
+        let cases = run(
+            &[
+                opening.clone(),
+                filed(CapacityIncrease, "WO-2", "application-form", 1),
+            ],
+            &Narrowing::default(),
+        );
+        let increase = cases
+            .iter()
+            .find(|c| c.business_process == CapacityIncrease)
+            .unwrap();
+        assert!(increase.is_complete());
+        assert_eq!(increase.items[1].documents, opening.visible);
+    }
+
+    #[test]
+    fn unseen_documents_count_but_are_not_named() {
+        let mut hidden = filed(NewConnection, "WO-1", "identity-proof", 2);
+        hidden.visible.clear();
+        let cases = run(&[hidden], &Narrowing::default());
+        assert_eq!(cases[0].items[1].status(), ItemStatus::Present);
+        assert!(cases[0].items[1].documents.is_empty());
+    }
+
+    #[test]
+    fn cases_come_opening_first_then_by_process_and_work_order() {
+        let cases = run(
+            &[
+                filed(Inspection, "WO-9", "notice", 1),
+                filed(CapacityIncrease, "WO-5", "notice", 1),
+                filed(Inspection, "WO-3", "notice", 1),
+            ],
+            &Narrowing::default(),
+        );
+        let keys: Vec<(BusinessProcess, Option<&str>)> = cases
+            .iter()
+            .map(|c| {
+                (
+                    c.business_process,
+                    c.work_order.as_ref().map(|w| w.as_str()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                (NewConnection, None),
+                (CapacityIncrease, Some("WO-5")),
+                (Inspection, Some("WO-3")),
+                (Inspection, Some("WO-9")),
+            ]
+        );
+    }
+
+    #[test]
+    fn narrowing_to_a_process_without_a_case_lists_what_it_will_need() {
+        let narrowing = Narrowing {
+            business_process: Some(CapacityIncrease),
+            work_order: order("WO-7"),
+        };
+        let cases = run(
+            &[filed(NewConnection, "WO-1", "application-form", 1)],
+            &narrowing,
+        );
+        assert_eq!(cases.len(), 1);
+        assert_eq!(cases[0].work_order, order("WO-7"));
+        assert_eq!(
+            statuses(&cases[0]),
+            [ItemStatus::Missing, ItemStatus::Missing]
+        );
+    }
+
+    #[test]
+    fn narrowing_to_a_work_order_keeps_only_its_case() {
+        let narrowing = Narrowing {
+            business_process: None,
+            work_order: order("WO-2"),
+        };
+        let cases = run(
+            &[
+                filed(NewConnection, "WO-1", "application-form", 1),
+                filed(Inspection, "WO-2", "inspection-work-order", 1),
+            ],
+            &narrowing,
+        );
+        assert_eq!(cases.len(), 1);
+        assert_eq!(cases[0].business_process, Inspection);
+    }
+
+    #[test]
+    fn a_process_no_rule_speaks_of_is_complete() {
+        let cases = run(
+            &[filed(BusinessProcess::Rename, "WO-4", "notice", 1)],
+            &Narrowing::default(),
+        );
+        let rename = cases
+            .iter()
+            .find(|c| c.business_process == BusinessProcess::Rename)
+            .unwrap();
+        assert!(rename.items.is_empty());
+        assert!(rename.is_complete());
+    }
+
+    #[test]
+    fn grouping_counts_every_document_and_keeps_the_ids_of_the_seen_ones() {
+        let document = |document_type: &str, confidentiality| FiledDocument {
+            id: Uuid::now_v7(),
+            business_process: NewConnection,
+            work_order: order("WO-1"),
+            document_type: code(document_type),
+            confidentiality,
+        };
+        let documents = [
+            document("identity-proof", Confidentiality::Confidential),
+            document("identity-proof", Confidentiality::Confidential),
+            document("application-form", Confidentiality::Internal),
+        ];
+        let groups = group(&documents, |d| {
+            d.confidentiality <= Confidentiality::Internal
+        });
+        assert_eq!(groups.len(), 2);
+        assert_eq!((groups[0].count, groups[0].visible.len()), (2, 0));
+        assert_eq!(groups[1].visible, [documents[2].id]);
+    }
+
+    #[test]
+    fn the_summary_counts_complete_archives_and_lacking_items_only() {
+        let mut summary = ReportSummary {
+            org_unit: OrgUnitCode::parse("1201").unwrap(),
+            archives: 0,
+            complete_archives: 0,
+            cases: 0,
+            incomplete_cases: 0,
+        };
+        assert_eq!(summary.completeness_rate(), 1.0);
+        let account = |n: &str, filed: Vec<Filed>| ReportAccount {
+            account: AccountNumber::parse(n).unwrap(),
+            org_unit: OrgUnitCode::parse("1201").unwrap(),
+            customer_class: CustomerClass::Residential,
+            status: CustomerStatus::Active,
+            filed,
+        };
+        let complete = account(
+            "12010001",
+            vec![
+                filed(NewConnection, "WO-1", "application-form", 1),
+                filed(NewConnection, "WO-1", "identity-proof", 2),
+            ],
+        );
+        let lacking = account(
+            "12010002",
+            vec![filed(NewConnection, "WO-1", "application-form", 1)],
+        );
+        assert!(summary.assess(&rules(), complete).is_none());
+        let incomplete = summary.assess(&rules(), lacking).unwrap();
+        assert_eq!(incomplete.cases.len(), 1);
+        let lacking_types: Vec<&str> = incomplete.cases[0]
+            .items
+            .iter()
+            .map(|i| i.document_type.as_str())
+            .collect();
+        assert_eq!(lacking_types, ["identity-proof"]);
+        assert_eq!(summary.completeness_rate(), 0.5);
+        assert_eq!((summary.cases, summary.incomplete_cases), (2, 1));
+    }
+}

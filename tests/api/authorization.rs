@@ -35,6 +35,12 @@ const COVERED: &[&str] = &[
     "DocumentTypeService/ListDocumentTypes",
     "AuditService/ListAuditEvents",
     "AuditService/VerifyAuditChain",
+    // Their cells: tests/api/authorization_completeness.rs
+    "CompletenessService/ListCompletenessRules",
+    "CompletenessService/SetCompletenessRule",
+    "CompletenessService/DeleteCompletenessRule",
+    "CompletenessService/GetCompleteness",
+    "CompletenessService/StreamCompletenessReport",
 ];
 
 #[test]

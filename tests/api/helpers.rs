@@ -12,6 +12,7 @@ use chrono::Utc;
 use custodian::domain::ManualClock;
 use custodian::proto::v1 as pb;
 use custodian::proto::v1::audit_service_client::AuditServiceClient;
+use custodian::proto::v1::completeness_service_client::CompletenessServiceClient;
 use custodian::proto::v1::customer_service_client::CustomerServiceClient;
 use custodian::proto::v1::document_service_client::DocumentServiceClient;
 use custodian::proto::v1::document_type_service_client::DocumentTypeServiceClient;
@@ -68,6 +69,7 @@ pub struct Clients {
     pub pages: PageServiceClient<Authorized>,
     pub document_types: DocumentTypeServiceClient<Authorized>,
     pub audit: AuditServiceClient<Authorized>,
+    pub completeness: CompletenessServiceClient<Authorized>,
 }
 
 impl Clients {
@@ -81,7 +83,8 @@ impl Clients {
             documents: DocumentServiceClient::new(authorized.clone()),
             pages: PageServiceClient::new(authorized.clone()),
             document_types: DocumentTypeServiceClient::new(authorized.clone()),
-            audit: AuditServiceClient::new(authorized),
+            audit: AuditServiceClient::new(authorized.clone()),
+            completeness: CompletenessServiceClient::new(authorized),
         }
     }
 }
@@ -95,6 +98,7 @@ pub struct TestApp {
     pub pages: PageServiceClient<Authorized>,
     pub document_types: DocumentTypeServiceClient<Authorized>,
     pub audit: AuditServiceClient<Authorized>,
+    pub completeness: CompletenessServiceClient<Authorized>,
     pub channel: Channel,
     /// The test's own database, for tests that inspect or tamper with rows.
     pub database_url: SecretString,
@@ -229,6 +233,7 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
         pages: clients.pages,
         document_types: clients.document_types,
         audit: clients.audit,
+        completeness: clients.completeness,
         channel,
         database_url: settings_database_url,
         objects,

@@ -3,7 +3,11 @@
 mod audit;
 mod auth;
 mod authorization;
+mod authorization_completeness;
 mod catalog;
+mod completeness;
+mod completeness_report;
+mod completeness_rules;
 mod customers;
 mod filing;
 mod filing_errors;
