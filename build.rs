@@ -11,6 +11,8 @@ const PROTOS: &[&str] = &[
     "proto/custodian/v1/pages.proto",
     "proto/custodian/v1/document_types.proto",
     "proto/custodian/v1/audit.proto",
+    "proto/custodian/v1/retention.proto",
+    "proto/custodian/v1/disposal.proto",
     "proto/custodian/v1/completeness.proto",
 ];
 

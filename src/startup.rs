@@ -177,6 +177,7 @@ impl App {
             self.archive.clone(),
             self.settings.auth.policy_file.clone(),
         ));
+        tokio::spawn(finish_destructions(self.archive.clone()));
         let pool = self.database.clone();
         crate::metrics::observe_pool(move || pool.pool_connections());
         tracing::info!(address = %self.local_addr(), "serving gRPC");
@@ -294,6 +295,15 @@ pub fn chain_key(auth: &AuthSettings) -> ChainKey {
 }
 
 /// Re-reads the policy on SIGHUP; a policy that does not parse leaves the old one in force.
+/// Deletes the page objects a disposal committed but a crash kept from deleting.
+async fn finish_destructions(archive: Archive) {
+    match archive.delete_destroyed_contents().await {
+        Ok(0) => {}
+        Ok(deleted) => tracing::info!(deleted, "deleted page objects of earlier disposals"),
+        Err(error) => tracing::warn!(error = %error, "page objects of earlier disposals not deleted yet"),
+    }
+}
+
 async fn reload_policy_on_hangup(archive: Archive, path: PathBuf) {
     #[cfg(unix)]
     {

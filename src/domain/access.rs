@@ -213,10 +213,15 @@ impl Grant<'_> {
 
     /// Whether the customer's account lies within the grant's reach.
     pub fn reaches(&self, customer: &Customer) -> bool {
+        self.reaches_account(&customer.account_number, &customer.org_unit_code)
+    }
+
+    /// Whether an account of this org unit lies within the grant's reach.
+    pub fn reaches_account(&self, account: &AccountNumber, org_unit: &OrgUnitCode) -> bool {
         match &self.reach {
             Reach::All => true,
-            Reach::OrgUnit(unit) => customer.org_unit_code.is_within(unit),
-            Reach::Account(account) => customer.account_number == *account,
+            Reach::OrgUnit(unit) => org_unit.is_within(unit),
+            Reach::Account(own) => account == own,
         }
     }
 

@@ -326,7 +326,8 @@ impl Archive {
     }
 }
 
-fn require_within_reach(grant: &Grant<'_>, unit: &OrgUnitCode) -> Result<(), Error> {
+/// Org-unit operations need the whole unit within the caller's scope.
+pub(crate) fn require_within_reach(grant: &Grant<'_>, unit: &OrgUnitCode) -> Result<(), Error> {
     let allowed = match grant.reach() {
         Reach::All => true,
         Reach::OrgUnit(scope) => unit.is_within(scope),

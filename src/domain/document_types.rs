@@ -12,6 +12,26 @@ pub enum RetentionClass {
     TenYears,
 }
 
+impl RetentionClass {
+    /// The period in months, or `None` for permanent records.
+    pub fn months(self) -> Option<u32> {
+        match self {
+            Self::Permanent => None,
+            Self::ThirtyYears => Some(30 * 12),
+            Self::TenYears => Some(10 * 12),
+        }
+    }
+}
+
+/// What a retention period is counted from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetentionTrigger {
+    /// The filing date.
+    Filing,
+    /// The account's closure: papers proving who holds the account live as long as it does.
+    AccountClosure,
+}
+
 /// A document type code such as `identity-proof`: a lowercase letter, then up to 62 lowercase
 /// letters, digits or `-`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -50,6 +70,7 @@ pub struct DocumentType {
     pub display_name: String,
     pub chinese_name: String,
     pub retention_class: RetentionClass,
+    pub retention_trigger: RetentionTrigger,
     pub contains_personal_data: bool,
     pub confidentiality: Confidentiality,
 }

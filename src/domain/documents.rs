@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::access::{Actor, Confidentiality, Grant, Permission};
 use super::audit::Resource;
-use super::names::DocumentName;
+use super::names::{DestructionListName, DocumentName};
 use super::paging::{Cursor, Page, PageRequest};
 use super::{AccountNumber, Archive, DocumentTypeCode, Error, PageInfo};
 
@@ -58,6 +58,8 @@ macro_rules! text_field {
         }
     };
 }
+
+pub(crate) use text_field;
 
 text_field!(
     /// The source system's work order (工单) number.
@@ -119,6 +121,15 @@ pub struct Document {
     pub filed_at: DateTime<Utc>,
     /// The confidentiality of the document's type, which decides who sees it.
     pub confidentiality: Confidentiality,
+    /// Set once disposal destroyed the document: what is left is this tombstone.
+    pub destruction: Option<Destruction>,
+}
+
+/// When and by which destruction list a document was destroyed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destruction {
+    pub list: DestructionListName,
+    pub destroyed_at: DateTime<Utc>,
 }
 
 impl Document {

@@ -21,6 +21,9 @@ pub enum Error {
     /// The request is well-formed but the archive's state does not allow it.
     #[error("{0}")]
     FailedPrecondition(String),
+    /// A concurrent change got in the way; retrying the call is safe.
+    #[error("{0}")]
+    Aborted(String),
     /// A size or count limit was exceeded; the message says which.
     #[error("{0}")]
     ResourceExhausted(String),
@@ -55,6 +58,7 @@ impl Error {
             Self::AlreadyExists(_) => "already_exists",
             Self::PermissionDenied(_) => "permission_denied",
             Self::FailedPrecondition(_) => "failed_precondition",
+            Self::Aborted(_) => "aborted",
             Self::ResourceExhausted(_) => "resource_exhausted",
             Self::DeadlineExceeded(_) => "deadline_exceeded",
             Self::Cancelled(_) => "cancelled",
@@ -68,6 +72,10 @@ impl From<StorageError> for Error {
     fn from(error: StorageError) -> Self {
         match error {
             StorageError::Unavailable(source) => Self::Unavailable(source),
+            StorageError::ContentDestroyed => Self::Aborted(
+                "a page's content was destroyed by a disposal during this upload; retry the call"
+                    .into(),
+            ),
             other => Self::Unexpected(other.into()),
         }
     }

@@ -79,7 +79,11 @@ impl Archive {
                     header.account
                 )));
             }
-            let document_type = self.document_type(&header.document_type).await?;
+            // The database's clock now, before any page object is written (see
+            // storage::database::disposal); read beside the type, at no extra round trip.
+            let (document_type, uploads_began) =
+                tokio::join!(self.document_type(&header.document_type), self.db.clock_now());
+            let (document_type, uploads_began) = (document_type?, uploads_began?);
             if !grant.sees(&document_type.code, document_type.confidentiality) {
                 return Err(Error::PermissionDenied(format!(
                     "role {:?} may not file documents of type {}",
@@ -94,6 +98,7 @@ impl Archive {
                 pages: &pages,
                 confidentiality: document_type.confidentiality,
                 filed_at: self.clock.now(),
+                uploads_began,
             };
             let name = DocumentName {
                 account: header.account.clone(),

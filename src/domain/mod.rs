@@ -14,6 +14,7 @@ mod clock;
 mod completeness;
 mod completeness_rules;
 mod customers;
+mod disposal;
 mod document_types;
 mod documents;
 mod error;
@@ -22,6 +23,7 @@ mod masking;
 mod names;
 mod pages;
 mod paging;
+mod retention;
 
 use std::future::Future;
 use std::sync::{Arc, RwLock};
@@ -45,16 +47,25 @@ pub use customers::{
     AccountNumber, Customer, CustomerChanges, CustomerClass, CustomerDisplayName, CustomerStatus,
     NewCustomer, OrgUnitCode, PersonalText,
 };
-pub use document_types::{DocumentType, DocumentTypeCode, RetentionClass};
+pub use disposal::{
+    Decision, DestructionList, DisposalCandidate, ListState, MAX_LIST_DOCUMENTS, disposable_all,
+};
+pub use document_types::{DocumentType, DocumentTypeCode, RetentionClass, RetentionTrigger};
 pub use documents::{
-    BusinessProcess, ClientRequestId, Document, DocumentCursor, DocumentFilter, FilingHeader,
+    BusinessProcess, ClientRequestId, Destruction, Document, DocumentCursor, DocumentFilter, FilingHeader,
     SourceSystem, Title, Visibility, WorkOrderNumber,
 };
 pub use error::Error;
 pub use filing::{FilingLimits, FilingPart};
-pub use names::{DocumentName, PageName, customer_name, parse_customer_name};
+pub use names::{
+    DestructionListName, DocumentName, LegalHoldName, PageName, customer_name, parse_customer_name,
+};
 pub use pages::{MediaType, PageBytes, PageInfo, Sha256Digest};
 pub use paging::{Cursor, Page, PageRequest};
+pub use retention::{
+    ExpiredDocument, ExpiryCursor, HoldRelease, HoldTarget, LegalHold, Reason, Retention,
+    RetentionFacts, RetentionRule,
+};
 
 use crate::storage::{Database, PageStore};
 

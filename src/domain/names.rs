@@ -59,6 +59,59 @@ impl std::fmt::Display for DocumentName {
     }
 }
 
+/// A legal hold's name: `customers/{account_number}/legalHolds/{hold_id}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegalHoldName {
+    pub account: AccountNumber,
+    pub hold_id: Uuid,
+}
+
+impl LegalHoldName {
+    pub fn parse(field: &'static str, name: &str) -> Result<Self, Error> {
+        let (customer, id) = name.rsplit_once("/legalHolds/").ok_or_else(|| {
+            Error::invalid(
+                field,
+                format!("expected `customers/{{account_number}}/legalHolds/{{hold_id}}`, got {name:?}"),
+            )
+        })?;
+        Ok(Self {
+            account: parse_customer_name(field, customer)?,
+            hold_id: Uuid::parse_str(id)
+                .map_err(|_| Error::invalid(field, format!("hold id {id:?} is not a UUID")))?,
+        })
+    }
+}
+
+impl std::fmt::Display for LegalHoldName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "customers/{}/legalHolds/{}", self.account, self.hold_id)
+    }
+}
+
+/// A destruction list's name: `destructionLists/{list_id}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DestructionListName(pub Uuid);
+
+impl DestructionListName {
+    pub fn parse(field: &'static str, name: &str) -> Result<Self, Error> {
+        let id = name.strip_prefix("destructionLists/").ok_or_else(|| {
+            Error::invalid(
+                field,
+                format!("expected `destructionLists/{{list_id}}`, got {name:?}"),
+            )
+        })?;
+        Uuid::parse_str(id)
+            .map(Self)
+            .map_err(|_| Error::invalid(field, format!("list id {id:?} is not a UUID")))
+    }
+}
+
+impl std::fmt::Display for DestructionListName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "destructionLists/{}", self.0)
+    }
+}
+
 /// A page's full name: its document and its 1-based number.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageName {

@@ -3,7 +3,7 @@
 use tonic::{Request, Response, Status};
 
 use super::auth::actor;
-use crate::domain::{Archive, Confidentiality, DocumentType, RetentionClass};
+use crate::domain::{Archive, Confidentiality, DocumentType, RetentionClass, RetentionTrigger};
 use crate::proto::v1 as pb;
 
 pub struct DocumentTypes {
@@ -36,12 +36,8 @@ fn to_proto(document_type: &DocumentType) -> pb::DocumentType {
         code: document_type.code.to_string(),
         display_name: document_type.display_name.clone(),
         chinese_name: document_type.chinese_name.clone(),
-        retention_class: match document_type.retention_class {
-            RetentionClass::Permanent => pb::RetentionClass::Permanent,
-            RetentionClass::ThirtyYears => pb::RetentionClass::ThirtyYears,
-            RetentionClass::TenYears => pb::RetentionClass::TenYears,
-        }
-        .into(),
+        retention_class: retention_class(document_type.retention_class).into(),
+        retention_trigger: retention_trigger(document_type.retention_trigger).into(),
         contains_personal_data: document_type.contains_personal_data,
         confidentiality: match document_type.confidentiality {
             Confidentiality::Public => pb::Confidentiality::Public,
@@ -49,5 +45,20 @@ fn to_proto(document_type: &DocumentType) -> pb::DocumentType {
             Confidentiality::Confidential => pb::Confidentiality::Confidential,
         }
         .into(),
+    }
+}
+
+pub(super) fn retention_class(class: RetentionClass) -> pb::RetentionClass {
+    match class {
+        RetentionClass::Permanent => pb::RetentionClass::Permanent,
+        RetentionClass::ThirtyYears => pb::RetentionClass::ThirtyYears,
+        RetentionClass::TenYears => pb::RetentionClass::TenYears,
+    }
+}
+
+pub(super) fn retention_trigger(trigger: RetentionTrigger) -> pb::RetentionTrigger {
+    match trigger {
+        RetentionTrigger::Filing => pb::RetentionTrigger::Filing,
+        RetentionTrigger::AccountClosure => pb::RetentionTrigger::AccountClosure,
     }
 }

@@ -222,5 +222,14 @@ pub(super) fn to_proto(document: &Document) -> pb::Document {
             .collect(),
         size_bytes: document.size_bytes() as i64,
         file_time: Some(timestamp(document.filed_at)),
+        destroy_time: document
+            .destruction
+            .as_ref()
+            .map(|d| timestamp(d.destroyed_at)),
+        destruction_list: document
+            .destruction
+            .as_ref()
+            .map(|d| d.list.to_string())
+            .unwrap_or_default(),
     }
 }

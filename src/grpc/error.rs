@@ -18,6 +18,7 @@ impl From<Error> for Status {
             Error::AlreadyExists(message) => Status::already_exists(message),
             Error::PermissionDenied(message) => Status::permission_denied(message),
             Error::FailedPrecondition(message) => Status::failed_precondition(message),
+            Error::Aborted(message) => Status::aborted(message),
             Error::ResourceExhausted(message) => Status::resource_exhausted(message),
             Error::DeadlineExceeded(message) => {
                 tracing::info!(%message, "call abandoned");

@@ -6,12 +6,14 @@ mod audit;
 pub mod auth;
 mod completeness;
 mod customers;
+mod disposal;
 mod document_types;
 mod documents;
 mod error;
 pub mod limits;
 pub mod linger;
 mod pages;
+mod retention;
 mod rpc_span;
 
 pub use rpc_span::RpcSpanLayer;
@@ -27,9 +29,11 @@ use tonic::service::interceptor::InterceptedService;
 use crate::proto::v1::audit_service_server::AuditServiceServer;
 use crate::proto::v1::completeness_service_server::CompletenessServiceServer;
 use crate::proto::v1::customer_service_server::CustomerServiceServer;
+use crate::proto::v1::disposal_service_server::DisposalServiceServer;
 use crate::proto::v1::document_service_server::DocumentServiceServer;
 use crate::proto::v1::document_type_service_server::DocumentTypeServiceServer;
 use crate::proto::v1::page_service_server::PageServiceServer;
+use crate::proto::v1::retention_service_server::RetentionServiceServer;
 use tonic::service::Interceptor;
 
 /// The names of the services whose health is reported, besides the whole server ("").
@@ -39,6 +43,8 @@ pub const SERVICE_NAMES: &[&str] = &[
     <PageServiceServer<()> as NamedService>::NAME,
     <DocumentTypeServiceServer<()> as NamedService>::NAME,
     <AuditServiceServer<()> as NamedService>::NAME,
+    <RetentionServiceServer<()> as NamedService>::NAME,
+    <DisposalServiceServer<()> as NamedService>::NAME,
     <CompletenessServiceServer<()> as NamedService>::NAME,
 ];
 
@@ -80,6 +86,18 @@ where
     ))
     .add_service(InterceptedService::new(
         DocumentTypeServiceServer::new(document_types::DocumentTypes::new(archive.clone()))
+            .max_decoding_message_size(n)
+            .max_encoding_message_size(n),
+        auth(),
+    ))
+    .add_service(InterceptedService::new(
+        RetentionServiceServer::new(retention::RetentionService::new(archive.clone()))
+            .max_decoding_message_size(n)
+            .max_encoding_message_size(n),
+        auth(),
+    ))
+    .add_service(InterceptedService::new(
+        DisposalServiceServer::new(disposal::DisposalService::new(archive.clone()))
             .max_decoding_message_size(n)
             .max_encoding_message_size(n),
         auth(),

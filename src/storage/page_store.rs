@@ -54,6 +54,15 @@ impl PageStore {
         Ok(object.into_stream().map_err(StorageError::from).boxed())
     }
 
+    /// Deletes the object of a destroyed content; one already gone is fine.
+    #[tracing::instrument(name = "object_store", skip_all, err, fields(object_store.operation = "delete"))]
+    pub async fn delete(&self, sha256: &Sha256Digest) -> Result<(), StorageError> {
+        match self.store.delete(&content_key(sha256)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+
     /// Succeeds when the store answers a listing.
     pub async fn ping(&self) -> Result<(), StorageError> {
         self.store

@@ -14,10 +14,12 @@ use custodian::proto::v1 as pb;
 use custodian::proto::v1::audit_service_client::AuditServiceClient;
 use custodian::proto::v1::completeness_service_client::CompletenessServiceClient;
 use custodian::proto::v1::customer_service_client::CustomerServiceClient;
+use custodian::proto::v1::disposal_service_client::DisposalServiceClient;
 use custodian::proto::v1::document_service_client::DocumentServiceClient;
 use custodian::proto::v1::document_type_service_client::DocumentTypeServiceClient;
 use custodian::proto::v1::file_document_request::Part;
 use custodian::proto::v1::page_service_client::PageServiceClient;
+use custodian::proto::v1::retention_service_client::RetentionServiceClient;
 use custodian::settings::{
     AuthSettings, DatabaseSettings, LimitSettings, LogFormat, LogSettings, ServerSettings, Settings,
 };
@@ -69,6 +71,8 @@ pub struct Clients {
     pub pages: PageServiceClient<Authorized>,
     pub document_types: DocumentTypeServiceClient<Authorized>,
     pub audit: AuditServiceClient<Authorized>,
+    pub retention: RetentionServiceClient<Authorized>,
+    pub disposal: DisposalServiceClient<Authorized>,
     pub completeness: CompletenessServiceClient<Authorized>,
 }
 
@@ -84,6 +88,8 @@ impl Clients {
             pages: PageServiceClient::new(authorized.clone()),
             document_types: DocumentTypeServiceClient::new(authorized.clone()),
             audit: AuditServiceClient::new(authorized.clone()),
+            retention: RetentionServiceClient::new(authorized.clone()),
+            disposal: DisposalServiceClient::new(authorized.clone()),
             completeness: CompletenessServiceClient::new(authorized),
         }
     }

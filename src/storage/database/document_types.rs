@@ -1,7 +1,7 @@
 //! Queries of the `document_types` catalog.
 
 use super::{Database, decode, decode_confidentiality, parse_column};
-use crate::domain::{DocumentType, DocumentTypeCode, RetentionClass};
+use crate::domain::{DocumentType, DocumentTypeCode, RetentionClass, RetentionTrigger};
 use crate::storage::StorageError;
 
 #[derive(sqlx::FromRow)]
@@ -10,6 +10,7 @@ struct DocumentTypeRow {
     display_name: String,
     chinese_name: String,
     retention_class: String,
+    retention_trigger: String,
     contains_personal_data: bool,
     confidentiality: i16,
 }
@@ -22,15 +23,32 @@ impl TryFrom<DocumentTypeRow> for DocumentType {
             code: parse_column("code", &row.code, DocumentTypeCode::parse)?,
             display_name: row.display_name,
             chinese_name: row.chinese_name,
-            retention_class: decode("retention_class", &row.retention_class, |text| match text {
-                "permanent" => Some(RetentionClass::Permanent),
-                "30_years" => Some(RetentionClass::ThirtyYears),
-                "10_years" => Some(RetentionClass::TenYears),
-                _ => None,
-            })?,
+            retention_class: decode("retention_class", &row.retention_class, retention_class)?,
+            retention_trigger: decode(
+                "retention_trigger",
+                &row.retention_trigger,
+                retention_trigger,
+            )?,
             contains_personal_data: row.contains_personal_data,
             confidentiality: decode_confidentiality(row.confidentiality)?,
         })
+    }
+}
+
+pub(super) fn retention_class(text: &str) -> Option<RetentionClass> {
+    match text {
+        "permanent" => Some(RetentionClass::Permanent),
+        "30_years" => Some(RetentionClass::ThirtyYears),
+        "10_years" => Some(RetentionClass::TenYears),
+        _ => None,
+    }
+}
+
+pub(super) fn retention_trigger(text: &str) -> Option<RetentionTrigger> {
+    match text {
+        "filing" => Some(RetentionTrigger::Filing),
+        "account_closure" => Some(RetentionTrigger::AccountClosure),
+        _ => None,
     }
 }
 

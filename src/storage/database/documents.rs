@@ -9,11 +9,13 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::disposal::revive_destroyed_contents;
 use super::{Database, decode, decode_confidentiality, parse_column};
 use crate::domain::{
-    AccountNumber, AuditEvent, BusinessProcess, ClientRequestId, Confidentiality, Document,
-    DocumentCursor, DocumentFilter, DocumentName, DocumentTypeCode, FilingHeader, MediaType,
-    PageInfo, Sha256Digest, SourceSystem, Title, Visibility, WorkOrderNumber,
+    AccountNumber, AuditEvent, BusinessProcess, ClientRequestId, Confidentiality, Destruction,
+    DestructionListName, Document, DocumentCursor, DocumentFilter, DocumentName,
+    DocumentTypeCode, FilingHeader, MediaType, PageInfo, Sha256Digest, SourceSystem, Title,
+    Visibility, WorkOrderNumber,
 };
 use crate::storage::StorageError;
 
@@ -24,6 +26,8 @@ pub struct NewDocument<'a> {
     pub pages: &'a [PageInfo],
     pub confidentiality: Confidentiality,
     pub filed_at: DateTime<Utc>,
+    /// PostgreSQL's clock before the first page object was written (see disposal.rs).
+    pub uploads_began: DateTime<Utc>,
 }
 
 /// Selects the current versions of documents, followed by the given clauses.
@@ -32,7 +36,8 @@ macro_rules! select_documents {
         concat!(
             "SELECT d.document_id, d.account_number, d.source_system, d.client_request_id,
                     d.filed_at, v.version, v.document_type, v.business_process,
-                    v.work_order_number, v.title, t.confidentiality
+                    v.work_order_number, v.title, t.confidentiality, d.destroyed_at,
+                    d.destruction_list_id
              FROM documents d
              JOIN document_versions v
                ON v.document_id = d.document_id AND v.version = d.current_version
@@ -55,6 +60,8 @@ struct DocumentRow {
     work_order_number: String,
     title: String,
     confidentiality: i16,
+    destroyed_at: Option<DateTime<Utc>>,
+    destruction_list_id: Option<Uuid>,
 }
 
 impl DocumentRow {
@@ -88,6 +95,13 @@ impl DocumentRow {
             pages,
             filed_at: self.filed_at,
             confidentiality: decode_confidentiality(self.confidentiality)?,
+            destruction: match (self.destroyed_at, self.destruction_list_id) {
+                (Some(destroyed_at), Some(list)) => Some(Destruction {
+                    list: DestructionListName(list),
+                    destroyed_at,
+                }),
+                _ => None,
+            },
         })
     }
 }
@@ -225,6 +239,8 @@ impl Database {
         )
         .execute(&mut *tx)
         .await?;
+        let digests: Vec<Vec<u8>> = contents.iter().map(|p| p.sha256.0.to_vec()).collect();
+        revive_destroyed_contents(&mut tx, &digests, new.uploads_began).await?;
         sqlx::query(
             "INSERT INTO pages (document_id, version, page_number, sha256)
              SELECT $1, 1, * FROM UNNEST($2::int[], $3::bytea[])",
@@ -261,6 +277,7 @@ impl Database {
             pages: new.pages.to_vec(),
             filed_at,
             confidentiality: new.confidentiality,
+            destruction: None,
         }))
     }
 
@@ -306,6 +323,7 @@ impl Database {
     ) -> Result<Vec<Document>, StorageError> {
         let rows: Vec<DocumentRow> = sqlx::query_as(select_documents!(
             "WHERE d.account_number = $1
+               AND d.destroyed_at IS NULL
                AND ($2::text IS NULL OR v.document_type = $2)
                AND ($3::text IS NULL OR v.business_process = $3)
                AND ($4::text IS NULL OR v.work_order_number = $4)

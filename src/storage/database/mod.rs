@@ -3,14 +3,17 @@
 mod audit;
 mod completeness;
 mod customers;
+mod disposal;
 mod document_types;
 mod documents;
+mod retention;
 
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
+
 
 pub use documents::NewDocument;
 
