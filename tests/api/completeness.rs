@@ -580,3 +580,53 @@ async fn a_malformed_completeness_request_names_the_field() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_destroyed_document_no_longer_counts() {
+    use secrecy::ExposeSecret;
+    use sqlx::Connection;
+
+    let mut app = spawn_app().await;
+    open(
+        &mut app,
+        "1201000008",
+        pb::CustomerClass::Residential,
+        "120101",
+    )
+    .await;
+    file(
+        &mut app,
+        "1201000008",
+        "application-form",
+        P::NewConnection,
+        "WO-1",
+    )
+    .await;
+    let proof = file(
+        &mut app,
+        "1201000008",
+        "identity-proof",
+        P::NewConnection,
+        "WO-1",
+    )
+    .await;
+    assert!(
+        completeness(&mut app, "1201000008", P::Unspecified, "")
+            .await
+            .complete
+    );
+    // Disposal's outcome, set directly: its two-person approval is tested with disposal.
+    let mut db = sqlx::PgConnection::connect(app.database_url.expose_secret())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE documents SET destroyed_at = now() WHERE document_id = $1::uuid")
+        .bind(&proof.document_id)
+        .execute(&mut db)
+        .await
+        .unwrap();
+
+    let after = completeness(&mut app, "1201000008", P::Unspecified, "").await;
+
+    assert!(!after.complete);
+    assert_eq!(after.cases[0].items[1].status(), pb::ItemStatus::Missing);
+}

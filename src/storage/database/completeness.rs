@@ -176,7 +176,7 @@ impl Database {
         Ok(true)
     }
 
-    /// The current version of each of an archive's documents.
+    /// The current version of each of an archive's documents; destroyed ones are gone from it.
     #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "completeness_documents"))]
     pub async fn completeness_documents(
         &self,
@@ -189,7 +189,7 @@ impl Database {
              JOIN document_versions v
                ON v.document_id = d.document_id AND v.version = d.current_version
              JOIN document_types t ON t.code = v.document_type
-             WHERE d.account_number = $1
+             WHERE d.account_number = $1 AND d.destroyed_at IS NULL
              ORDER BY d.filed_at, d.document_id",
         )
         .bind(account.as_str())
@@ -217,7 +217,8 @@ impl Database {
     }
 
     /// The next `limit` accounts of an org unit's subtree after `after`, in (org unit, account)
-    /// order, each with its current documents counted per (process, work order, type).
+    /// order, each with its current documents (destroyed ones left out) counted per (process,
+    /// work order, type).
     ///
     /// The subtree is a range of codes rather than a LIKE, so that the bounds are index
     /// conditions in a generic plan too: codes are digits, and every code below `unit` lies in
@@ -248,7 +249,7 @@ impl Database {
                    FROM documents d
                    JOIN document_versions v
                      ON v.document_id = d.document_id AND v.version = d.current_version
-                   WHERE d.account_number = b.account_number
+                   WHERE d.account_number = b.account_number AND d.destroyed_at IS NULL
                    GROUP BY v.business_process, v.work_order_number, v.document_type
                ) f ON true
                ORDER BY b.org_unit_code COLLATE "C", b.account_number"#,
