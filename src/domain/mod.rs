@@ -12,6 +12,7 @@ mod audit_log;
 mod audit_trail;
 mod clock;
 mod completeness;
+mod completeness_report;
 mod completeness_rules;
 mod customers;
 mod disposal;
@@ -39,8 +40,10 @@ pub use audit_log::AuditLog;
 pub use audit_trail::{AuditFilter, SeqCursor, verify_chain};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use completeness::{
-    AccountCompleteness, Case, CompletenessReport, Filed, FiledDocument, IncompleteArchive, Item,
-    ItemStatus, Narrowing, ReportAccount, ReportCursor, ReportItem, ReportSummary,
+    AccountCompleteness, Case, Filed, FiledDocument, Item, ItemStatus, Narrowing,
+};
+pub use completeness_report::{
+    CompletenessReport, IncompleteArchive, ReportAccount, ReportCursor, ReportItem, ReportSummary,
 };
 pub use completeness_rules::{Condition, MAX_MIN_COUNT, Rule, RuleClass, RuleKey, RuleSet};
 pub use customers::{
@@ -52,8 +55,8 @@ pub use disposal::{
 };
 pub use document_types::{DocumentType, DocumentTypeCode, RetentionClass, RetentionTrigger};
 pub use documents::{
-    BusinessProcess, ClientRequestId, Destruction, Document, DocumentCursor, DocumentFilter, FilingHeader,
-    SourceSystem, Title, Visibility, WorkOrderNumber,
+    BusinessProcess, ClientRequestId, Destruction, Document, DocumentCursor, DocumentFilter,
+    FilingHeader, SourceSystem, Title, Visibility, WorkOrderNumber,
 };
 pub use error::Error;
 pub use filing::{FilingLimits, FilingPart};

@@ -8,6 +8,7 @@ mod catalog;
 mod completeness;
 mod completeness_report;
 mod completeness_rules;
+mod completeness_versions;
 mod customers;
 mod filing;
 mod filing_errors;
