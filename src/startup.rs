@@ -300,7 +300,9 @@ async fn finish_destructions(archive: Archive) {
     match archive.delete_destroyed_contents().await {
         Ok(0) => {}
         Ok(deleted) => tracing::info!(deleted, "deleted page objects of earlier disposals"),
-        Err(error) => tracing::warn!(error = %error, "page objects of earlier disposals not deleted yet"),
+        Err(error) => {
+            tracing::warn!(error = %error, "page objects of earlier disposals not deleted yet")
+        }
     }
 }
 

@@ -71,12 +71,20 @@ pub struct DisposalCandidate {
 impl DisposalCandidate {
     /// The document as a list records it, if its retention has ended by `now` and nothing
     /// keeps it; otherwise why it may not be destroyed.
-    pub fn disposable(&self, unit: &OrgUnitCode, now: DateTime<Utc>) -> Result<ExpiredDocument, String> {
+    pub fn disposable(
+        &self,
+        unit: &OrgUnitCode,
+        now: DateTime<Utc>,
+    ) -> Result<ExpiredDocument, String> {
         if self.destroyed {
             return Err("is already destroyed".into());
         }
         if !self.org_unit.is_within(unit) {
-            return Err(format!("belongs to org unit {}, not to {}", self.org_unit.as_str(), unit.as_str()));
+            return Err(format!(
+                "belongs to org unit {}, not to {}",
+                self.org_unit.as_str(),
+                unit.as_str()
+            ));
         }
         if self.on_hold {
             return Err("is under a legal hold".into());
@@ -144,40 +152,45 @@ impl Archive {
         documents: Vec<DocumentName>,
     ) -> Result<DestructionList, Error> {
         let name = DestructionListName(Uuid::now_v7());
-        self.audited_change(actor, "ProposeDestructionList", list_resource(&name), |event| async move {
-            let policy = self.policy();
-            let grant = policy.grant(actor)?;
-            grant.require(Permission::AppraiseRecords)?;
-            require_within_reach(&grant, unit)?;
-            let candidates = self.db.disposal_candidates(&documents).await?;
-            if let Some(missing) = documents.iter().find(|wanted| {
-                !candidates.iter().any(|c| {
-                    c.name == **wanted
-                        && grant.reaches_account(&c.name.account, &c.org_unit)
-                        && grant.sees(&c.document_type, c.confidentiality)
-                })
-            }) {
-                return Err(super::documents::document_not_found(missing));
-            }
-            let now = self.clock.now();
-            let list = DestructionList {
-                name,
-                org_unit: unit.clone(),
-                reason,
-                state: ListState::Proposed,
-                proposed_by: acted_by(actor),
-                proposer_person: actor.person.clone(),
-                propose_time: now,
-                decision: None,
-                documents: disposable_all(&candidates, unit, now)?,
-            };
-            let event = event.with_details(serde_json::json!({
+        self.audited_change(
+            actor,
+            "ProposeDestructionList",
+            list_resource(&name),
+            |event| async move {
+                let policy = self.policy();
+                let grant = policy.grant(actor)?;
+                grant.require(Permission::AppraiseRecords)?;
+                require_within_reach(&grant, unit)?;
+                let candidates = self.db.disposal_candidates(&documents).await?;
+                if let Some(missing) = documents.iter().find(|wanted| {
+                    !candidates.iter().any(|c| {
+                        c.name == **wanted
+                            && grant.reaches_account(&c.name.account, &c.org_unit)
+                            && grant.sees(&c.document_type, c.confidentiality)
+                    })
+                }) {
+                    return Err(super::documents::document_not_found(missing));
+                }
+                let now = self.clock.now();
+                let list = DestructionList {
+                    name,
+                    org_unit: unit.clone(),
+                    reason,
+                    state: ListState::Proposed,
+                    proposed_by: acted_by(actor),
+                    proposer_person: actor.person.clone(),
+                    propose_time: now,
+                    decision: None,
+                    documents: disposable_all(&candidates, unit, now)?,
+                };
+                let event = event.with_details(serde_json::json!({
                 "reason": list.reason.as_str(),
                 "documents": list.documents.iter().map(|d| d.name.to_string()).collect::<Vec<_>>(),
             }));
-            self.db.insert_destruction_list(&list, &event).await?;
-            Ok(list)
-        })
+                self.db.insert_destruction_list(&list, &event).await?;
+                Ok(list)
+            },
+        )
         .await
     }
 
@@ -189,36 +202,42 @@ impl Archive {
         note: Option<Reason>,
     ) -> Result<DestructionList, Error> {
         let list = self
-            .audited_change(actor, "ApproveDestructionList", list_resource(name), |event| async move {
-                let policy = self.policy();
-                let grant = policy.grant(actor)?;
-                let list = self.decidable_list(&grant, name).await?;
-                let mut disposal = self.db.begin_disposal(name).await?;
-                // Locked now: the list, its accounts and documents. Check everything again.
-                if disposal.state().await? != Some(ListState::Proposed) {
-                    return Err(Error::FailedPrecondition(format!(
-                        "destruction list {name} has been decided meanwhile"
-                    )));
-                }
-                let ids: Vec<DocumentName> = list.documents.iter().map(|d| d.name.clone()).collect();
-                let candidates = disposal.candidates(&ids).await?;
-                let now = self.clock.now();
-                disposable_all(&candidates, &list.org_unit, now)?;
-                let decision = Decision {
-                    decided_by: acted_by(actor),
-                    time: now,
-                    note,
-                };
-                let event = event.with_details(serde_json::json!({
-                    "documents": ids.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                }));
-                disposal.destroy(&ids, &decision, &event).await?;
-                Ok(DestructionList {
-                    state: ListState::Destroyed,
-                    decision: Some(decision),
-                    ..list
-                })
-            })
+            .audited_change(
+                actor,
+                "ApproveDestructionList",
+                list_resource(name),
+                |event| async move {
+                    let policy = self.policy();
+                    let grant = policy.grant(actor)?;
+                    let list = self.decidable_list(&grant, name).await?;
+                    let mut disposal = self.db.begin_disposal(name).await?;
+                    // Locked now: the list, its accounts and documents. Check everything again.
+                    if disposal.state().await? != Some(ListState::Proposed) {
+                        return Err(Error::FailedPrecondition(format!(
+                            "destruction list {name} has been decided meanwhile"
+                        )));
+                    }
+                    let ids: Vec<DocumentName> =
+                        list.documents.iter().map(|d| d.name.clone()).collect();
+                    let candidates = disposal.candidates(&ids).await?;
+                    let now = self.clock.now();
+                    disposable_all(&candidates, &list.org_unit, now)?;
+                    let decision = Decision {
+                        decided_by: acted_by(actor),
+                        time: now,
+                        note,
+                    };
+                    let event = event.with_details(serde_json::json!({
+                        "documents": ids.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    }));
+                    disposal.destroy(&ids, &decision, &event).await?;
+                    Ok(DestructionList {
+                        state: ListState::Destroyed,
+                        decision: Some(decision),
+                        ..list
+                    })
+                },
+            )
             .await?;
         // After the commit: the outbox keeps what is not deleted now for the next attempt.
         if let Err(error) = self.delete_destroyed_contents().await {
@@ -234,26 +253,35 @@ impl Archive {
         name: &DestructionListName,
         note: Reason,
     ) -> Result<DestructionList, Error> {
-        self.audited_change(actor, "RejectDestructionList", list_resource(name), |event| async move {
-            let policy = self.policy();
-            let grant = policy.grant(actor)?;
-            let list = self.decidable_list(&grant, name).await?;
-            let decision = Decision {
-                decided_by: acted_by(actor),
-                time: self.clock.now(),
-                note: Some(note),
-            };
-            if !self.db.reject_destruction_list(name, &decision, &event).await? {
-                return Err(Error::FailedPrecondition(format!(
-                    "destruction list {name} has been decided meanwhile"
-                )));
-            }
-            Ok(DestructionList {
-                state: ListState::Rejected,
-                decision: Some(decision),
-                ..list
-            })
-        })
+        self.audited_change(
+            actor,
+            "RejectDestructionList",
+            list_resource(name),
+            |event| async move {
+                let policy = self.policy();
+                let grant = policy.grant(actor)?;
+                let list = self.decidable_list(&grant, name).await?;
+                let decision = Decision {
+                    decided_by: acted_by(actor),
+                    time: self.clock.now(),
+                    note: Some(note),
+                };
+                if !self
+                    .db
+                    .reject_destruction_list(name, &decision, &event)
+                    .await?
+                {
+                    return Err(Error::FailedPrecondition(format!(
+                        "destruction list {name} has been decided meanwhile"
+                    )));
+                }
+                Ok(DestructionList {
+                    state: ListState::Rejected,
+                    decision: Some(decision),
+                    ..list
+                })
+            },
+        )
         .await
     }
 
@@ -304,7 +332,11 @@ impl Archive {
             Reach::OrgUnit(scope) => list.org_unit.is_within(scope),
             Reach::Account(_) => false,
         };
-        if reached { Ok(list) } else { Err(list_not_found(name)) }
+        if reached {
+            Ok(list)
+        } else {
+            Err(list_not_found(name))
+        }
     }
 
     /// A proposed list within reach that this actor, not its proposer, may decide.
@@ -370,16 +402,40 @@ mod tests {
         let early = document.disposable(&unit, expiry - TimeDelta::seconds(1));
         assert!(early.unwrap_err().contains("kept until"));
         for (kept, why) in [
-            (DisposalCandidate { on_hold: true, ..candidate() }, "legal hold"),
-            (DisposalCandidate { destroyed: true, ..candidate() }, "already destroyed"),
-            (DisposalCandidate { on_other_open_list: true, ..candidate() }, "another destruction list"),
             (
-                DisposalCandidate { org_unit: OrgUnitCode::parse("130101").unwrap(), ..candidate() },
+                DisposalCandidate {
+                    on_hold: true,
+                    ..candidate()
+                },
+                "legal hold",
+            ),
+            (
+                DisposalCandidate {
+                    destroyed: true,
+                    ..candidate()
+                },
+                "already destroyed",
+            ),
+            (
+                DisposalCandidate {
+                    on_other_open_list: true,
+                    ..candidate()
+                },
+                "another destruction list",
+            ),
+            (
+                DisposalCandidate {
+                    org_unit: OrgUnitCode::parse("130101").unwrap(),
+                    ..candidate()
+                },
                 "not to 1201",
             ),
             (
                 DisposalCandidate {
-                    rule: RetentionRule { class: RetentionClass::Permanent, trigger: RetentionTrigger::Filing },
+                    rule: RetentionRule {
+                        class: RetentionClass::Permanent,
+                        trigger: RetentionTrigger::Filing,
+                    },
                     ..candidate()
                 },
                 "permanently",
@@ -394,7 +450,10 @@ mod tests {
     fn one_kept_document_refuses_the_whole_list_naming_it() {
         let unit = OrgUnitCode::parse("1201").unwrap();
         let late = DateTime::from_timestamp(1_700_000_000, 0).unwrap() + TimeDelta::days(365 * 20);
-        let held = DisposalCandidate { on_hold: true, ..candidate() };
+        let held = DisposalCandidate {
+            on_hold: true,
+            ..candidate()
+        };
         let error = disposable_all(&[candidate(), held], &unit, late).unwrap_err();
         let Error::FailedPrecondition(message) = error else {
             panic!("expected FailedPrecondition, got {error:?}");

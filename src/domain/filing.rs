@@ -81,8 +81,10 @@ impl Archive {
             }
             // The database's clock now, before any page object is written (see
             // storage::database::disposal); read beside the type, at no extra round trip.
-            let (document_type, uploads_began) =
-                tokio::join!(self.document_type(&header.document_type), self.db.clock_now());
+            let (document_type, uploads_began) = tokio::join!(
+                self.document_type(&header.document_type),
+                self.db.clock_now()
+            );
             let (document_type, uploads_began) = (document_type?, uploads_began?);
             if !grant.sees(&document_type.code, document_type.confidentiality) {
                 return Err(Error::PermissionDenied(format!(

@@ -71,7 +71,9 @@ impl LegalHoldName {
         let (customer, id) = name.rsplit_once("/legalHolds/").ok_or_else(|| {
             Error::invalid(
                 field,
-                format!("expected `customers/{{account_number}}/legalHolds/{{hold_id}}`, got {name:?}"),
+                format!(
+                    "expected `customers/{{account_number}}/legalHolds/{{hold_id}}`, got {name:?}"
+                ),
             )
         })?;
         Ok(Self {

@@ -284,7 +284,8 @@ impl Archive {
                 reason,
                 time: self.clock.now(),
             };
-            let event = event.with_details(serde_json::json!({ "reason": release.reason.as_str() }));
+            let event =
+                event.with_details(serde_json::json!({ "reason": release.reason.as_str() }));
             match self.db.release_legal_hold(name, &release, &event).await? {
                 Some(hold) => Ok(hold),
                 None => match self.db.legal_hold(name).await? {
@@ -305,8 +306,8 @@ impl Archive {
         account: &AccountNumber,
         show_released: bool,
     ) -> Result<Vec<LegalHold>, Error> {
-        let resource = Resource::named(format!("{}/legalHolds", customer_name(account)))
-            .account(account);
+        let resource =
+            Resource::named(format!("{}/legalHolds", customer_name(account))).account(account);
         self.audited(actor, "ListLegalHolds", resource, async {
             let policy = self.policy();
             let grant = policy.grant(actor)?;
@@ -382,15 +383,24 @@ mod tests {
         let ten = rule(RetentionClass::TenYears, RetentionTrigger::Filing);
         let thirty = rule(RetentionClass::ThirtyYears, RetentionTrigger::Filing);
         let permanent = rule(RetentionClass::Permanent, RetentionTrigger::Filing);
-        assert_eq!(ten.expire_time(filed, None), Some(at("2036-03-15T08:30:00Z")));
-        assert_eq!(thirty.expire_time(filed, None), Some(at("2056-03-15T08:30:00Z")));
+        assert_eq!(
+            ten.expire_time(filed, None),
+            Some(at("2036-03-15T08:30:00Z"))
+        );
+        assert_eq!(
+            thirty.expire_time(filed, None),
+            Some(at("2056-03-15T08:30:00Z"))
+        );
         assert_eq!(permanent.expire_time(filed, None), None);
     }
 
     #[test]
     fn a_period_from_closure_waits_for_the_closure() {
         let filed = at("2020-01-01T00:00:00Z");
-        let kept = rule(RetentionClass::ThirtyYears, RetentionTrigger::AccountClosure);
+        let kept = rule(
+            RetentionClass::ThirtyYears,
+            RetentionTrigger::AccountClosure,
+        );
         assert_eq!(kept.start(filed, None), None);
         assert_eq!(kept.expire_time(filed, None), None);
         let closed = at("2031-06-30T12:00:00Z");
@@ -405,7 +415,10 @@ mod tests {
     fn the_twenty_ninth_of_february_expires_on_the_twenty_eighth() {
         let filed = at("2028-02-29T10:00:00Z");
         let ten = rule(RetentionClass::TenYears, RetentionTrigger::Filing);
-        assert_eq!(ten.expire_time(filed, None), Some(at("2038-02-28T10:00:00Z")));
+        assert_eq!(
+            ten.expire_time(filed, None),
+            Some(at("2038-02-28T10:00:00Z"))
+        );
     }
 
     #[test]

@@ -6,8 +6,8 @@ use super::auth::actor;
 use super::document_types::{retention_class, retention_trigger};
 use super::{optional, required, timestamp};
 use crate::domain::{
-    Archive, DocumentName, DocumentTypeCode, ExpiredDocument, HoldTarget, LegalHold,
-    LegalHoldName, OrgUnitCode, PageRequest, Reason, Retention, parse_customer_name,
+    Archive, DocumentName, DocumentTypeCode, ExpiredDocument, HoldTarget, LegalHold, LegalHoldName,
+    OrgUnitCode, PageRequest, Reason, Retention, parse_customer_name,
 };
 use crate::proto::v1 as pb;
 

@@ -21,8 +21,8 @@ use super::retention::{ExpiredRow, active_hold_sql, rule};
 use super::{Database, decode_confidentiality, parse_column};
 use crate::domain::{
     AccountNumber, AuditEvent, Decision, DestructionList, DestructionListName, DisposalCandidate,
-    DocumentName, DocumentTypeCode, ExpiredDocument, ListState, OrgUnitCode, Reason,
-    Sha256Digest, Title,
+    DocumentName, DocumentTypeCode, ExpiredDocument, ListState, OrgUnitCode, Reason, Sha256Digest,
+    Title,
 };
 use crate::storage::StorageError;
 
@@ -54,7 +54,11 @@ impl TryFrom<CandidateRow> for DisposalCandidate {
                 document_id: row.document_id,
             },
             org_unit: parse_column("org_unit_code", &row.org_unit_code, OrgUnitCode::parse)?,
-            document_type: parse_column("document_type", &row.document_type, DocumentTypeCode::parse)?,
+            document_type: parse_column(
+                "document_type",
+                &row.document_type,
+                DocumentTypeCode::parse,
+            )?,
             confidentiality: decode_confidentiality(row.confidentiality)?,
             title: parse_column("title", &row.title, Title::parse)?,
             rule: rule(&row.retention_class, &row.retention_trigger)?,
@@ -92,10 +96,14 @@ fn state_to_db(state: ListState) -> &'static str {
 }
 
 fn state_from_db(text: &str) -> Result<ListState, StorageError> {
-    [ListState::Proposed, ListState::Destroyed, ListState::Rejected]
-        .into_iter()
-        .find(|state| state_to_db(*state) == text)
-        .ok_or_else(|| StorageError::Unexpected(anyhow::anyhow!("unknown list state {text:?}")))
+    [
+        ListState::Proposed,
+        ListState::Destroyed,
+        ListState::Rejected,
+    ]
+    .into_iter()
+    .find(|state| state_to_db(*state) == text)
+    .ok_or_else(|| StorageError::Unexpected(anyhow::anyhow!("unknown list state {text:?}")))
 }
 
 /// The candidates among `ids`; `$2` is the list being decided, whose own items do not count as
@@ -186,14 +194,39 @@ impl Database {
                                       $7::timestamptz[], $8::timestamptz[], $9::int[])",
         )
         .bind(list.name.0)
-        .bind(documents.iter().map(|d| d.name.document_id).collect::<Vec<_>>())
-        .bind(documents.iter().map(|d| d.name.account.as_str()).collect::<Vec<_>>())
-        .bind(documents.iter().map(|d| d.document_type.as_str()).collect::<Vec<_>>())
-        .bind(documents.iter().map(|d| d.title.as_str()).collect::<Vec<_>>())
+        .bind(
+            documents
+                .iter()
+                .map(|d| d.name.document_id)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            documents
+                .iter()
+                .map(|d| d.name.account.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            documents
+                .iter()
+                .map(|d| d.document_type.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            documents
+                .iter()
+                .map(|d| d.title.as_str())
+                .collect::<Vec<_>>(),
+        )
         .bind(documents.iter().map(|d| class_to_db(d)).collect::<Vec<_>>())
         .bind(documents.iter().map(|d| d.filed_at).collect::<Vec<_>>())
         .bind(documents.iter().map(|d| d.expire_time).collect::<Vec<_>>())
-        .bind(documents.iter().map(|d| d.page_count as i32).collect::<Vec<_>>())
+        .bind(
+            documents
+                .iter()
+                .map(|d| d.page_count as i32)
+                .collect::<Vec<_>>(),
+        )
         .execute(&mut *tx)
         .await?;
         self.append_audit_in(&mut tx, std::slice::from_ref(event))
@@ -416,10 +449,12 @@ impl Disposal<'_> {
         .execute(&mut *self.tx)
         .await?;
         let ids: Vec<Uuid> = names.iter().map(|n| n.document_id).collect();
-        sqlx::query("SELECT 1 FROM documents WHERE document_id = ANY($1) ORDER BY document_id FOR UPDATE")
-            .bind(&ids)
-            .execute(&mut *self.tx)
-            .await?;
+        sqlx::query(
+            "SELECT 1 FROM documents WHERE document_id = ANY($1) ORDER BY document_id FOR UPDATE",
+        )
+        .bind(&ids)
+        .execute(&mut *self.tx)
+        .await?;
         // A new statement: it sees every hold committed before the locks were granted.
         candidates_in(&mut self.tx, names, Some(self.list.0)).await
     }
@@ -490,9 +525,9 @@ impl ContentClaim {
         sqlx::query(
             "UPDATE content_destructions SET delete_time = clock_timestamp() WHERE sha256 = $1",
         )
-            .bind(self.sha256.0.as_slice())
-            .execute(&mut *self.tx)
-            .await?;
+        .bind(self.sha256.0.as_slice())
+        .execute(&mut *self.tx)
+        .await?;
         self.tx.commit().await?;
         Ok(())
     }

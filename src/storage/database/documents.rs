@@ -13,9 +13,9 @@ use super::disposal::revive_destroyed_contents;
 use super::{Database, decode, decode_confidentiality, parse_column};
 use crate::domain::{
     AccountNumber, AuditEvent, BusinessProcess, ClientRequestId, Confidentiality, Destruction,
-    DestructionListName, Document, DocumentCursor, DocumentFilter, DocumentName,
-    DocumentTypeCode, FilingHeader, MediaType, PageInfo, Sha256Digest, SourceSystem, Title,
-    Visibility, WorkOrderNumber,
+    DestructionListName, Document, DocumentCursor, DocumentFilter, DocumentName, DocumentTypeCode,
+    FilingHeader, MediaType, PageInfo, Sha256Digest, SourceSystem, Title, Visibility,
+    WorkOrderNumber,
 };
 use crate::storage::StorageError;
 

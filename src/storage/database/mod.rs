@@ -14,7 +14,6 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
-
 pub use documents::NewDocument;
 
 use super::StorageError;

@@ -27,7 +27,6 @@ macro_rules! expire_time_sql {
     };
 }
 
-
 /// Holds in force on a document (`d`) or its whole account.
 macro_rules! active_hold_sql {
     () => {
@@ -124,7 +123,11 @@ impl TryFrom<ExpiredRow> for ExpiredDocument {
                 account: parse_column("account_number", &row.account_number, AccountNumber::parse)?,
                 document_id: row.document_id,
             },
-            document_type: parse_column("document_type", &row.document_type, DocumentTypeCode::parse)?,
+            document_type: parse_column(
+                "document_type",
+                &row.document_type,
+                DocumentTypeCode::parse,
+            )?,
             title: parse_column("title", &row.title, Title::parse)?,
             rule: rule(&row.retention_class, &row.retention_trigger)?,
             filed_at: row.filed_at,
@@ -240,7 +243,10 @@ impl Database {
     }
 
     #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "legal_hold"))]
-    pub async fn legal_hold(&self, name: &LegalHoldName) -> Result<Option<LegalHold>, StorageError> {
+    pub async fn legal_hold(
+        &self,
+        name: &LegalHoldName,
+    ) -> Result<Option<LegalHold>, StorageError> {
         let row: Option<HoldRow> = sqlx::query_as(&format!(
             "SELECT {HOLD_COLUMNS} FROM legal_holds WHERE hold_id = $1 AND account_number = $2"
         ))
