@@ -1,7 +1,7 @@
 # The two commands of the README, and the local services behind them.
 # Honours CARGO_TARGET_DIR when set.
 
-.PHONY: run test bench token services-up services-down services-status
+.PHONY: run test bench bench-county bench-county-data token services-up services-down services-status
 
 ## Starts PostgreSQL and SeaweedFS, migrates, and serves gRPC on 127.0.0.1:50051 until Ctrl-C,
 ## trusting tokens signed with the development key under .dev/.
@@ -23,6 +23,23 @@ test:
 ## Runs the benchmarks against the same services and prints their tables (not run by CI).
 bench:
 	scripts/with-services.sh -- cargo bench --locked --bench security_overhead
+
+## County scale (issue 6): generates a county (deterministic from BENCH_SEED) and runs every
+## workload against its limit, printing the table. The small preset (10k documents) is made
+## each time (a second); make the county (3M documents, ~2.5 min) once with
+##   make bench-county-data BENCH_PRESET=county
+## then  make bench-county BENCH_PRESET=county BENCH_ARGS="--baseline small"
+BENCH_PRESET ?= small
+BENCH_SEED ?= 1
+BENCH_ARGS ?=
+bench-county:
+	scripts/with-services.sh -- sh -c 'cargo build --release --locked && \
+		cargo bench --locked --bench county -- generate --preset small --seed $(BENCH_SEED) && \
+		cargo bench --locked --bench county -- run --preset $(BENCH_PRESET) $(BENCH_ARGS)'
+
+bench-county-data:
+	scripts/with-services.sh -- cargo bench --locked --bench county -- \
+		generate --preset $(BENCH_PRESET) --seed $(BENCH_SEED)
 
 services-up:
 	scripts/services.sh up

@@ -6,8 +6,12 @@
 //! Run with `make bench` (starts the services). Prints medians of several rounds; asserts
 //! nothing, since these machines are noisy.
 
+mod common;
+
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use common::{Round, channels, median, spread};
 
 use custodian::domain::ChainKey;
 use custodian::proto::v1 as pb;
@@ -43,8 +47,8 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(open.run(std::future::pending()));
 
     let token = mint_token()?;
-    let secured_channels = channels(secured_addr).await?;
-    let open_channels = channels(open_addr).await?;
+    let secured_channels = channels(secured_addr, CONNECTIONS).await?;
+    let open_channels = channels(open_addr, CONNECTIONS).await?;
     let documents = seed(&secured_channels[0], &token).await?;
 
     let workloads: Vec<(&str, Workload)> = vec![
@@ -77,7 +81,7 @@ async fn main() -> anyhow::Result<()> {
     println!("| --- | --- | --- | --- |");
     let mut medians = Vec::new();
     for ((name, _), rounds) in workloads.iter().zip(&results) {
-        let rps: Vec<f64> = rounds.iter().map(|r| r.per_second).collect();
+        let rps: Vec<f64> = rounds.iter().map(Round::per_second).collect();
         let p50: Vec<f64> = rounds.iter().map(|r| r.p50_ms).collect();
         let p99: Vec<f64> = rounds.iter().map(|r| r.p99_ms).collect();
         println!(
@@ -102,95 +106,42 @@ enum Workload {
     Get(Vec<Channel>, Option<String>, Vec<String>),
 }
 
-#[derive(Clone, Copy)]
-struct Round {
-    per_second: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-}
-
 /// Runs `CONCURRENCY` closed-loop callers for one round.
 async fn run(workload: &Workload) -> anyhow::Result<Round> {
-    let deadline = Instant::now() + ROUND;
-    let started = Instant::now();
-    let callers = (0..CONCURRENCY).map(|caller| {
+    let workload = workload.clone();
+    let round = common::closed_loop(CONCURRENCY, ROUND, move |caller, n| {
         let workload = workload.clone();
-        tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut n = caller;
-            while Instant::now() < deadline {
-                let begun = Instant::now();
-                match &workload {
-                    Workload::Health(channels) => {
-                        HealthClient::new(channels[caller % CONNECTIONS].clone())
-                            .check(HealthCheckRequest::default())
-                            .await?;
-                    }
-                    Workload::Get(channels, token, documents) => {
-                        let mut request = tonic::Request::new(pb::GetDocumentRequest {
-                            name: documents[n % documents.len()].clone(),
-                        });
-                        if let Some(token) = token {
-                            request.metadata_mut().insert(
-                                "authorization",
-                                MetadataValue::try_from(format!("Bearer {token}"))?,
-                            );
-                        }
-                        DocumentServiceClient::new(channels[caller % CONNECTIONS].clone())
-                            .get_document(request)
-                            .await?;
-                    }
+        async move {
+            match &workload {
+                Workload::Health(channels) => {
+                    HealthClient::new(channels[caller % CONNECTIONS].clone())
+                        .check(HealthCheckRequest::default())
+                        .await?;
                 }
-                latencies.push(begun.elapsed());
-                n += CONCURRENCY;
+                Workload::Get(channels, token, documents) => {
+                    let mut request = tonic::Request::new(pb::GetDocumentRequest {
+                        name: documents[n as usize % documents.len()].clone(),
+                        ..Default::default()
+                    });
+                    if let Some(token) = token {
+                        request.metadata_mut().insert(
+                            "authorization",
+                            MetadataValue::try_from(format!("Bearer {token}"))?,
+                        );
+                    }
+                    DocumentServiceClient::new(channels[caller % CONNECTIONS].clone())
+                        .get_document(request)
+                        .await?;
+                }
             }
-            anyhow::Ok(latencies)
-        })
-    });
-    let mut latencies = Vec::new();
-    for caller in futures::future::join_all(callers).await {
-        latencies.extend(caller??);
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    latencies.sort();
-    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
-    Ok(Round {
-        per_second: latencies.len() as f64 / elapsed,
-        p50_ms: at(0.50).as_secs_f64() * 1e3,
-        p99_ms: at(0.99).as_secs_f64() * 1e3,
+            Ok(0)
+        }
     })
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted[sorted.len() / 2]
-}
-
-fn spread(values: &[f64], decimals: usize) -> String {
-    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = values.iter().copied().fold(0.0, f64::max);
-    format!(
-        "{:.*} ({:.*}–{:.*})",
-        decimals,
-        median(values),
-        decimals,
-        min,
-        decimals,
-        max
-    )
-}
-
-async fn channels(address: std::net::SocketAddr) -> anyhow::Result<Vec<Channel>> {
-    let mut channels = Vec::new();
-    for _ in 0..CONNECTIONS {
-        channels.push(
-            Channel::from_shared(format!("http://{address}"))?
-                .connect()
-                .await?,
-        );
+    .await;
+    match round.first_error {
+        Some(error) => Err(anyhow::anyhow!("{} calls failed: {error}", round.errors)),
+        None => Ok(round),
     }
-    Ok(channels)
 }
 
 /// Opens one account and files `DOCUMENTS` two-page documents through the secured server.

@@ -310,7 +310,10 @@ async fn list(connection: Connection, account: String) -> anyhow::Result<()> {
 async fn save_page(connection: Connection, page: String, output: &Path) -> anyhow::Result<()> {
     let mut client = PageServiceClient::new(connection.channel().await?);
     let mut stream = client
-        .read_page(pb::ReadPageRequest { name: page })
+        .read_page(pb::ReadPageRequest {
+            name: page,
+            version: 0,
+        })
         .await?
         .into_inner();
     let mut file = tokio::fs::File::create(output)

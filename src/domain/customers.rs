@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 
 use super::access::{Actor, Grant, Permission, Reach};
 use super::audit::Resource;
+use super::customer_history::ChangeStamp;
 use super::masking::present_customer;
 use super::names::customer_name;
 use super::paging::{Cursor, Page, PageRequest};
@@ -131,6 +132,8 @@ pub struct Customer {
     pub address: Option<PersonalText>,
     pub create_time: DateTime<Utc>,
     pub update_time: DateTime<Utc>,
+    /// 1 when opened, one more for each change (see `customer_history`).
+    pub revision: u32,
 }
 
 /// What opening an archive needs.
@@ -201,7 +204,7 @@ impl Archive {
             let event = event.with_details(serde_json::json!({ "new": customer_details(&new) }));
             let customer = self
                 .db
-                .insert_customer(&new, &event)
+                .insert_customer(&new, &ChangeStamp::now(actor, self.clock.as_ref()), &event)
                 .await?
                 .ok_or_else(|| {
                     Error::AlreadyExists(format!("customer customers/{account} already exists"))
@@ -250,7 +253,12 @@ impl Archive {
             }));
             let customer = self
                 .db
-                .update_customer(account, &changes, &event)
+                .update_customer(
+                    account,
+                    &changes,
+                    &ChangeStamp::now(actor, self.clock.as_ref()),
+                    &event,
+                )
                 .await?
                 .ok_or_else(|| customer_not_found(account))?;
             Ok(present_customer(customer, &grant))

@@ -119,6 +119,12 @@ pub struct Document {
     pub version: u32,
     pub pages: Vec<PageInfo>,
     pub filed_at: DateTime<Utc>,
+    /// The latest version; `version` is older when an earlier one was asked for.
+    pub current_version: u32,
+    /// The account's revision when the document was filed.
+    pub customer_revision: u32,
+    /// When this version was made (filed or corrected).
+    pub version_created_at: DateTime<Utc>,
     /// The confidentiality of the document's type, which decides who sees it.
     pub confidentiality: Confidentiality,
     /// Set once disposal destroyed the document: what is left is this tombstone.

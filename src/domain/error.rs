@@ -21,7 +21,8 @@ pub enum Error {
     /// The request is well-formed but the archive's state does not allow it.
     #[error("{0}")]
     FailedPrecondition(String),
-    /// A concurrent change got in the way; retrying the call is safe.
+    /// A concurrent change got in the way: retrying is safe, or (a stale expected version)
+    /// the caller must read again and decide.
     #[error("{0}")]
     Aborted(String),
     /// A size or count limit was exceeded; the message says which.

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::access::{Actor, Permission};
@@ -17,9 +16,11 @@ use super::audit::{AuditEvent, Resource};
 use super::customers::CustomerStatus;
 use super::documents::{Document, FilingHeader, document_resource};
 use super::names::DocumentName;
-use super::pages::{MediaType, PageInfo, Sha256Digest};
+use super::page_intake::PageIntake;
+use super::pages::{PageInfo, Sha256Digest};
+use super::versions::VersionAuthor;
 use super::{Archive, Error};
-use crate::storage::{NewDocument, PageUpload};
+use crate::storage::NewDocument;
 
 /// One message of a filing after its header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,7 +81,7 @@ impl Archive {
                 )));
             }
             // The database's clock now, before any page object is written (see
-            // storage::database::disposal); read beside the type, at no extra round trip.
+            // storage::database::content_destructions); read beside the type, at no extra round trip.
             let (document_type, uploads_began) = tokio::join!(
                 self.document_type(&header.document_type),
                 self.db.clock_now()
@@ -94,12 +95,14 @@ impl Archive {
             }
 
             let pages = self.store_pages(parts).await?;
+            let author = VersionAuthor::of(actor);
             let new = NewDocument {
                 id: Uuid::now_v7(),
                 header: &header,
                 pages: &pages,
                 confidentiality: document_type.confidentiality,
                 filed_at: self.clock.now(),
+                author: &author,
                 uploads_began,
             };
             let name = DocumentName {
@@ -160,16 +163,16 @@ impl Archive {
         }
     }
 
-    /// Waits for the next message, at most the idle timeout.
-    async fn next_part<S>(&self, parts: &mut S) -> Result<Option<Result<FilingPart, Error>>, Error>
+    /// Waits for the next message of a stream of page parts, at most the idle timeout.
+    pub(super) async fn next_part<S, T>(&self, parts: &mut S) -> Result<Option<T>, Error>
     where
-        S: Stream<Item = Result<FilingPart, Error>> + Send + Unpin,
+        S: Stream<Item = T> + Send + Unpin,
     {
         tokio::time::timeout(self.limits.idle_timeout, parts.next())
             .await
             .map_err(|_| {
                 Error::DeadlineExceeded(format!(
-                    "the filing stream was idle for {} s; nothing was filed",
+                    "the stream was idle for {} s; nothing was stored",
                     self.limits.idle_timeout.as_secs()
                 ))
             })
@@ -180,68 +183,31 @@ impl Archive {
     where
         S: Stream<Item = Result<FilingPart, Error>> + Send + Unpin,
     {
-        let mut pages: Vec<PageInfo> = Vec::new();
-        let mut current: Option<PageInProgress> = None;
-        let mut document_bytes = 0u64;
+        let mut intake = PageIntake::new(&self.pages, self.limits);
         let outcome: Result<(), Error> = async {
             while let Some(part) = self.next_part(&mut parts).await? {
                 match part? {
                     FilingPart::PageStart { expected_sha256 } => {
-                        if let Some(page) = current.take() {
-                            pages.push(page.finish().await?);
-                        }
-                        let number = pages.len() as u32 + 1;
-                        if number > self.limits.max_pages {
-                            return Err(Error::ResourceExhausted(format!(
-                                "a document may have at most {} pages",
-                                self.limits.max_pages
-                            )));
-                        }
-                        current = Some(PageInProgress::new(
-                            number,
-                            expected_sha256,
-                            self.pages.begin_upload(),
-                        ));
+                        intake.start_page(expected_sha256).await?
                     }
-                    FilingPart::Chunk(bytes) => {
-                        let Some(page) = current.as_mut() else {
-                            return Err(Error::invalid(
-                                "chunk",
-                                "page bytes arrived before the first page_start",
-                            ));
-                        };
-                        document_bytes += bytes.len() as u64;
-                        if document_bytes > self.limits.max_document_bytes {
-                            return Err(Error::ResourceExhausted(format!(
-                                "a document may have at most {} bytes",
-                                self.limits.max_document_bytes
-                            )));
-                        }
-                        page.write(bytes, self.limits.max_page_bytes).await?;
-                    }
-                }
-            }
-            match current.take() {
-                Some(page) => pages.push(page.finish().await?),
-                None => {
-                    return Err(Error::invalid(
-                        "page_start",
-                        "the document has no pages; send page_start and its chunks for each page",
-                    ));
+                    FilingPart::Chunk(bytes) => intake.write(bytes).await?,
                 }
             }
             Ok(())
         }
         .await;
-        match outcome {
-            Ok(()) => Ok(pages),
-            Err(error) => {
-                if let Some(page) = current {
-                    page.upload.abort().await;
-                }
-                Err(error)
-            }
+        if let Err(error) = outcome {
+            intake.abort().await;
+            return Err(error);
         }
+        let pages = intake.finish().await?;
+        if pages.is_empty() {
+            return Err(Error::invalid(
+                "page_start",
+                "the document has no pages; send page_start and its chunks for each page",
+            ));
+        }
+        Ok(pages)
     }
 }
 
@@ -252,103 +218,4 @@ fn retry_event(event: AuditEvent, document: &Document) -> AuditEvent {
         ..event
     }
     .with_details(serde_json::json!({ "retry_of": document.client_request_id.as_str() }))
-}
-
-/// A page being received: checked and hashed chunk by chunk while its bytes go to the store.
-struct PageInProgress {
-    number: u32,
-    expected_sha256: Option<Sha256Digest>,
-    upload: PageUpload,
-    hasher: Sha256,
-    size: u64,
-    head: Vec<u8>,
-    media_type: Option<MediaType>,
-}
-
-impl PageInProgress {
-    fn new(number: u32, expected_sha256: Option<Sha256Digest>, upload: PageUpload) -> Self {
-        Self {
-            number,
-            expected_sha256,
-            upload,
-            hasher: Sha256::new(),
-            size: 0,
-            head: Vec::with_capacity(MediaType::SNIFF_LEN),
-            media_type: None,
-        }
-    }
-
-    async fn write(&mut self, bytes: Bytes, max_page_bytes: u64) -> Result<(), Error> {
-        self.size += bytes.len() as u64;
-        if self.size > max_page_bytes {
-            return Err(Error::ResourceExhausted(format!(
-                "page {} is larger than the limit of {max_page_bytes} bytes per page",
-                self.number
-            )));
-        }
-        if self.media_type.is_none() {
-            let wanted = MediaType::SNIFF_LEN - self.head.len();
-            self.head
-                .extend_from_slice(&bytes[..wanted.min(bytes.len())]);
-            if self.head.len() == MediaType::SNIFF_LEN {
-                self.media_type = Some(self.sniff()?);
-            }
-        }
-        self.hasher.update(&bytes);
-        self.upload.write(bytes).await?;
-        Ok(())
-    }
-
-    fn sniff(&self) -> Result<MediaType, Error> {
-        MediaType::sniff(&self.head).ok_or_else(|| {
-            Error::invalid(
-                "chunk",
-                format!(
-                    "page {} is not a JPEG, PNG, TIFF or PDF file (judged by its first bytes)",
-                    self.number
-                ),
-            )
-        })
-    }
-
-    async fn finish(self) -> Result<PageInfo, Error> {
-        if self.size == 0 {
-            return Err(Error::invalid(
-                "chunk",
-                format!("page {} is empty", self.number),
-            ));
-        }
-        let media_type = match self.media_type {
-            Some(media_type) => media_type,
-            None => match self.sniff() {
-                Ok(media_type) => media_type,
-                Err(error) => {
-                    self.upload.abort().await;
-                    return Err(error);
-                }
-            },
-        };
-        let sha256 = Sha256Digest(self.hasher.finalize().into());
-        if let Some(expected) = self.expected_sha256
-            && expected != sha256
-        {
-            self.upload.abort().await;
-            return Err(Error::invalid(
-                "page_start.sha256",
-                format!(
-                    "page {} arrived with SHA-256 {} but page_start declared {}",
-                    self.number,
-                    sha256.to_hex(),
-                    expected.to_hex()
-                ),
-            ));
-        }
-        self.upload.finish(&sha256).await?;
-        Ok(PageInfo {
-            number: self.number,
-            media_type,
-            size_bytes: self.size,
-            sha256,
-        })
-    }
 }

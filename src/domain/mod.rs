@@ -14,6 +14,7 @@ mod clock;
 mod completeness;
 mod completeness_report;
 mod completeness_rules;
+mod customer_history;
 mod customers;
 mod disposal;
 mod document_types;
@@ -22,9 +23,11 @@ mod error;
 mod filing;
 mod masking;
 mod names;
+mod page_intake;
 mod pages;
 mod paging;
 mod retention;
+mod versions;
 
 use std::future::Future;
 use std::sync::{Arc, RwLock};
@@ -46,6 +49,7 @@ pub use completeness_report::{
     CompletenessReport, IncompleteArchive, ReportAccount, ReportCursor, ReportItem, ReportSummary,
 };
 pub use completeness_rules::{Condition, MAX_MIN_COUNT, Rule, RuleClass, RuleKey, RuleSet};
+pub use customer_history::{ChangeStamp, CustomerRevision, RevisionCursor, RevisionName};
 pub use customers::{
     AccountNumber, Customer, CustomerChanges, CustomerClass, CustomerDisplayName, CustomerStatus,
     NewCustomer, OrgUnitCode, PersonalText,
@@ -68,6 +72,10 @@ pub use paging::{Cursor, Page, PageRequest};
 pub use retention::{
     ExpiredDocument, ExpiryCursor, HoldRelease, HoldTarget, LegalHold, Reason, Retention,
     RetentionFacts, RetentionRule,
+};
+pub use versions::{
+    CorrectionHeader, CorrectionPart, CorrectionReason, DocumentChanges, DocumentVersion,
+    VersionAuthor,
 };
 
 use crate::storage::{Database, PageStore};

@@ -95,30 +95,40 @@ pub struct PageInfo {
 pub type PageBytes = BoxStream<'static, Result<Bytes, Error>>;
 
 impl Archive {
-    /// Returns a page's metadata and a stream of its bytes.
+    /// Returns a page's metadata and a stream of its bytes, of the current version or of
+    /// `version`.
     pub async fn read_page(
         &self,
         actor: &Actor,
         name: &PageName,
+        version: Option<u32>,
     ) -> Result<(PageInfo, PageBytes), Error> {
         let resource = document_resource(&name.document);
         let resource = Resource {
             name: name.to_string(),
             ..resource
         };
-        self.audited(actor, "ReadPage", resource, self.open_page(actor, name))
-            .await
+        self.audited(
+            actor,
+            "ReadPage",
+            resource,
+            self.open_page(actor, name, version),
+        )
+        .await
     }
 
     async fn open_page(
         &self,
         actor: &Actor,
         name: &PageName,
+        version: Option<u32>,
     ) -> Result<(PageInfo, PageBytes), Error> {
         let policy = self.policy();
         let grant = policy.grant(actor)?;
         grant.require(Permission::ReadPages)?;
-        let document = self.visible_document(&grant, &name.document).await?;
+        let document = self
+            .visible_version(&grant, &name.document, version)
+            .await?;
         let page = document
             .pages
             .into_iter()

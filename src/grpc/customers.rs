@@ -174,6 +174,20 @@ impl pb::customer_service_server::CustomerService for Customers {
             customers: page.items.iter().map(to_proto).collect(),
         }))
     }
+
+    async fn list_customer_revisions(
+        &self,
+        request: Request<pb::ListCustomerRevisionsRequest>,
+    ) -> Result<Response<pb::ListCustomerRevisionsResponse>, Status> {
+        super::customer_history::list_customer_revisions(&self.archive, request).await
+    }
+
+    async fn get_customer_revision(
+        &self,
+        request: Request<pb::GetCustomerRevisionRequest>,
+    ) -> Result<Response<pb::CustomerRevision>, Status> {
+        super::customer_history::get_customer_revision(&self.archive, request).await
+    }
 }
 
 fn text(value: &Option<PersonalText>) -> String {
@@ -227,7 +241,7 @@ fn parse_status(value: i32) -> Result<Option<CustomerStatus>, Error> {
     }
 }
 
-fn to_proto(customer: &Customer) -> pb::Customer {
+pub(super) fn to_proto(customer: &Customer) -> pb::Customer {
     pb::Customer {
         name: customer_name(&customer.account_number),
         account_number: customer.account_number.to_string(),
@@ -248,5 +262,6 @@ fn to_proto(customer: &Customer) -> pb::Customer {
         address: text(&customer.address),
         create_time: Some(timestamp(customer.create_time)),
         update_time: Some(timestamp(customer.update_time)),
+        revision: customer.revision as i32,
     }
 }

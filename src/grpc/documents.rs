@@ -74,9 +74,31 @@ impl pb::document_service_server::DocumentService for Documents {
         request: Request<pb::GetDocumentRequest>,
     ) -> Result<Response<pb::Document>, Status> {
         let actor = actor(&request)?;
-        let name = DocumentName::parse("name", &request.into_inner().name)?;
-        let document = self.archive.document(&actor, &name).await?;
+        let request = request.into_inner();
+        let name = DocumentName::parse("name", &request.name)?;
+        let document = match super::versions::parse_version("version", request.version)? {
+            None => self.archive.document(&actor, &name).await?,
+            Some(version) => {
+                self.archive
+                    .document_version(&actor, &name, version)
+                    .await?
+            }
+        };
         Ok(Response::new(to_proto(&document)))
+    }
+
+    async fn correct_document(
+        &self,
+        request: Request<Streaming<pb::CorrectDocumentRequest>>,
+    ) -> Result<Response<pb::Document>, Status> {
+        super::versions::correct_document(&self.archive, request).await
+    }
+
+    async fn list_document_versions(
+        &self,
+        request: Request<pb::ListDocumentVersionsRequest>,
+    ) -> Result<Response<pb::ListDocumentVersionsResponse>, Status> {
+        super::versions::list_document_versions(&self.archive, request).await
     }
 
     async fn list_documents(
@@ -222,6 +244,9 @@ pub(super) fn to_proto(document: &Document) -> pb::Document {
             .collect(),
         size_bytes: document.size_bytes() as i64,
         file_time: Some(timestamp(document.filed_at)),
+        current_version: document.current_version as i32,
+        customer_revision: document.customer_revision as i32,
+        version_create_time: Some(timestamp(document.version_created_at)),
         destroy_time: document
             .destruction
             .as_ref()

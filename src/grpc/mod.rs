@@ -5,6 +5,7 @@
 mod audit;
 pub mod auth;
 mod completeness;
+mod customer_history;
 mod customers;
 mod disposal;
 mod document_types;
@@ -15,6 +16,7 @@ pub mod linger;
 mod pages;
 mod retention;
 mod rpc_span;
+mod versions;
 
 pub use rpc_span::RpcSpanLayer;
 

@@ -31,8 +31,10 @@ impl pb::page_service_server::PageService for Pages {
         request: Request<pb::ReadPageRequest>,
     ) -> Result<Response<Self::ReadPageStream>, Status> {
         let actor = actor(&request)?;
-        let name = PageName::parse("name", &request.into_inner().name)?;
-        let (page, bytes) = self.archive.read_page(&actor, &name).await?;
+        let request = request.into_inner();
+        let name = PageName::parse("name", &request.name)?;
+        let version = super::versions::parse_version("version", request.version)?;
+        let (page, bytes) = self.archive.read_page(&actor, &name, version).await?;
         let first = pb::ReadPageResponse {
             page: Some(to_proto(&name.document, &page)),
             chunk: Bytes::new(),

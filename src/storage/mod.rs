@@ -7,7 +7,7 @@ mod error;
 mod object_store_config;
 mod page_store;
 
-pub use database::{Database, NewDocument};
+pub use database::{Database, NewDocument, NewVersion, VersionInsert};
 pub use error::StorageError;
 pub use object_store_config::{
     LocalSettings, ObjectStoreKind, ObjectStoreSettings, S3Settings, open_object_store,

@@ -80,6 +80,7 @@ async fn one_of_each(app: &mut TestApp) {
     app.documents
         .get_document(pb::GetDocumentRequest {
             name: filed.name.clone(),
+            ..Default::default()
         })
         .await
         .unwrap();

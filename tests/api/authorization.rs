@@ -23,7 +23,6 @@ pub(crate) const OUTSIDE: &str = "1301000001"; // org 130101, outside it
 
 /// The RPCs the matrix covers, as `Service/Method`.
 const COVERED: &[&str] = &[
-    // Completeness, versions, retention and disposal: tests/api/authorization_records.rs
     "CustomerService/CreateCustomer",
     "CustomerService/GetCustomer",
     "CustomerService/UpdateCustomer",
@@ -31,10 +30,16 @@ const COVERED: &[&str] = &[
     "DocumentService/FileDocument",
     "DocumentService/GetDocument",
     "DocumentService/ListDocuments",
+    // Versions and customer history: tests/api/authorization_versions.rs
+    "DocumentService/CorrectDocument",
+    "DocumentService/ListDocumentVersions",
+    "CustomerService/ListCustomerRevisions",
+    "CustomerService/GetCustomerRevision",
     "PageService/ReadPage",
     "DocumentTypeService/ListDocumentTypes",
     "AuditService/ListAuditEvents",
     "AuditService/VerifyAuditChain",
+    // Retention, holds and disposal: tests/api/authorization_records.rs
     "RetentionService/GetRetention",
     "RetentionService/PlaceLegalHold",
     "RetentionService/ReleaseLegalHold",
@@ -379,6 +384,7 @@ async fn every_role_gets_exactly_what_the_policy_grants() {
                     c.documents
                         .get_document(pb::GetDocumentRequest {
                             name: document.clone(),
+                            ..Default::default()
                         })
                         .await,
                 ));
@@ -395,6 +401,7 @@ async fn every_role_gets_exactly_what_the_policy_grants() {
                     .pages
                     .read_page(pb::ReadPageRequest {
                         name: format!("{document}/pages/1"),
+                        ..Default::default()
                     })
                     .await;
                 let actual = match &mut stream_result {

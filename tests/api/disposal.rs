@@ -137,6 +137,7 @@ async fn an_approved_list_destroys_pages_no_live_document_shares_and_leaves_tomb
         .documents
         .get_document(pb::GetDocumentRequest {
             name: doomed.clone(),
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -65,6 +65,7 @@ async fn a_multi_page_document_is_filed_and_read_back_byte_for_byte() {
         .documents
         .get_document(pb::GetDocumentRequest {
             name: document.name.clone(),
+            ..Default::default()
         })
         .await
         .unwrap()

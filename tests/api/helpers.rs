@@ -301,7 +301,10 @@ impl TestApp {
     pub async fn read_page(&mut self, name: &str) -> Result<(pb::Page, Vec<u8>), tonic::Status> {
         let mut stream = self
             .pages
-            .read_page(pb::ReadPageRequest { name: name.into() })
+            .read_page(pb::ReadPageRequest {
+                name: name.into(),
+                ..Default::default()
+            })
             .await?
             .into_inner();
         let mut page = None;

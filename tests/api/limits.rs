@@ -68,7 +68,10 @@ async fn a_call_beyond_the_limit_of_calls_in_flight_is_refused_at_once_and_healt
     let mut held = app
         .pages
         .clone()
-        .read_page(pb::ReadPageRequest { name })
+        .read_page(pb::ReadPageRequest {
+            name,
+            ..Default::default()
+        })
         .await
         .expect("the read is admitted")
         .into_inner();
@@ -293,7 +296,10 @@ async fn a_page_being_read_when_the_server_drains_is_read_to_its_end() {
     let mut reading = app
         .pages
         .clone()
-        .read_page(pb::ReadPageRequest { name })
+        .read_page(pb::ReadPageRequest {
+            name,
+            ..Default::default()
+        })
         .await
         .expect("the read starts")
         .into_inner();

@@ -108,6 +108,29 @@ async fn each_role_sees_personal_data_masked_or_in_full_as_the_policy_says() {
         {
             responses.push(("UpdateCustomer".into(), r.into_inner().encode_to_vec()));
         }
+        // The customer's history: earlier revisions carry the same personal data.
+        if let Ok(r) = c
+            .customers
+            .list_customer_revisions(pb::ListCustomerRevisionsRequest {
+                parent: format!("customers/{HOUSEHOLD}"),
+                ..Default::default()
+            })
+            .await
+        {
+            responses.push((
+                "ListCustomerRevisions".into(),
+                r.into_inner().encode_to_vec(),
+            ));
+        }
+        if let Ok(r) = c
+            .customers
+            .get_customer_revision(pb::GetCustomerRevisionRequest {
+                name: format!("customers/{HOUSEHOLD}/revisions/1"),
+            })
+            .await
+        {
+            responses.push(("GetCustomerRevision".into(), r.into_inner().encode_to_vec()));
+        }
         if let Ok(r) = c
             .audit
             .list_audit_events(pb::ListAuditEventsRequest {
@@ -145,5 +168,5 @@ async fn each_role_sees_personal_data_masked_or_in_full_as_the_policy_says() {
             }
         }
     }
-    assert!(checked >= 20, "only {checked} responses were checked");
+    assert!(checked >= 36, "only {checked} responses were checked");
 }

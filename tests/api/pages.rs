@@ -27,6 +27,7 @@ async fn pages_and_documents_that_do_not_exist_are_not_found() {
         .documents
         .get_document(pb::GetDocumentRequest {
             name: elsewhere.clone(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -44,6 +45,7 @@ async fn pages_and_documents_that_do_not_exist_are_not_found() {
         .documents
         .get_document(pb::GetDocumentRequest {
             name: unknown.into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -71,6 +73,7 @@ async fn malformed_page_and_document_names_are_invalid() {
         .documents
         .get_document(pb::GetDocumentRequest {
             name: "documents/1".into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();

@@ -3,15 +3,16 @@
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Transaction};
 
+use super::documents::number;
 use super::{Database, decode, parse_column};
 use crate::domain::{
-    AccountNumber, AuditEvent, Customer, CustomerChanges, CustomerClass, CustomerDisplayName,
-    CustomerStatus, NewCustomer, OrgUnitCode, PersonalText,
+    AccountNumber, AuditEvent, ChangeStamp, Customer, CustomerChanges, CustomerClass,
+    CustomerDisplayName, CustomerStatus, NewCustomer, OrgUnitCode, PersonalText,
 };
 use crate::storage::StorageError;
 
 #[derive(sqlx::FromRow)]
-struct CustomerRow {
+pub(super) struct CustomerRow {
     account_number: String,
     display_name: String,
     customer_class: String,
@@ -22,6 +23,7 @@ struct CustomerRow {
     address: Option<String>,
     create_time: DateTime<Utc>,
     update_time: DateTime<Utc>,
+    revision: i32,
 }
 
 impl TryFrom<CustomerRow> for Customer {
@@ -47,6 +49,7 @@ impl TryFrom<CustomerRow> for Customer {
             address: personal("address", row.address)?,
             create_time: row.create_time,
             update_time: row.update_time,
+            revision: number("revision", row.revision)?,
         })
     }
 }
@@ -91,13 +94,14 @@ impl Database {
     pub async fn insert_customer(
         &self,
         new: &NewCustomer,
+        stamp: &ChangeStamp,
         event: &AuditEvent,
     ) -> Result<Option<Customer>, StorageError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_customer_change(stamp).await?;
         let row: Option<CustomerRow> = sqlx::query_as(
             "INSERT INTO customers (account_number, display_name, customer_class, org_unit_code,
-                                    status, id_number, phone, address)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                                    status, id_number, phone, address, create_time, update_time)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
              ON CONFLICT (account_number) DO NOTHING
              RETURNING *",
         )
@@ -109,6 +113,7 @@ impl Database {
         .bind(new.id_number.as_ref().map(PersonalText::as_str))
         .bind(new.phone.as_ref().map(PersonalText::as_str))
         .bind(new.address.as_ref().map(PersonalText::as_str))
+        .bind(stamp.at)
         .fetch_optional(&mut *tx)
         .await?;
         self.commit_change(tx, row, event).await
@@ -135,9 +140,10 @@ impl Database {
         &self,
         account: &AccountNumber,
         changes: &CustomerChanges,
+        stamp: &ChangeStamp,
         event: &AuditEvent,
     ) -> Result<Option<Customer>, StorageError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_customer_change(stamp).await?;
         let row: Option<CustomerRow> = sqlx::query_as(
             "UPDATE customers SET
                  display_name = COALESCE($2, display_name),
@@ -147,7 +153,7 @@ impl Database {
                  id_number = COALESCE($6, id_number),
                  phone = COALESCE($7, phone),
                  address = COALESCE($8, address),
-                 update_time = now()
+                 update_time = $9
              WHERE account_number = $1
              RETURNING *",
         )
@@ -164,9 +170,25 @@ impl Database {
         .bind(changes.id_number.as_ref().map(PersonalText::as_str))
         .bind(changes.phone.as_ref().map(PersonalText::as_str))
         .bind(changes.address.as_ref().map(PersonalText::as_str))
+        .bind(stamp.at)
         .fetch_optional(&mut *tx)
         .await?;
         self.commit_change(tx, row, event).await
+    }
+
+    /// Begins a transaction that changes customers: the history trigger records `stamp.by`
+    /// as the author of the revisions it writes (`set_config(…, true)` lasts until the
+    /// transaction ends, so a pooled connection carries nothing over).
+    async fn begin_customer_change(
+        &self,
+        stamp: &ChangeStamp,
+    ) -> Result<Transaction<'static, Postgres>, StorageError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT set_config('custodian.changed_by', $1, true)")
+            .bind(&stamp.by)
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
     }
 
     /// Commits a customer change with its audit event; without a changed row nothing is written.

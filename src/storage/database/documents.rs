@@ -4,18 +4,18 @@
 //! any page contents not yet known. The page objects are already in the store by then (see
 //! `domain::filing`), so a committed row never points at a missing object.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::disposal::revive_destroyed_contents;
+use super::versions::insert_pages;
 use super::{Database, decode, decode_confidentiality, parse_column};
 use crate::domain::{
     AccountNumber, AuditEvent, BusinessProcess, ClientRequestId, Confidentiality, Destruction,
     DestructionListName, Document, DocumentCursor, DocumentFilter, DocumentName, DocumentTypeCode,
-    FilingHeader, MediaType, PageInfo, Sha256Digest, SourceSystem, Title, Visibility,
-    WorkOrderNumber,
+    FilingHeader, MediaType, PageInfo, Sha256Digest, SourceSystem, Title, VersionAuthor,
+    Visibility, WorkOrderNumber,
 };
 use crate::storage::StorageError;
 
@@ -26,6 +26,8 @@ pub struct NewDocument<'a> {
     pub pages: &'a [PageInfo],
     pub confidentiality: Confidentiality,
     pub filed_at: DateTime<Utc>,
+    /// Who files it: the author of version 1.
+    pub author: &'a VersionAuthor,
     /// PostgreSQL's clock before the first page object was written (see disposal.rs).
     pub uploads_began: DateTime<Utc>,
 }
@@ -36,7 +38,8 @@ macro_rules! select_documents {
         concat!(
             "SELECT d.document_id, d.account_number, d.source_system, d.client_request_id,
                     d.filed_at, v.version, v.document_type, v.business_process,
-                    v.work_order_number, v.title, t.confidentiality, d.destroyed_at,
+                    v.work_order_number, v.title, t.confidentiality, d.current_version,
+                    d.customer_revision, v.created_at AS version_created_at, d.destroyed_at,
                     d.destruction_list_id
              FROM documents d
              JOIN document_versions v
@@ -48,7 +51,7 @@ macro_rules! select_documents {
 }
 
 #[derive(sqlx::FromRow)]
-struct DocumentRow {
+pub(super) struct DocumentRow {
     document_id: Uuid,
     account_number: String,
     source_system: String,
@@ -60,12 +63,15 @@ struct DocumentRow {
     work_order_number: String,
     title: String,
     confidentiality: i16,
+    current_version: i32,
+    customer_revision: i32,
+    version_created_at: DateTime<Utc>,
     destroyed_at: Option<DateTime<Utc>>,
     destruction_list_id: Option<Uuid>,
 }
 
 impl DocumentRow {
-    fn into_document(self, pages: Vec<PageInfo>) -> Result<Document, StorageError> {
+    pub(super) fn into_document(self, pages: Vec<PageInfo>) -> Result<Document, StorageError> {
         Ok(Document {
             id: self.document_id,
             account: parse_column("account_number", &self.account_number, AccountNumber::parse)?,
@@ -90,10 +96,12 @@ impl DocumentRow {
                 &self.client_request_id,
                 ClientRequestId::parse,
             )?,
-            version: u32::try_from(self.version)
-                .map_err(|error| StorageError::Unexpected(error.into()))?,
+            version: number("version", self.version)?,
             pages,
             filed_at: self.filed_at,
+            current_version: number("current_version", self.current_version)?,
+            customer_revision: number("customer_revision", self.customer_revision)?,
+            version_created_at: self.version_created_at,
             confidentiality: decode_confidentiality(self.confidentiality)?,
             destruction: match (self.destroyed_at, self.destruction_list_id) {
                 (Some(destroyed_at), Some(list)) => Some(Destruction {
@@ -106,8 +114,14 @@ impl DocumentRow {
     }
 }
 
+/// A version or revision number, which the schema keeps positive.
+pub(super) fn number(column: &str, value: i32) -> Result<u32, StorageError> {
+    u32::try_from(value)
+        .map_err(|_| StorageError::Unexpected(anyhow::anyhow!("column {column} holds {value}")))
+}
+
 #[derive(sqlx::FromRow)]
-struct PageRow {
+pub(super) struct PageRow {
     document_id: Uuid,
     page_number: i32,
     media_type: String,
@@ -133,7 +147,7 @@ impl TryFrom<PageRow> for PageInfo {
     }
 }
 
-fn process_to_db(process: BusinessProcess) -> &'static str {
+pub(super) fn process_to_db(process: BusinessProcess) -> &'static str {
     match process {
         BusinessProcess::NewConnection => "new_connection",
         BusinessProcess::CapacityIncrease => "capacity_increase",
@@ -147,7 +161,7 @@ fn process_to_db(process: BusinessProcess) -> &'static str {
     }
 }
 
-fn process_from_db(text: &str) -> Option<BusinessProcess> {
+pub(super) fn process_from_db(text: &str) -> Option<BusinessProcess> {
     Some(match text {
         "new_connection" => BusinessProcess::NewConnection,
         "capacity_increase" => BusinessProcess::CapacityIncrease,
@@ -173,12 +187,13 @@ impl Database {
     ) -> Result<Option<Document>, StorageError> {
         let header = new.header;
         let mut tx = self.pool.begin().await?;
-        let filed_at: Option<DateTime<Utc>> = sqlx::query_scalar(
-            "INSERT INTO documents
-                 (document_id, account_number, source_system, client_request_id, filed_at)
-             VALUES ($1, $2, $3, $4, $5)
+        // The account's revision is read in the filing's transaction: the one in force now.
+        let filed: Option<(DateTime<Utc>, i32)> = sqlx::query_as(
+            "INSERT INTO documents (document_id, account_number, source_system,
+                 client_request_id, filed_at, customer_revision)
+             SELECT $1, $2, $3, $4, $5, revision FROM customers WHERE account_number = $2
              ON CONFLICT (source_system, client_request_id) DO NOTHING
-             RETURNING filed_at",
+             RETURNING filed_at, customer_revision",
         )
         .bind(new.id)
         .bind(header.account.as_str())
@@ -189,13 +204,14 @@ impl Database {
         .await?;
         // A concurrent filing with the same request id makes this insert wait for it and then
         // do nothing.
-        let Some(filed_at) = filed_at else {
+        let Some((filed_at, customer_revision)) = filed else {
             return Ok(None);
         };
         sqlx::query(
             "INSERT INTO document_versions (document_id, version, document_type,
-                 business_process, work_order_number, title, created_at)
-             VALUES ($1, 1, $2, $3, $4, $5, $6)",
+                 business_process, work_order_number, title, created_at, author_system,
+                 author_person)
+             VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(new.id)
         .bind(header.document_type.as_str())
@@ -208,58 +224,11 @@ impl Database {
         )
         .bind(header.title.as_str())
         .bind(filed_at)
+        .bind(&new.author.system)
+        .bind(&new.author.person)
         .execute(&mut *tx)
         .await?;
-
-        // The same content may appear on several pages; insert each once.
-        let mut seen = HashSet::new();
-        let contents: Vec<&PageInfo> = new.pages.iter().filter(|p| seen.insert(p.sha256)).collect();
-        sqlx::query(
-            "INSERT INTO page_contents (sha256, media_type, size_bytes)
-             SELECT * FROM UNNEST($1::bytea[], $2::text[], $3::bigint[])
-             ON CONFLICT (sha256) DO NOTHING",
-        )
-        .bind(
-            contents
-                .iter()
-                .map(|p| p.sha256.0.to_vec())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            contents
-                .iter()
-                .map(|p| p.media_type.as_mime())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            contents
-                .iter()
-                .map(|p| p.size_bytes as i64)
-                .collect::<Vec<_>>(),
-        )
-        .execute(&mut *tx)
-        .await?;
-        let digests: Vec<Vec<u8>> = contents.iter().map(|p| p.sha256.0.to_vec()).collect();
-        revive_destroyed_contents(&mut tx, &digests, new.uploads_began).await?;
-        sqlx::query(
-            "INSERT INTO pages (document_id, version, page_number, sha256)
-             SELECT $1, 1, * FROM UNNEST($2::int[], $3::bytea[])",
-        )
-        .bind(new.id)
-        .bind(
-            new.pages
-                .iter()
-                .map(|p| p.number as i32)
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            new.pages
-                .iter()
-                .map(|p| p.sha256.0.to_vec())
-                .collect::<Vec<_>>(),
-        )
-        .execute(&mut *tx)
-        .await?;
+        insert_pages(&mut tx, new.id, 1, new.pages, new.uploads_began).await?;
 
         self.append_audit_in(&mut tx, std::slice::from_ref(event))
             .await?;
@@ -276,6 +245,9 @@ impl Database {
             version: 1,
             pages: new.pages.to_vec(),
             filed_at,
+            current_version: 1,
+            customer_revision: number("customer_revision", customer_revision)?,
+            version_created_at: filed_at,
             confidentiality: new.confidentiality,
             destruction: None,
         }))

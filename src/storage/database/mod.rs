@@ -2,11 +2,14 @@
 
 mod audit;
 mod completeness;
+mod content_destructions;
+mod customer_history;
 mod customers;
 mod disposal;
 mod document_types;
 mod documents;
 mod retention;
+mod versions;
 
 use std::time::Duration;
 
@@ -15,6 +18,7 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
 pub use documents::NewDocument;
+pub use versions::{NewVersion, VersionInsert};
 
 use super::StorageError;
 use crate::domain::ChainKey;

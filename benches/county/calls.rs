@@ -1,0 +1,153 @@
+//! The single calls the workloads repeat: through Custodian (gRPC, with a bearer token) and
+//! straight to the object store (the limit). Each returns the payload bytes it moved.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use custodian::proto::v1 as pb;
+use custodian::proto::v1::document_service_client::DocumentServiceClient;
+use custodian::proto::v1::file_document_request::Part;
+use custodian::proto::v1::page_service_client::PageServiceClient;
+use futures::StreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
+
+/// What every Custodian call needs: a connection and the caller's token.
+#[derive(Clone)]
+pub struct Caller {
+    pub channel: Channel,
+    pub bearer: MetadataValue<Ascii>,
+}
+
+impl Caller {
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request
+            .metadata_mut()
+            .insert("authorization", self.bearer.clone());
+        request
+    }
+
+    pub async fn health(&self) -> anyhow::Result<u64> {
+        HealthClient::new(self.channel.clone())
+            .check(HealthCheckRequest::default())
+            .await?;
+        Ok(0)
+    }
+
+    pub async fn get_document(&self, name: &str) -> anyhow::Result<u64> {
+        let document = DocumentServiceClient::new(self.channel.clone())
+            .get_document(self.request(pb::GetDocumentRequest {
+                name: name.into(),
+                ..Default::default()
+            }))
+            .await?;
+        anyhow::ensure!(
+            !document.get_ref().pages.is_empty(),
+            "a document without pages"
+        );
+        Ok(0)
+    }
+
+    pub async fn list_documents(&self, parent: &str) -> anyhow::Result<u64> {
+        let listing = DocumentServiceClient::new(self.channel.clone())
+            .list_documents(self.request(pb::ListDocumentsRequest {
+                parent: parent.into(),
+                ..Default::default()
+            }))
+            .await?;
+        anyhow::ensure!(!listing.get_ref().documents.is_empty(), "an empty archive");
+        Ok(0)
+    }
+
+    /// Reads a whole page; returns its size.
+    pub async fn read_page(&self, name: &str) -> anyhow::Result<u64> {
+        let mut stream = PageServiceClient::new(self.channel.clone())
+            .read_page(self.request(pb::ReadPageRequest {
+                name: name.into(),
+                ..Default::default()
+            }))
+            .await?
+            .into_inner();
+        let mut bytes = 0;
+        while let Some(message) = stream.next().await {
+            bytes += message?.chunk.len() as u64;
+        }
+        Ok(bytes)
+    }
+
+    /// Files one document; returns the page bytes sent and the filed document.
+    pub async fn file_document(
+        &self,
+        parent: &str,
+        request_id: String,
+        pages: Vec<Vec<Bytes>>,
+    ) -> anyhow::Result<(u64, pb::Document)> {
+        let part = |part| pb::FileDocumentRequest { part: Some(part) };
+        let mut messages = vec![part(Part::Header(pb::FilingHeader {
+            parent: parent.into(),
+            document_type: "application-form".into(),
+            business_process: pb::BusinessProcess::NewConnection.into(),
+            work_order_number: "YX202611BENCH".into(),
+            title: "居民新装用电申请书".into(),
+            source_system: "archive-desk".into(),
+            client_request_id: request_id,
+        }))];
+        let mut bytes = 0;
+        for chunks in pages {
+            messages.push(part(Part::PageStart(pb::PageStart::default())));
+            for chunk in chunks {
+                bytes += chunk.len() as u64;
+                messages.push(part(Part::Chunk(chunk)));
+            }
+        }
+        let document = DocumentServiceClient::new(self.channel.clone())
+            .file_document(self.request(futures::stream::iter(messages)))
+            .await?
+            .into_inner();
+        Ok((bytes, document))
+    }
+}
+
+/// Reads a whole object; returns its size.
+pub async fn direct_get(store: &Arc<dyn ObjectStore>, key: &Path) -> anyhow::Result<u64> {
+    let mut stream = store.get(key).await?.into_stream();
+    let mut bytes = 0;
+    while let Some(chunk) = stream.next().await {
+        bytes += chunk?.len() as u64;
+    }
+    Ok(bytes)
+}
+
+/// Writes the pages as objects, one after the other as a filing does; small ones with one
+/// PUT, large ones as multipart uploads with the server's part size and parts in flight.
+pub async fn direct_put(
+    store: &Arc<dyn ObjectStore>,
+    prefix: &str,
+    pages: Vec<Vec<Bytes>>,
+) -> anyhow::Result<u64> {
+    let mut bytes = 0;
+    for (number, chunks) in pages.into_iter().enumerate() {
+        let key = Path::from(format!("{prefix}/{number}"));
+        let size: usize = chunks.iter().map(Bytes::len).sum();
+        bytes += size as u64;
+        if size < custodian::storage::PART_SIZE {
+            store.put(&key, chunks.into_iter().collect()).await?;
+        } else {
+            let mut upload = WriteMultipart::new_with_chunk_size(
+                store.put_multipart(&key).await?,
+                custodian::storage::PART_SIZE,
+            );
+            for chunk in chunks {
+                upload.wait_for_capacity(2).await?;
+                upload.put(chunk);
+            }
+            upload.finish().await?;
+        }
+    }
+    Ok(bytes)
+}

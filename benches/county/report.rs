@@ -1,0 +1,137 @@
+//! The table of a run: each workload's Custodian figure, its limit, the ratio and the target;
+//! and the details of every measured series.
+
+use crate::common::{Round, median, spread};
+
+/// Every round of every series, in the order first measured.
+#[derive(Default)]
+pub struct Series(Vec<(String, Vec<Round>)>);
+
+impl Series {
+    pub fn push(&mut self, name: &str, round: Round) {
+        if let Some(error) = &round.first_error {
+            eprintln!("  {name}: {} errors, first: {error}", round.errors);
+        }
+        match self.0.iter_mut().find(|(series, _)| series == name) {
+            Some((_, rounds)) => rounds.push(round),
+            None => self.0.push((name.to_owned(), vec![round])),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&[Round]> {
+        self.0
+            .iter()
+            .find(|(series, _)| series == name)
+            .map(|(_, rounds)| rounds.as_slice())
+    }
+
+    fn values(&self, name: &str, figure: fn(&Round) -> f64) -> Vec<f64> {
+        self.get(name)
+            .map(|rounds| rounds.iter().map(figure).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn median(&self, name: &str, figure: fn(&Round) -> f64) -> f64 {
+        median(&self.values(name, figure))
+    }
+
+    pub fn spread(&self, name: &str, figure: fn(&Round) -> f64, decimals: usize) -> String {
+        spread(&self.values(name, figure), decimals)
+    }
+
+    pub fn print_details(&self) {
+        println!("\n| series | rounds | calls/s | MB/s | p50 ms | p99 ms | max ms | errors |");
+        println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+        for (name, rounds) in &self.0 {
+            let errors: u64 = rounds.iter().map(|r| r.errors).sum();
+            println!(
+                "| {name} | {} | {} | {} | {} | {} | {} | {errors} |",
+                rounds.len(),
+                self.spread(name, Round::per_second, 0),
+                self.spread(name, Round::mb_per_second, 1),
+                self.spread(name, |r| r.p50_ms, 2),
+                self.spread(name, |r| r.p99_ms, 2),
+                self.spread(name, |r| r.max_ms, 1),
+            );
+        }
+    }
+}
+
+/// One line of the summary table.
+pub struct Row {
+    pub workload: String,
+    pub custodian: String,
+    pub limit: String,
+    pub ratio: String,
+    pub target: String,
+    pub pass: Option<bool>,
+}
+
+#[derive(Default)]
+pub struct Table(pub Vec<Row>);
+
+impl Table {
+    /// A throughput compared with its limit: `ratio = custodian / limit >= target`.
+    pub fn ratio(
+        &mut self,
+        series: &Series,
+        workload: &str,
+        (custodian, limit): (&str, &str),
+        figure: fn(&Round) -> f64,
+        unit: &str,
+        target: f64,
+    ) {
+        if series.get(custodian).is_none() || series.get(limit).is_none() {
+            return;
+        }
+        let ratio = series.median(custodian, figure) / series.median(limit, figure);
+        let decimals = if unit == "MB/s" { 1 } else { 0 };
+        self.0.push(Row {
+            workload: workload.into(),
+            custodian: format!("{} {unit}", series.spread(custodian, figure, decimals)),
+            limit: format!("{} {unit}", series.spread(limit, figure, decimals)),
+            ratio: format!("{:.0} %", ratio * 100.0),
+            target: format!("≥ {:.0} %", target * 100.0),
+            pass: Some(ratio >= target),
+        });
+    }
+
+    /// A figure against an absolute bound: `value <= bound`.
+    pub fn bound(
+        &mut self,
+        workload: &str,
+        value: String,
+        measured: f64,
+        bound: f64,
+        target: &str,
+    ) {
+        self.0.push(Row {
+            workload: workload.into(),
+            custodian: value,
+            limit: "—".into(),
+            ratio: "—".into(),
+            target: target.into(),
+            pass: Some(measured <= bound),
+        });
+    }
+
+    pub fn print(&self) {
+        println!("\n| workload | Custodian | limit | ratio | target | result |");
+        println!("| --- | --- | --- | --- | --- | --- |");
+        for row in &self.0 {
+            let result = match row.pass {
+                Some(true) => "pass",
+                Some(false) => "**MISS**",
+                None => "report",
+            };
+            println!(
+                "| {} | {} | {} | {} | {} | {result} |",
+                row.workload, row.custodian, row.limit, row.ratio, row.target
+            );
+        }
+    }
+
+    pub fn all_pass(&self) -> bool {
+        self.0.iter().all(|row| row.pass != Some(false))
+    }
+}

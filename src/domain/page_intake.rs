@@ -1,0 +1,212 @@
+//! Receiving the pages of a document as a stream: each page is checked (media type by its
+//! first bytes, size limits, the declared SHA-256) and hashed chunk by chunk while its bytes go
+//! to the store. Filing and correction both take their pages through here.
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+
+use super::Error;
+use super::filing::FilingLimits;
+use super::pages::{MediaType, PageInfo, Sha256Digest};
+use crate::storage::{PageStore, PageUpload};
+
+/// The pages of one new document version, as they arrive.
+pub(super) struct PageIntake<'a> {
+    store: &'a PageStore,
+    limits: FilingLimits,
+    pages: Vec<PageInfo>,
+    current: Option<PageInProgress>,
+    document_bytes: u64,
+}
+
+impl<'a> PageIntake<'a> {
+    pub(super) fn new(store: &'a PageStore, limits: FilingLimits) -> Self {
+        Self {
+            store,
+            limits,
+            pages: Vec::new(),
+            current: None,
+            document_bytes: 0,
+        }
+    }
+
+    /// The number the next page gets, after finishing the one in progress.
+    async fn next_number(&mut self) -> Result<u32, Error> {
+        if let Some(page) = self.current.take() {
+            self.pages.push(page.finish().await?);
+        }
+        let number = self.pages.len() as u32 + 1;
+        if number > self.limits.max_pages {
+            return Err(Error::ResourceExhausted(format!(
+                "a document may have at most {} pages",
+                self.limits.max_pages
+            )));
+        }
+        Ok(number)
+    }
+
+    /// Starts the next page, optionally with the checksum the caller computed.
+    pub(super) async fn start_page(
+        &mut self,
+        expected_sha256: Option<Sha256Digest>,
+    ) -> Result<(), Error> {
+        let number = self.next_number().await?;
+        self.current = Some(PageInProgress::new(
+            number,
+            expected_sha256,
+            self.store.begin_upload(),
+        ));
+        Ok(())
+    }
+
+    /// Takes a page already in the store (kept from an earlier version) as the next page.
+    pub(super) async fn keep(&mut self, page: &PageInfo) -> Result<(), Error> {
+        let number = self.next_number().await?;
+        self.count_bytes(page.size_bytes)?;
+        self.pages.push(PageInfo {
+            number,
+            ..page.clone()
+        });
+        Ok(())
+    }
+
+    /// Adds the next bytes of the page in progress.
+    pub(super) async fn write(&mut self, bytes: Bytes) -> Result<(), Error> {
+        if self.current.is_none() {
+            return Err(Error::invalid(
+                "chunk",
+                "page bytes arrived before the first page_start",
+            ));
+        }
+        self.count_bytes(bytes.len() as u64)?;
+        match self.current.as_mut() {
+            Some(page) => page.write(bytes, self.limits.max_page_bytes).await,
+            None => Ok(()),
+        }
+    }
+
+    fn count_bytes(&mut self, bytes: u64) -> Result<(), Error> {
+        self.document_bytes += bytes;
+        if self.document_bytes > self.limits.max_document_bytes {
+            return Err(Error::ResourceExhausted(format!(
+                "a document may have at most {} bytes",
+                self.limits.max_document_bytes
+            )));
+        }
+        Ok(())
+    }
+
+    /// Finishes the page in progress and returns every page in order (possibly none).
+    pub(super) async fn finish(mut self) -> Result<Vec<PageInfo>, Error> {
+        if let Some(page) = self.current.take() {
+            self.pages.push(page.finish().await?);
+        }
+        Ok(self.pages)
+    }
+
+    /// Gives up, removing the parts of the page in progress.
+    pub(super) async fn abort(mut self) {
+        if let Some(page) = self.current.take() {
+            page.upload.abort().await;
+        }
+    }
+}
+
+/// A page being received: checked and hashed chunk by chunk while its bytes go to the store.
+struct PageInProgress {
+    number: u32,
+    expected_sha256: Option<Sha256Digest>,
+    upload: PageUpload,
+    hasher: Sha256,
+    size: u64,
+    head: Vec<u8>,
+    media_type: Option<MediaType>,
+}
+
+impl PageInProgress {
+    fn new(number: u32, expected_sha256: Option<Sha256Digest>, upload: PageUpload) -> Self {
+        Self {
+            number,
+            expected_sha256,
+            upload,
+            hasher: Sha256::new(),
+            size: 0,
+            head: Vec::with_capacity(MediaType::SNIFF_LEN),
+            media_type: None,
+        }
+    }
+
+    async fn write(&mut self, bytes: Bytes, max_page_bytes: u64) -> Result<(), Error> {
+        self.size += bytes.len() as u64;
+        if self.size > max_page_bytes {
+            return Err(Error::ResourceExhausted(format!(
+                "page {} is larger than the limit of {max_page_bytes} bytes per page",
+                self.number
+            )));
+        }
+        if self.media_type.is_none() {
+            let wanted = MediaType::SNIFF_LEN - self.head.len();
+            self.head
+                .extend_from_slice(&bytes[..wanted.min(bytes.len())]);
+            if self.head.len() == MediaType::SNIFF_LEN {
+                self.media_type = Some(self.sniff()?);
+            }
+        }
+        self.hasher.update(&bytes);
+        self.upload.write(bytes).await?;
+        Ok(())
+    }
+
+    fn sniff(&self) -> Result<MediaType, Error> {
+        MediaType::sniff(&self.head).ok_or_else(|| {
+            Error::invalid(
+                "chunk",
+                format!(
+                    "page {} is not a JPEG, PNG, TIFF or PDF file (judged by its first bytes)",
+                    self.number
+                ),
+            )
+        })
+    }
+
+    async fn finish(self) -> Result<PageInfo, Error> {
+        if self.size == 0 {
+            return Err(Error::invalid(
+                "chunk",
+                format!("page {} is empty", self.number),
+            ));
+        }
+        let media_type = match self.media_type {
+            Some(media_type) => media_type,
+            None => match self.sniff() {
+                Ok(media_type) => media_type,
+                Err(error) => {
+                    self.upload.abort().await;
+                    return Err(error);
+                }
+            },
+        };
+        let sha256 = Sha256Digest(self.hasher.finalize().into());
+        if let Some(expected) = self.expected_sha256
+            && expected != sha256
+        {
+            self.upload.abort().await;
+            return Err(Error::invalid(
+                "page_start.sha256",
+                format!(
+                    "page {} arrived with SHA-256 {} but page_start declared {}",
+                    self.number,
+                    sha256.to_hex(),
+                    expected.to_hex()
+                ),
+            ));
+        }
+        self.upload.finish(&sha256).await?;
+        Ok(PageInfo {
+            number: self.number,
+            media_type,
+            size_bytes: self.size,
+            sha256,
+        })
+    }
+}

@@ -1,0 +1,243 @@
+//! DocumentService's version RPCs: CorrectDocument (client streaming) and
+//! ListDocumentVersions; GetDocument and ReadPage parse their `version` here too.
+
+use futures::StreamExt;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::auth::actor;
+use super::documents::{parse_process, process_to_proto, to_proto};
+use super::{optional, required, timestamp};
+use crate::domain::{
+    Archive, CorrectionHeader, CorrectionPart, CorrectionReason, DocumentChanges, DocumentName,
+    DocumentTypeCode, DocumentVersion, Error, Sha256Digest, Title, WorkOrderNumber,
+};
+use crate::proto::v1 as pb;
+use crate::proto::v1::correct_document_request::Part;
+
+/// Parses an optional version: 0 means the current one.
+pub(super) fn parse_version(field: &'static str, value: i32) -> Result<Option<u32>, Error> {
+    match value {
+        0 => Ok(None),
+        n if n < 0 => Err(Error::invalid(
+            field,
+            format!("must be a version number (1 or more) or 0 for the current one, got {n}"),
+        )),
+        n => Ok(Some(n as u32)),
+    }
+}
+
+pub(super) async fn correct_document(
+    archive: &Archive,
+    request: Request<Streaming<pb::CorrectDocumentRequest>>,
+) -> Result<Response<pb::Document>, Status> {
+    let actor = actor(&request)?;
+    let mut stream = request.into_inner();
+    let header = match stream.message().await? {
+        Some(pb::CorrectDocumentRequest {
+            part: Some(Part::Header(header)),
+        }) => parse_header(header)?,
+        Some(_) => {
+            return Err(Error::invalid(
+                "header",
+                "the first message of the stream must be the header",
+            )
+            .into());
+        }
+        None => return Err(Error::invalid("header", "the stream is empty").into()),
+    };
+    let parts = stream.map(|message| match message {
+        Ok(pb::CorrectDocumentRequest { part }) => parse_part(part),
+        // As for filing: a message over the size limit is a limit passed.
+        Err(status) if status.code() == tonic::Code::OutOfRange => {
+            Err(Error::ResourceExhausted(format!(
+                "a message of the correction is too large; send smaller chunks ({})",
+                status.message()
+            )))
+        }
+        Err(status) => Err(Error::Cancelled(format!(
+            "the correction stream broke off before it ended: {}",
+            status.message()
+        ))),
+    });
+    let document = archive.correct_document(&actor, header, parts).await?;
+    tracing::info!(
+        document = %document.name(),
+        version = document.version,
+        pages = document.pages.len(),
+        "document corrected"
+    );
+    Ok(Response::new(to_proto(&document)))
+}
+
+pub(super) async fn list_document_versions(
+    archive: &Archive,
+    request: Request<pb::ListDocumentVersionsRequest>,
+) -> Result<Response<pb::ListDocumentVersionsResponse>, Status> {
+    let actor = actor(&request)?;
+    let name = DocumentName::parse("name", &request.into_inner().name)?;
+    let versions = archive.list_document_versions(&actor, &name).await?;
+    Ok(Response::new(pb::ListDocumentVersionsResponse {
+        versions: versions
+            .iter()
+            .map(|version| version_to_proto(&name, version))
+            .collect(),
+    }))
+}
+
+fn parse_header(header: pb::CorrectionHeader) -> Result<CorrectionHeader, Error> {
+    let name = DocumentName::parse("header.name", &header.name)?;
+    let expected_version = parse_version("header.expected_version", header.expected_version)?
+        .ok_or_else(|| {
+            Error::invalid(
+                "header.expected_version",
+                "is required: the version you read and correct",
+            )
+        })?;
+    let reason = CorrectionReason::parse(&header.reason)
+        .map_err(|reason| Error::invalid("header.reason", reason))?;
+    let document = header.document.unwrap_or_default();
+    let paths = header
+        .update_mask
+        .map(|mask| mask.paths)
+        .unwrap_or_default();
+    let mut changes = DocumentChanges::default();
+    for path in &paths {
+        match path.as_str() {
+            "document_type" => {
+                changes.document_type = Some(required(
+                    "header.document.document_type",
+                    &document.document_type,
+                    DocumentTypeCode::parse,
+                )?);
+            }
+            "business_process" => {
+                changes.business_process = Some(
+                    parse_process(
+                        "header.document.business_process",
+                        document.business_process,
+                    )?
+                    .ok_or_else(|| {
+                        Error::invalid(
+                            "header.document.business_process",
+                            "must not be unspecified",
+                        )
+                    })?,
+                );
+            }
+            "work_order_number" => {
+                changes.work_order_number = Some(optional(
+                    "header.document.work_order_number",
+                    &document.work_order_number,
+                    WorkOrderNumber::parse,
+                )?);
+            }
+            "title" => {
+                changes.title = Some(required(
+                    "header.document.title",
+                    &document.title,
+                    Title::parse,
+                )?);
+            }
+            other => {
+                return Err(Error::invalid(
+                    "header.update_mask",
+                    format!(
+                        "{other:?} cannot be corrected; allowed are document_type, business_process, work_order_number, title"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(CorrectionHeader {
+        name,
+        expected_version,
+        reason,
+        changes,
+    })
+}
+
+fn parse_part(part: Option<Part>) -> Result<CorrectionPart, Error> {
+    match part {
+        Some(Part::KeepPage(keep)) => match keep.page_number {
+            n if n >= 1 => Ok(CorrectionPart::KeepPage(n as u32)),
+            n => Err(Error::invalid(
+                "keep_page.page_number",
+                format!("must be a page number (1 or more), got {n}"),
+            )),
+        },
+        Some(Part::PageStart(start)) => Ok(CorrectionPart::PageStart {
+            expected_sha256: optional("page_start.sha256", &start.sha256, Sha256Digest::parse_hex)?,
+        }),
+        Some(Part::Chunk(bytes)) => Ok(CorrectionPart::Chunk(bytes)),
+        Some(Part::Header(_)) => Err(Error::invalid(
+            "header",
+            "a stream has exactly one header, as its first message",
+        )),
+        None => Err(Error::invalid(
+            "part",
+            "every message must carry a header, a keep_page, a page_start or a chunk",
+        )),
+    }
+}
+
+fn version_to_proto(document: &DocumentName, version: &DocumentVersion) -> pb::DocumentVersion {
+    pb::DocumentVersion {
+        document: document.to_string(),
+        version: version.version as i32,
+        document_type: version.document_type.to_string(),
+        business_process: process_to_proto(version.business_process).into(),
+        work_order_number: version
+            .work_order_number
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        title: version.title.to_string(),
+        page_count: version.page_count as i32,
+        size_bytes: version.size_bytes as i64,
+        create_time: Some(timestamp(version.created_at)),
+        author_system: version.author.system.clone(),
+        author_person: version.author.person.clone(),
+        reason: version.reason.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_zero_means_the_current_one_and_a_negative_one_is_rejected() {
+        assert_eq!(parse_version("version", 0).unwrap(), None);
+        assert_eq!(parse_version("version", 3).unwrap(), Some(3));
+        assert!(parse_version("version", -1).is_err());
+    }
+
+    #[test]
+    fn a_header_without_a_reason_is_rejected_naming_the_field() {
+        let header = pb::CorrectionHeader {
+            name: "customers/1201000001/documents/0192f0c1-3c4e-7d2a-9b1e-5f6a7b8c9d0e".into(),
+            expected_version: 1,
+            ..Default::default()
+        };
+        let error = parse_header(header).unwrap_err();
+        assert!(error.to_string().starts_with("header.reason:"), "{error}");
+    }
+
+    #[test]
+    fn a_mask_naming_an_immutable_field_is_rejected() {
+        let header = pb::CorrectionHeader {
+            name: "customers/1201000001/documents/0192f0c1-3c4e-7d2a-9b1e-5f6a7b8c9d0e".into(),
+            expected_version: 1,
+            reason: "typo".into(),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["source_system".into()],
+            }),
+            ..Default::default()
+        };
+        let error = parse_header(header).unwrap_err();
+        assert!(
+            error.to_string().starts_with("header.update_mask:"),
+            "{error}"
+        );
+    }
+}

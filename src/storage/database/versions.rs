@@ -1,0 +1,304 @@
+//! Queries of document versions: a correction's new version, a given version, the history.
+//!
+//! A correction commits in one transaction that locks the document row, checks that the
+//! version the caller corrected is still current, adds the version with its pages, moves
+//! `documents.current_version` and appends the audit event. New page objects are in the store
+//! before it begins (as for filing), so a committed version never lacks a page.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use sqlx::{Postgres, Transaction};
+use uuid::Uuid;
+
+use super::content_destructions::revive_destroyed_contents;
+use super::documents::{DocumentRow, PageRow, number, process_from_db, process_to_db};
+use super::{Database, decode, decode_confidentiality, parse_column};
+use crate::domain::{
+    AuditEvent, Document, DocumentName, DocumentTypeCode, DocumentVersion, PageInfo, Title,
+    VersionAuthor, WorkOrderNumber,
+};
+use crate::storage::StorageError;
+
+/// A corrected version ready to be committed: `document` carries its number, metadata and
+/// pages.
+pub struct NewVersion<'a> {
+    pub document: &'a Document,
+    /// The version the correction was made against.
+    pub expected_version: u32,
+    pub author: &'a VersionAuthor,
+    pub reason: &'a str,
+    /// PostgreSQL's clock before the first new page object was written (see disposal.rs).
+    pub uploads_began: DateTime<Utc>,
+}
+
+/// What committing a correction found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionInsert {
+    Inserted,
+    /// Another correction committed first; the document is at this version now.
+    Stale {
+        current_version: u32,
+    },
+    /// The document was destroyed; only its tombstone remains.
+    Destroyed,
+    Missing,
+}
+
+#[derive(sqlx::FromRow)]
+struct VersionRow {
+    version: i32,
+    document_type: String,
+    business_process: String,
+    work_order_number: String,
+    title: String,
+    created_at: DateTime<Utc>,
+    author_system: String,
+    author_person: String,
+    reason: String,
+    page_count: i64,
+    size_bytes: i64,
+    confidentiality: i16,
+}
+
+impl TryFrom<VersionRow> for DocumentVersion {
+    type Error = StorageError;
+
+    fn try_from(row: VersionRow) -> Result<Self, StorageError> {
+        Ok(DocumentVersion {
+            version: number("version", row.version)?,
+            document_type: parse_column(
+                "document_type",
+                &row.document_type,
+                DocumentTypeCode::parse,
+            )?,
+            business_process: decode("business_process", &row.business_process, process_from_db)?,
+            work_order_number: match row.work_order_number.as_str() {
+                "" => None,
+                text => Some(parse_column(
+                    "work_order_number",
+                    text,
+                    WorkOrderNumber::parse,
+                )?),
+            },
+            title: parse_column("title", &row.title, Title::parse)?,
+            created_at: row.created_at,
+            author: VersionAuthor {
+                system: row.author_system,
+                person: row.author_person,
+            },
+            reason: row.reason,
+            page_count: u32::try_from(row.page_count)
+                .map_err(|error| StorageError::Unexpected(error.into()))?,
+            size_bytes: u64::try_from(row.size_bytes)
+                .map_err(|error| StorageError::Unexpected(error.into()))?,
+            confidentiality: decode_confidentiality(row.confidentiality)?,
+        })
+    }
+}
+
+impl Database {
+    /// Commits a corrected version with its audit event, unless the document moved on.
+    #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "insert_version"))]
+    pub async fn insert_version(
+        &self,
+        new: &NewVersion<'_>,
+        event: &AuditEvent,
+    ) -> Result<VersionInsert, StorageError> {
+        let document = new.document;
+        let mut tx = self.pool.begin().await?;
+        // The row lock makes concurrent corrections of one document take turns, so the
+        // second sees the first's version and is refused instead of overwriting it.
+        let state: Option<(i32, bool)> = sqlx::query_as(
+            "SELECT current_version, destroyed_at IS NOT NULL FROM documents
+             WHERE document_id = $1 AND account_number = $2
+             FOR UPDATE",
+        )
+        .bind(document.id)
+        .bind(document.account.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((current_version, destroyed)) = state else {
+            return Ok(VersionInsert::Missing);
+        };
+        if destroyed {
+            return Ok(VersionInsert::Destroyed);
+        }
+        let current_version = number("current_version", current_version)?;
+        if current_version != new.expected_version {
+            return Ok(VersionInsert::Stale { current_version });
+        }
+        sqlx::query(
+            "INSERT INTO document_versions (document_id, version, document_type,
+                 business_process, work_order_number, title, created_at, author_system,
+                 author_person, reason)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(document.id)
+        .bind(document.version as i32)
+        .bind(document.document_type.as_str())
+        .bind(process_to_db(document.business_process))
+        .bind(
+            document
+                .work_order_number
+                .as_ref()
+                .map_or("", WorkOrderNumber::as_str),
+        )
+        .bind(document.title.as_str())
+        .bind(document.version_created_at)
+        .bind(&new.author.system)
+        .bind(&new.author.person)
+        .bind(new.reason)
+        .execute(&mut *tx)
+        .await?;
+        insert_pages(
+            &mut tx,
+            document.id,
+            document.version,
+            &document.pages,
+            new.uploads_began,
+        )
+        .await?;
+        sqlx::query("UPDATE documents SET current_version = $2 WHERE document_id = $1")
+            .bind(document.id)
+            .bind(document.version as i32)
+            .execute(&mut *tx)
+            .await?;
+        self.append_audit_in(&mut tx, std::slice::from_ref(event))
+            .await?;
+        tx.commit().await?;
+        Ok(VersionInsert::Inserted)
+    }
+
+    /// One version of a document of the named archive, with that version's pages.
+    #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "document_version"))]
+    pub async fn document_version(
+        &self,
+        name: &DocumentName,
+        version: u32,
+    ) -> Result<Option<Document>, StorageError> {
+        let row: Option<DocumentRow> = sqlx::query_as(
+            "SELECT d.document_id, d.account_number, d.source_system, d.client_request_id,
+                    d.filed_at, v.version, v.document_type, v.business_process,
+                    v.work_order_number, v.title, t.confidentiality, d.current_version,
+                    d.customer_revision, v.created_at AS version_created_at, d.destroyed_at,
+                    d.destruction_list_id
+             FROM documents d
+             JOIN document_versions v ON v.document_id = d.document_id AND v.version = $3
+             JOIN document_types t ON t.code = v.document_type
+             WHERE d.document_id = $1 AND d.account_number = $2",
+        )
+        .bind(name.document_id)
+        .bind(name.account.as_str())
+        .bind(version as i32)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let pages: Vec<PageRow> = sqlx::query_as(
+            "SELECT p.document_id, p.page_number, c.media_type, c.size_bytes, c.sha256
+             FROM pages p
+             JOIN page_contents c ON c.sha256 = p.sha256
+             WHERE p.document_id = $1 AND p.version = $2
+             ORDER BY p.page_number",
+        )
+        .bind(name.document_id)
+        .bind(version as i32)
+        .fetch_all(&self.pool)
+        .await?;
+        let pages = pages
+            .into_iter()
+            .map(PageInfo::try_from)
+            .collect::<Result<_, _>>()?;
+        row.into_document(pages).map(Some)
+    }
+
+    /// Every version of a document, oldest first.
+    #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "document_versions"))]
+    pub async fn document_versions(
+        &self,
+        name: &DocumentName,
+    ) -> Result<Vec<DocumentVersion>, StorageError> {
+        let rows: Vec<VersionRow> = sqlx::query_as(
+            "SELECT v.version, v.document_type, v.business_process, v.work_order_number,
+                    v.title, v.created_at, v.author_system, v.author_person, v.reason,
+                    t.confidentiality,
+                    (SELECT count(*) FROM pages p
+                      WHERE p.document_id = v.document_id AND p.version = v.version)
+                        AS page_count,
+                    (SELECT coalesce(sum(c.size_bytes), 0)::bigint FROM pages p
+                       JOIN page_contents c ON c.sha256 = p.sha256
+                      WHERE p.document_id = v.document_id AND p.version = v.version)
+                        AS size_bytes
+             FROM documents d
+             JOIN document_versions v ON v.document_id = d.document_id
+             JOIN document_types t ON t.code = v.document_type
+             WHERE d.document_id = $1 AND d.account_number = $2
+             ORDER BY v.version",
+        )
+        .bind(name.document_id)
+        .bind(name.account.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(DocumentVersion::try_from).collect()
+    }
+}
+
+/// Inserts the pages of one version, and each page content not yet known, reviving contents
+/// a disposal queued for deletion (see disposal.rs; `uploads_began` is PostgreSQL's clock
+/// before the first page object was written). Filing and correction both write pages here.
+pub(super) async fn insert_pages(
+    tx: &mut Transaction<'_, Postgres>,
+    document_id: Uuid,
+    version: u32,
+    pages: &[PageInfo],
+    uploads_began: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    // The same content may appear on several pages; insert each once.
+    let mut seen = HashSet::new();
+    let contents: Vec<&PageInfo> = pages.iter().filter(|p| seen.insert(p.sha256)).collect();
+    sqlx::query(
+        "INSERT INTO page_contents (sha256, media_type, size_bytes)
+         SELECT * FROM UNNEST($1::bytea[], $2::text[], $3::bigint[])
+         ON CONFLICT (sha256) DO NOTHING",
+    )
+    .bind(
+        contents
+            .iter()
+            .map(|p| p.sha256.0.to_vec())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        contents
+            .iter()
+            .map(|p| p.media_type.as_mime())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        contents
+            .iter()
+            .map(|p| p.size_bytes as i64)
+            .collect::<Vec<_>>(),
+    )
+    .execute(&mut **tx)
+    .await?;
+    let digests: Vec<Vec<u8>> = contents.iter().map(|p| p.sha256.0.to_vec()).collect();
+    revive_destroyed_contents(tx, &digests, uploads_began).await?;
+    sqlx::query(
+        "INSERT INTO pages (document_id, version, page_number, sha256)
+         SELECT $1, $2, * FROM UNNEST($3::int[], $4::bytea[])",
+    )
+    .bind(document_id)
+    .bind(version as i32)
+    .bind(pages.iter().map(|p| p.number as i32).collect::<Vec<_>>())
+    .bind(
+        pages
+            .iter()
+            .map(|p| p.sha256.0.to_vec())
+            .collect::<Vec<_>>(),
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! The authorisation matrix of versions and customer history: every role × an account inside
+//! and one outside its scope × each confidentiality level, as `authorization.rs` does for the
+//! core RPCs.
+
+use custodian::domain::{Confidentiality, Permission};
+use custodian::proto::v1 as pb;
+
+use crate::authorization::{Caller, Expect, account, called, outcome, world};
+use crate::helpers::Token;
+use crate::versions::{correct, retitle};
+
+#[tokio::test]
+async fn every_role_gets_exactly_what_the_policy_grants_on_versions_and_history() {
+    let world = world().await;
+    // Custodians of both provinces read the current version before each correction.
+    let mut keepers = [false, true].map(|inside| {
+        let province = if inside { "12" } else { "13" };
+        world.app.clients_as(&Token::new(
+            "archive-desk",
+            "province-custodian",
+            Some(province),
+        ))
+    });
+    let mut mismatches = Vec::new();
+    let mut cells = 0;
+    let mut check = |rpc: &str,
+                     caller: &Caller,
+                     inside: bool,
+                     level: Option<Confidentiality>,
+                     expected: Expect,
+                     actual: Expect| {
+        cells += 1;
+        if expected != actual {
+            mismatches.push(format!(
+                "{rpc} as {} ({} scope, {level:?}): expected {expected:?}, got {actual:?}",
+                caller.role,
+                if inside { "inside" } else { "outside" }
+            ));
+        }
+    };
+
+    for caller in &world.callers {
+        let mut c = caller.clients.clone();
+        for inside in [true, false] {
+            let customer = format!("customers/{}", account(inside));
+            let actual = called(outcome(
+                c.customers
+                    .list_customer_revisions(pb::ListCustomerRevisionsRequest {
+                        parent: customer.clone(),
+                        ..Default::default()
+                    })
+                    .await,
+            ));
+            let expected = caller.expect(Permission::ReadCustomers, inside, None);
+            check(
+                "ListCustomerRevisions",
+                caller,
+                inside,
+                None,
+                expected,
+                actual,
+            );
+
+            let actual = called(outcome(
+                c.customers
+                    .get_customer_revision(pb::GetCustomerRevisionRequest {
+                        name: format!("{customer}/revisions/1"),
+                    })
+                    .await,
+            ));
+            check(
+                "GetCustomerRevision",
+                caller,
+                inside,
+                None,
+                expected,
+                actual,
+            );
+
+            for level in Confidentiality::ALL {
+                let document = &world.documents[inside as usize][level as usize];
+                let actual = called(outcome(
+                    c.documents
+                        .list_document_versions(pb::ListDocumentVersionsRequest {
+                            name: document.clone(),
+                        })
+                        .await,
+                ));
+                let expected = caller.expect(Permission::ReadDocuments, inside, Some(level));
+                check(
+                    "ListDocumentVersions",
+                    caller,
+                    inside,
+                    Some(level),
+                    expected,
+                    actual,
+                );
+
+                let actual = called(outcome(
+                    c.documents
+                        .get_document(pb::GetDocumentRequest {
+                            name: document.clone(),
+                            version: 1,
+                        })
+                        .await,
+                ));
+                check(
+                    "GetDocument(version 1)",
+                    caller,
+                    inside,
+                    Some(level),
+                    expected,
+                    actual,
+                );
+
+                let mut stream = c
+                    .pages
+                    .read_page(pb::ReadPageRequest {
+                        name: format!("{document}/pages/1"),
+                        version: 1,
+                    })
+                    .await;
+                let actual = match &mut stream {
+                    Ok(stream) => called(outcome(stream.get_mut().message().await)),
+                    Err(status) => Expect::Refused(status.code()),
+                };
+                let expected = caller.expect(Permission::ReadPages, inside, Some(level));
+                check(
+                    "ReadPage(version 1)",
+                    caller,
+                    inside,
+                    Some(level),
+                    expected,
+                    actual,
+                );
+
+                let current = keepers[inside as usize]
+                    .documents
+                    .get_document(pb::GetDocumentRequest {
+                        name: document.clone(),
+                        version: 0,
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .version;
+                let header = retitle(document, current, &format!("更正 by {}", caller.role));
+                let actual = called(outcome(correct(&mut c, header, vec![]).await));
+                let expected = caller.expect(Permission::CorrectDocuments, inside, Some(level));
+                check(
+                    "CorrectDocument",
+                    caller,
+                    inside,
+                    Some(level),
+                    expected,
+                    actual,
+                );
+            }
+        }
+    }
+    assert!(cells > 150, "the matrix ran {cells} cells");
+    assert!(
+        mismatches.is_empty(),
+        "{} of {cells} cells differ from the policy:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+    drop(world.app);
+}
