@@ -109,3 +109,77 @@ async fn a_document_counts_by_its_current_version() {
     );
     assert_eq!(after.cases[0].items[1].documents, [misfiled.name]);
 }
+
+/// The "satisfied by a later version": a document filed under the wrong type and work
+/// order is corrected with CorrectDocument, and the corrected version completes the case.
+#[tokio::test]
+async fn a_correction_that_retypes_a_document_completes_its_case() {
+    use custodian::proto::v1::correct_document_request::Part;
+    use prost_types::FieldMask;
+
+    use crate::helpers::Token;
+    use crate::versions::{correct, part};
+
+    let mut app = spawn_app().await;
+    open(
+        &mut app,
+        "1201000010",
+        pb::CustomerClass::Residential,
+        "120101",
+    )
+    .await;
+    file(
+        &mut app,
+        "1201000010",
+        "application-form",
+        P::NewConnection,
+        "WO-1",
+    )
+    .await;
+    let misfiled = file(&mut app, "1201000010", "notice", P::Inspection, "WO-7").await;
+    let before = completeness(&mut app, "1201000010", P::Unspecified, "").await;
+    assert!(!before.complete);
+    assert_eq!(
+        before.cases.len(),
+        2,
+        "the opening case and the misfiled inspection"
+    );
+
+    let corrected = correct(
+        &mut app.clients_as(&Token::custodian()),
+        pb::CorrectionHeader {
+            name: misfiled.name.clone(),
+            expected_version: 1,
+            reason: "归档类别与工单有误".into(),
+            document: Some(pb::Document {
+                document_type: "identity-proof".into(),
+                business_process: P::NewConnection.into(),
+                work_order_number: "WO-1".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(FieldMask {
+                paths: vec![
+                    "document_type".into(),
+                    "business_process".into(),
+                    "work_order_number".into(),
+                ],
+            }),
+        },
+        vec![part(Part::KeepPage(pb::KeepPage { page_number: 1 }))],
+    )
+    .await
+    .expect("the correction is accepted");
+    assert_eq!(corrected.version, 2);
+
+    let after = completeness(&mut app, "1201000010", P::Unspecified, "").await;
+
+    assert!(after.complete);
+    assert_eq!(
+        after.cases.len(),
+        1,
+        "the inspection case left with version 1"
+    );
+    let proof = &after.cases[0].items[1];
+    assert_eq!(proof.document_type, "identity-proof");
+    assert_eq!(proof.documents, [misfiled.name]);
+}
