@@ -13,6 +13,7 @@ const PROTOS: &[&str] = &[
     "proto/custodian/v1/audit.proto",
     "proto/custodian/v1/retention.proto",
     "proto/custodian/v1/disposal.proto",
+    "proto/custodian/v1/completeness.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -1,5 +1,5 @@
-//! The archive's things and rules: customers, documents, pages, the type catalog, who may do
-//! what, and the audit trail.
+//! The archive's things and rules: customers, documents, pages, the type catalog, completeness
+//! rules, who may do what, and the audit trail.
 //!
 //! Types here are parsed at the edge and valid by construction. Use cases are methods of
 //! [`Archive`]; each takes the acting caller, checks it against the policy and leaves one audit
@@ -11,6 +11,9 @@ mod audit;
 mod audit_log;
 mod audit_trail;
 mod clock;
+mod completeness;
+mod completeness_report;
+mod completeness_rules;
 mod customer_history;
 mod customers;
 mod disposal;
@@ -39,6 +42,13 @@ pub use audit::{
 pub use audit_log::AuditLog;
 pub use audit_trail::{AuditFilter, SeqCursor, verify_chain};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use completeness::{
+    AccountCompleteness, Case, Filed, FiledDocument, Item, ItemStatus, Narrowing,
+};
+pub use completeness_report::{
+    CompletenessReport, IncompleteArchive, ReportAccount, ReportCursor, ReportItem, ReportSummary,
+};
+pub use completeness_rules::{Condition, MAX_MIN_COUNT, Rule, RuleClass, RuleKey, RuleSet};
 pub use customer_history::{ChangeStamp, CustomerRevision, RevisionCursor, RevisionName};
 pub use customers::{
     AccountNumber, Customer, CustomerChanges, CustomerClass, CustomerDisplayName, CustomerStatus,

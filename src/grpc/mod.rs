@@ -4,6 +4,7 @@
 
 mod audit;
 pub mod auth;
+mod completeness;
 mod customer_history;
 mod customers;
 mod disposal;
@@ -28,6 +29,7 @@ use tonic::service::Routes;
 use tonic::service::interceptor::InterceptedService;
 
 use crate::proto::v1::audit_service_server::AuditServiceServer;
+use crate::proto::v1::completeness_service_server::CompletenessServiceServer;
 use crate::proto::v1::customer_service_server::CustomerServiceServer;
 use crate::proto::v1::disposal_service_server::DisposalServiceServer;
 use crate::proto::v1::document_service_server::DocumentServiceServer;
@@ -45,6 +47,7 @@ pub const SERVICE_NAMES: &[&str] = &[
     <AuditServiceServer<()> as NamedService>::NAME,
     <RetentionServiceServer<()> as NamedService>::NAME,
     <DisposalServiceServer<()> as NamedService>::NAME,
+    <CompletenessServiceServer<()> as NamedService>::NAME,
 ];
 
 /// Every service a caller reaches with a token: the archive's and reflection (v1 and v1alpha,
@@ -97,6 +100,12 @@ where
     ))
     .add_service(InterceptedService::new(
         DisposalServiceServer::new(disposal::DisposalService::new(archive.clone()))
+            .max_decoding_message_size(n)
+            .max_encoding_message_size(n),
+        auth(),
+    ))
+    .add_service(InterceptedService::new(
+        CompletenessServiceServer::new(completeness::Completeness::new(archive.clone()))
             .max_decoding_message_size(n)
             .max_encoding_message_size(n),
         auth(),

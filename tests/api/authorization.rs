@@ -49,6 +49,12 @@ const COVERED: &[&str] = &[
     "DisposalService/ApproveDestructionList",
     "DisposalService/RejectDestructionList",
     "DisposalService/GetDestructionList",
+    // Their cells: tests/api/authorization_completeness.rs
+    "CompletenessService/ListCompletenessRules",
+    "CompletenessService/SetCompletenessRule",
+    "CompletenessService/DeleteCompletenessRule",
+    "CompletenessService/GetCompleteness",
+    "CompletenessService/StreamCompletenessReport",
 ];
 
 #[test]

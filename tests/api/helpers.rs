@@ -12,6 +12,7 @@ use chrono::Utc;
 use custodian::domain::ManualClock;
 use custodian::proto::v1 as pb;
 use custodian::proto::v1::audit_service_client::AuditServiceClient;
+use custodian::proto::v1::completeness_service_client::CompletenessServiceClient;
 use custodian::proto::v1::customer_service_client::CustomerServiceClient;
 use custodian::proto::v1::disposal_service_client::DisposalServiceClient;
 use custodian::proto::v1::document_service_client::DocumentServiceClient;
@@ -72,6 +73,7 @@ pub struct Clients {
     pub audit: AuditServiceClient<Authorized>,
     pub retention: RetentionServiceClient<Authorized>,
     pub disposal: DisposalServiceClient<Authorized>,
+    pub completeness: CompletenessServiceClient<Authorized>,
 }
 
 impl Clients {
@@ -87,7 +89,8 @@ impl Clients {
             document_types: DocumentTypeServiceClient::new(authorized.clone()),
             audit: AuditServiceClient::new(authorized.clone()),
             retention: RetentionServiceClient::new(authorized.clone()),
-            disposal: DisposalServiceClient::new(authorized),
+            disposal: DisposalServiceClient::new(authorized.clone()),
+            completeness: CompletenessServiceClient::new(authorized),
         }
     }
 }
@@ -101,6 +104,7 @@ pub struct TestApp {
     pub pages: PageServiceClient<Authorized>,
     pub document_types: DocumentTypeServiceClient<Authorized>,
     pub audit: AuditServiceClient<Authorized>,
+    pub completeness: CompletenessServiceClient<Authorized>,
     pub channel: Channel,
     /// The test's own database, for tests that inspect or tamper with rows.
     pub database_url: SecretString,
@@ -235,6 +239,7 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
         pages: clients.pages,
         document_types: clients.document_types,
         audit: clients.audit,
+        completeness: clients.completeness,
         channel,
         database_url: settings_database_url,
         objects,

@@ -3,9 +3,14 @@
 mod audit;
 mod auth;
 mod authorization;
+mod authorization_completeness;
 mod authorization_records;
 mod authorization_versions;
 mod catalog;
+mod completeness;
+mod completeness_report;
+mod completeness_rules;
+mod completeness_versions;
 mod customer_history;
 mod customers;
 mod disposal;

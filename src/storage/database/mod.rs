@@ -1,6 +1,7 @@
 //! PostgreSQL: the pool, migrations, and one module of queries per resource.
 
 mod audit;
+mod completeness;
 mod content_destructions;
 mod customer_history;
 mod customers;

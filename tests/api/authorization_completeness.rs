@@ -1,0 +1,131 @@
+//! The authorisation matrix of CompletenessService: every role of the policy × an account (or
+//! org unit) inside and outside its scope, against the real server.
+
+use custodian::domain::{Permission, Scope};
+use custodian::proto::v1 as pb;
+use tonic::Code;
+
+use crate::authorization::{Caller, Expect, account, called, outcome, world};
+
+/// The rule each manager's delete removes: set again before each attempt.
+fn suspension_notice() -> pb::CompletenessRule {
+    pb::CompletenessRule {
+        business_process: pb::BusinessProcess::Suspension.into(),
+        customer_class: pb::CustomerClass::NonResidential.into(),
+        document_type: "notice".into(),
+        min_count: 1,
+        ..Default::default()
+    }
+}
+
+/// The report over an org unit: org-scoped roles reach units within theirs (1201), `all` reaches
+/// every unit, self-service callers get no report.
+fn report_expectation(caller: &Caller, inside: bool) -> Expect {
+    if !caller.can(Permission::ReadDocuments) || caller.scope == Scope::OwnAccount {
+        Expect::Refused(Code::PermissionDenied)
+    } else if caller.reaches(inside) {
+        Expect::Allowed
+    } else {
+        Expect::Refused(Code::PermissionDenied)
+    }
+}
+
+#[tokio::test]
+async fn every_role_gets_exactly_what_the_policy_grants_of_completeness() {
+    let mut world = world().await;
+    let mut mismatches = Vec::new();
+    let mut cells = 0;
+    let mut check = |rpc: &str, caller: &Caller, inside: bool, expected: Expect, actual: Expect| {
+        cells += 1;
+        if expected != actual {
+            mismatches.push(format!(
+                "{rpc} as {} ({}): expected {expected:?}, got {actual:?}",
+                caller.role,
+                if inside { "inside" } else { "outside" }
+            ));
+        }
+    };
+
+    for caller in &world.callers {
+        let mut c = caller.clients.clone();
+        for inside in [true, false] {
+            let actual = called(outcome(
+                c.completeness
+                    .get_completeness(pb::GetCompletenessRequest {
+                        name: format!("customers/{}/completeness", account(inside)),
+                        ..Default::default()
+                    })
+                    .await,
+            ));
+            let expected = caller.expect(Permission::ReadDocuments, inside, None);
+            check("GetCompleteness", caller, inside, expected, actual);
+
+            let unit = if inside { "120101" } else { "130101" };
+            let actual = match c
+                .completeness
+                .stream_completeness_report(pb::StreamCompletenessReportRequest {
+                    org_unit_code: unit.into(),
+                })
+                .await
+            {
+                Ok(stream) => {
+                    let mut stream = stream.into_inner();
+                    let mut result = Ok(());
+                    while let Some(message) = stream.message().await.transpose() {
+                        if let Err(status) = message {
+                            result = Err(status.code());
+                            break;
+                        }
+                    }
+                    called(result)
+                }
+                Err(status) => Expect::Refused(status.code()),
+            };
+            let expected = report_expectation(caller, inside);
+            check("StreamCompletenessReport", caller, inside, expected, actual);
+        }
+
+        let actual = called(outcome(
+            c.completeness
+                .list_completeness_rules(pb::ListCompletenessRulesRequest::default())
+                .await,
+        ));
+        let expected = caller.expect(Permission::ReadCatalog, true, None);
+        check("ListCompletenessRules", caller, true, expected, actual);
+
+        let actual = called(outcome(
+            c.completeness
+                .set_completeness_rule(pb::SetCompletenessRuleRequest {
+                    rule: Some(suspension_notice()),
+                })
+                .await,
+        ));
+        let expected = caller.expect(Permission::ManageRules, true, None);
+        check("SetCompletenessRule", caller, true, expected, actual);
+
+        world
+            .app
+            .completeness
+            .set_completeness_rule(pb::SetCompletenessRuleRequest {
+                rule: Some(suspension_notice()),
+            })
+            .await
+            .expect("the test's custodian manages rules");
+        let actual = called(outcome(
+            c.completeness
+                .delete_completeness_rule(pb::DeleteCompletenessRuleRequest {
+                    name: "completenessRules/suspension/non_residential/notice".into(),
+                })
+                .await,
+        ));
+        let expected = caller.expect(Permission::ManageRules, true, None);
+        check("DeleteCompletenessRule", caller, true, expected, actual);
+    }
+    assert!(cells >= 7 * 9, "the matrix ran {cells} cells");
+    assert!(
+        mismatches.is_empty(),
+        "{} of {cells} cells differ from the policy:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+}
