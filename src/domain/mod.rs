@@ -1,5 +1,6 @@
-//! The archive's things and rules: customers, documents, pages, the type catalog, completeness
-//! rules, who may do what, and the audit trail.
+//! The archive's things and rules: customers and their history, documents and their versions,
+//! pages, the type catalog, completeness rules, retention, legal holds and disposal, who may do
+//! what, and the audit trail.
 //!
 //! Types here are parsed at the edge and valid by construction. Use cases are methods of
 //! [`Archive`]; each takes the acting caller, checks it against the policy and leaves one audit
