@@ -78,6 +78,18 @@ impl Database {
         Ok(())
     }
 
+    /// Records a change's event in its transaction and commits both.
+    pub(super) async fn commit_with_event(
+        &self,
+        mut tx: Transaction<'_, Postgres>,
+        event: &AuditEvent,
+    ) -> Result<(), StorageError> {
+        self.append_audit_in(&mut tx, std::slice::from_ref(event))
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Appends events inside `tx`, so they commit or vanish with the change they record.
     pub(super) async fn append_audit_in(
         &self,

@@ -143,9 +143,7 @@ impl Database {
         .bind(rule.condition.code())
         .execute(&mut *tx)
         .await?;
-        self.append_audit_in(&mut tx, std::slice::from_ref(event))
-            .await?;
-        tx.commit().await?;
+        self.commit_with_event(tx, event).await?;
         Ok(())
     }
 
@@ -170,9 +168,7 @@ impl Database {
         if deleted == 0 {
             return Ok(false);
         }
-        self.append_audit_in(&mut tx, std::slice::from_ref(event))
-            .await?;
-        tx.commit().await?;
+        self.commit_with_event(tx, event).await?;
         Ok(true)
     }
 

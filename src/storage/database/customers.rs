@@ -194,16 +194,14 @@ impl Database {
     /// Commits a customer change with its audit event; without a changed row nothing is written.
     async fn commit_change(
         &self,
-        mut tx: Transaction<'_, Postgres>,
+        tx: Transaction<'_, Postgres>,
         row: Option<CustomerRow>,
         event: &AuditEvent,
     ) -> Result<Option<Customer>, StorageError> {
         let Some(row) = row else {
             return Ok(None);
         };
-        self.append_audit_in(&mut tx, std::slice::from_ref(event))
-            .await?;
-        tx.commit().await?;
+        self.commit_with_event(tx, event).await?;
         Customer::try_from(row).map(Some)
     }
 

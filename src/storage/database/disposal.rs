@@ -209,9 +209,7 @@ impl Database {
         )
         .execute(&mut *tx)
         .await?;
-        self.append_audit_in(&mut tx, std::slice::from_ref(event))
-            .await?;
-        tx.commit().await?;
+        self.commit_with_event(tx, event).await?;
         Ok(())
     }
 
@@ -281,9 +279,7 @@ impl Database {
         let mut tx = self.pool.begin().await?;
         let decided = decide(&mut tx, name, ListState::Rejected, decision).await?;
         if decided {
-            self.append_audit_in(&mut tx, std::slice::from_ref(event))
-                .await?;
-            tx.commit().await?;
+            self.commit_with_event(tx, event).await?;
         }
         Ok(decided)
     }

@@ -206,9 +206,7 @@ impl Database {
         .bind(hold.place_time)
         .execute(&mut *tx)
         .await?;
-        self.append_audit_in(&mut tx, std::slice::from_ref(event))
-            .await?;
-        tx.commit().await?;
+        self.commit_with_event(tx, event).await?;
         Ok(())
     }
 
@@ -236,9 +234,7 @@ impl Database {
         let Some(row) = row else {
             return Ok(None);
         };
-        self.append_audit_in(&mut tx, std::slice::from_ref(event))
-            .await?;
-        tx.commit().await?;
+        self.commit_with_event(tx, event).await?;
         LegalHold::try_from(row).map(Some)
     }
 
