@@ -1,10 +1,9 @@
 //! DocumentService: filing documents and finding them again.
 
-use futures::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::auth::actor;
-use super::{optional, parse_timestamp, required, timestamp};
+use super::{optional, parse_timestamp, required, split_upload, timestamp};
 use crate::domain::{
     Actor, Archive, BusinessProcess, ClientRequestId, Document, DocumentFilter, DocumentName,
     DocumentTypeCode, Error, FilingHeader, FilingPart, PageRequest, Sha256Digest, SourceSystem,
@@ -30,35 +29,16 @@ impl pb::document_service_server::DocumentService for Documents {
         request: Request<Streaming<pb::FileDocumentRequest>>,
     ) -> Result<Response<pb::Document>, Status> {
         let actor = actor(&request)?;
-        let mut stream = request.into_inner();
-        let header = match stream.message().await? {
-            Some(pb::FileDocumentRequest {
-                part: Some(Part::Header(header)),
-            }) => parse_header(header, &actor)?,
-            Some(_) => {
-                return Err(Error::invalid(
-                    "header",
-                    "the first message of the stream must be the header",
-                )
-                .into());
-            }
-            None => return Err(Error::invalid("header", "the stream is empty").into()),
-        };
-        let parts = stream.map(|message| match message {
-            Ok(pb::FileDocumentRequest { part }) => parse_part(part),
-            // tonic's decoder refuses a message over `server.max_message_bytes` with
-            // OUT_OF_RANGE; for a filing that is a limit passed, like a page too large.
-            Err(status) if status.code() == tonic::Code::OutOfRange => {
-                Err(Error::ResourceExhausted(format!(
-                    "a message of the filing is too large; send smaller chunks ({})",
-                    status.message()
-                )))
-            }
-            Err(status) => Err(Error::Cancelled(format!(
-                "the filing stream broke off before it ended: {}",
-                status.message()
-            ))),
-        });
+        let (header, parts) = split_upload(
+            request.into_inner(),
+            "filing",
+            |first: pb::FileDocumentRequest| match first.part {
+                Some(Part::Header(header)) => Some(parse_header(header, &actor)),
+                _ => None,
+            },
+            |message| parse_part(message.part),
+        )
+        .await?;
         let document = self.archive.file_document(&actor, header, parts).await?;
         tracing::info!(
             document = %document.name(),

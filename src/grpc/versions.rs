@@ -1,12 +1,11 @@
 //! DocumentService's version RPCs: CorrectDocument (client streaming) and
 //! ListDocumentVersions; GetDocument and ReadPage parse their `version` here too.
 
-use futures::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::auth::actor;
 use super::documents::{parse_process, process_to_proto, to_proto};
-use super::{optional, required, timestamp};
+use super::{optional, required, split_upload, timestamp};
 use crate::domain::{
     Archive, CorrectionHeader, CorrectionPart, CorrectionReason, DocumentChanges, DocumentName,
     DocumentTypeCode, DocumentVersion, Error, Sha256Digest, Title, WorkOrderNumber,
@@ -31,34 +30,16 @@ pub(super) async fn correct_document(
     request: Request<Streaming<pb::CorrectDocumentRequest>>,
 ) -> Result<Response<pb::Document>, Status> {
     let actor = actor(&request)?;
-    let mut stream = request.into_inner();
-    let header = match stream.message().await? {
-        Some(pb::CorrectDocumentRequest {
-            part: Some(Part::Header(header)),
-        }) => parse_header(header)?,
-        Some(_) => {
-            return Err(Error::invalid(
-                "header",
-                "the first message of the stream must be the header",
-            )
-            .into());
-        }
-        None => return Err(Error::invalid("header", "the stream is empty").into()),
-    };
-    let parts = stream.map(|message| match message {
-        Ok(pb::CorrectDocumentRequest { part }) => parse_part(part),
-        // As for filing: a message over the size limit is a limit passed.
-        Err(status) if status.code() == tonic::Code::OutOfRange => {
-            Err(Error::ResourceExhausted(format!(
-                "a message of the correction is too large; send smaller chunks ({})",
-                status.message()
-            )))
-        }
-        Err(status) => Err(Error::Cancelled(format!(
-            "the correction stream broke off before it ended: {}",
-            status.message()
-        ))),
-    });
+    let (header, parts) = split_upload(
+        request.into_inner(),
+        "correction",
+        |first: pb::CorrectDocumentRequest| match first.part {
+            Some(Part::Header(header)) => Some(parse_header(header)),
+            _ => None,
+        },
+        |message| parse_part(message.part),
+    )
+    .await?;
     let document = archive.correct_document(&actor, header, parts).await?;
     tracing::info!(
         document = %document.name(),
