@@ -113,10 +113,11 @@ impl PageUpload {
         let key = content_key(sha256);
         match self.multipart.take() {
             None => {
-                if !exists(self.store.as_ref(), &key).await? {
-                    let buffer = std::mem::take(&mut self.buffer);
-                    self.store.put(&key, buffer.freeze()).await?;
-                }
+                // No HEAD first: the key is the content's digest, so overwriting an object
+                // already there writes the same bytes, and a new page (the common case)
+                // costs one round trip instead of two.
+                let buffer = std::mem::take(&mut self.buffer);
+                self.store.put(&key, buffer.freeze()).await?;
             }
             Some((staging, upload)) => {
                 upload.finish().await?;
