@@ -14,7 +14,8 @@ use super::pages::{MediaType, PageInfo, Sha256Digest};
 use crate::storage::{PageStore, PageUpload};
 
 /// Finished pages whose objects may still be uploading while the next page arrives: receiving
-/// overlaps with storing, and each such page holds at most one part (`PART_SIZE`) in memory.
+/// overlaps with storing. Only pages stored with one PUT overlap, each holding less than one
+/// part (`PART_SIZE`) in memory.
 const PAGES_IN_FLIGHT: usize = 2;
 
 /// The pages of one new document version, as they arrive.
@@ -44,11 +45,19 @@ impl<'a> PageIntake<'a> {
     /// The number the next page gets, after finishing the one in progress.
     async fn next_number(&mut self) -> Result<u32, Error> {
         if let Some(page) = self.current.take() {
+            let multipart = page.upload.is_multipart();
             let upload = page.finish().await?;
             while self.uploading.len() >= PAGES_IN_FLIGHT {
                 self.wait_for_oldest().await?;
             }
             self.uploading.push_back(tokio::spawn(upload));
+            // A large page's last parts stay in memory until its upload completes: let it
+            // complete before the next page buffers, so a filing holds one page's parts.
+            if multipart {
+                while !self.uploading.is_empty() {
+                    self.wait_for_oldest().await?;
+                }
+            }
         }
         let number = (self.pages.len() + self.uploading.len()) as u32 + 1;
         if number > self.limits.max_pages {

@@ -107,6 +107,11 @@ impl PageUpload {
         Ok(())
     }
 
+    /// Whether the page has grown past one part and streams as a multipart upload.
+    pub fn is_multipart(&self) -> bool {
+        self.multipart.is_some()
+    }
+
     /// Stores the page under the key of `sha256`, which the caller computed over the bytes.
     #[tracing::instrument(name = "object_store", skip_all, err, fields(object_store.operation = "finish"))]
     pub async fn finish(mut self, sha256: &Sha256Digest) -> Result<(), StorageError> {
