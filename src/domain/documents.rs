@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use super::access::{Actor, Confidentiality, Grant, Permission};
 use super::audit::Resource;
+use super::customers::customer_not_found;
 use super::names::{DestructionListName, DocumentName};
 use super::paging::{Cursor, Page, PageRequest};
 use super::{AccountNumber, Archive, DocumentTypeCode, Error, PageInfo};
@@ -239,12 +240,14 @@ impl Archive {
             let policy = self.policy();
             let grant = policy.grant(actor)?;
             grant.require(Permission::ReadDocuments)?;
-            self.reachable_customer(&grant, account).await?;
             let visibility = Visibility {
                 clearance: grant.clearance(),
                 types: grant.visible_types(),
             };
-            let documents = self
+            // The listing comes first and brings the account's org unit along, so the reach
+            // check needs its own query only when nothing matched; the rows of an account out
+            // of reach are dropped unseen.
+            let (documents, org_unit) = self
                 .db
                 .list_documents(
                     account,
@@ -254,6 +257,13 @@ impl Archive {
                     page.size + 1,
                 )
                 .await?;
+            match org_unit {
+                Some(unit) if grant.reaches_account(account, &unit) => {}
+                Some(_) => return Err(customer_not_found(account)),
+                None => {
+                    self.reachable_customer(&grant, account).await?;
+                }
+            }
             Ok(Page::from_overfetch(documents, page.size, |d| {
                 DocumentCursor {
                     filed_at: d.filed_at,
@@ -270,18 +280,13 @@ impl Archive {
         grant: &Grant<'_>,
         name: &DocumentName,
     ) -> Result<Document, Error> {
-        // Both lookups at once: the reach check costs no extra round trip on the read path.
-        let (owner, document) = tokio::join!(
-            self.reachable_customer(grant, &name.account),
-            self.db.document(name)
-        );
-        match owner {
-            Ok(_) => {}
-            Err(Error::NotFound(_)) => return Err(document_not_found(name)),
-            Err(other) => return Err(other),
-        }
-        match document? {
-            Some(document) if grant.sees(&document.document_type, document.confidentiality) => {
+        // One statement brings the document with its owner's org unit: the reach check is
+        // decided here and costs no round trip of its own.
+        match self.db.document(name).await? {
+            Some((document, org_unit))
+                if grant.reaches_account(&name.account, &org_unit)
+                    && grant.sees(&document.document_type, document.confidentiality) =>
+            {
                 Ok(document)
             }
             _ => Err(document_not_found(name)),

@@ -69,23 +69,26 @@ impl Archive {
                     header.source_system.as_str()
                 )));
             }
-            if let Some(document) = self.earlier_filing(&header).await? {
+            // The four lookups at once, one round trip of waiting; their results are judged
+            // in the order the rules need: a retry is answered before anything else.
+            // The database's clock is read before any page object is written (see
+            // storage::database::content_destructions).
+            let (earlier, customer, document_type, uploads_began) = tokio::join!(
+                self.earlier_filing(&header),
+                self.reachable_customer(&grant, &header.account),
+                self.document_type(&header.document_type),
+                self.db.clock_now()
+            );
+            if let Some(document) = earlier? {
                 self.audit.record(retry_event(event, &document)).await;
                 return Ok(document);
             }
-            let customer = self.reachable_customer(&grant, &header.account).await?;
-            if customer.status == CustomerStatus::Closed {
+            if customer?.status == CustomerStatus::Closed {
                 return Err(Error::FailedPrecondition(format!(
                     "customer customers/{} is closed; reopen the account before filing into it",
                     header.account
                 )));
             }
-            // The database's clock now, before any page object is written (see
-            // storage::database::content_destructions); read beside the type, at no extra round trip.
-            let (document_type, uploads_began) = tokio::join!(
-                self.document_type(&header.document_type),
-                self.db.clock_now()
-            );
             let (document_type, uploads_began) = (document_type?, uploads_began?);
             if !grant.sees(&document_type.code, document_type.confidentiality) {
                 return Err(Error::PermissionDenied(format!(

@@ -2,19 +2,30 @@
 //! first bytes, size limits, the declared SHA-256) and hashed chunk by chunk while its bytes go
 //! to the store. Filing and correction both take their pages through here.
 
+use std::collections::VecDeque;
+
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
+use tokio::task::JoinHandle;
 
 use super::Error;
 use super::filing::FilingLimits;
 use super::pages::{MediaType, PageInfo, Sha256Digest};
 use crate::storage::{PageStore, PageUpload};
 
+/// Finished pages whose objects may still be uploading while the next page arrives: receiving
+/// overlaps with storing. Only pages stored with one PUT overlap, each holding less than one
+/// part (`PART_SIZE`) in memory.
+const PAGES_IN_FLIGHT: usize = 2;
+
 /// The pages of one new document version, as they arrive.
 pub(super) struct PageIntake<'a> {
     store: &'a PageStore,
     limits: FilingLimits,
+    /// Pages stored, in order.
     pages: Vec<PageInfo>,
+    /// Pages checked and uploading, in order after `pages`.
+    uploading: VecDeque<JoinHandle<Result<PageInfo, Error>>>,
     current: Option<PageInProgress>,
     document_bytes: u64,
 }
@@ -25,6 +36,7 @@ impl<'a> PageIntake<'a> {
             store,
             limits,
             pages: Vec::new(),
+            uploading: VecDeque::new(),
             current: None,
             document_bytes: 0,
         }
@@ -33,9 +45,21 @@ impl<'a> PageIntake<'a> {
     /// The number the next page gets, after finishing the one in progress.
     async fn next_number(&mut self) -> Result<u32, Error> {
         if let Some(page) = self.current.take() {
-            self.pages.push(page.finish().await?);
+            let multipart = page.upload.is_multipart();
+            let upload = page.finish().await?;
+            while self.uploading.len() >= PAGES_IN_FLIGHT {
+                self.wait_for_oldest().await?;
+            }
+            self.uploading.push_back(tokio::spawn(upload));
+            // A large page's last parts stay in memory until its upload completes: let it
+            // complete before the next page buffers, so a filing holds one page's parts.
+            if multipart {
+                while !self.uploading.is_empty() {
+                    self.wait_for_oldest().await?;
+                }
+            }
         }
-        let number = self.pages.len() as u32 + 1;
+        let number = (self.pages.len() + self.uploading.len()) as u32 + 1;
         if number > self.limits.max_pages {
             return Err(Error::ResourceExhausted(format!(
                 "a document may have at most {} pages",
@@ -63,10 +87,13 @@ impl<'a> PageIntake<'a> {
     pub(super) async fn keep(&mut self, page: &PageInfo) -> Result<(), Error> {
         let number = self.next_number().await?;
         self.count_bytes(page.size_bytes)?;
-        self.pages.push(PageInfo {
+        let kept = PageInfo {
             number,
             ..page.clone()
-        });
+        };
+        // Queued behind the uploads of the pages before it, so the pages stay in order.
+        self.uploading
+            .push_back(tokio::spawn(std::future::ready(Ok(kept))));
         Ok(())
     }
 
@@ -97,17 +124,43 @@ impl<'a> PageIntake<'a> {
     }
 
     /// Finishes the page in progress and returns every page in order (possibly none).
+    /// Every page object is stored when this returns: the caller commits the rows next.
     pub(super) async fn finish(mut self) -> Result<Vec<PageInfo>, Error> {
         if let Some(page) = self.current.take() {
-            self.pages.push(page.finish().await?);
+            let upload = page.finish().await?;
+            self.uploading.push_back(tokio::spawn(upload));
         }
-        Ok(self.pages)
+        while !self.uploading.is_empty() {
+            self.wait_for_oldest().await?;
+        }
+        Ok(std::mem::take(&mut self.pages))
+    }
+
+    /// Waits until the oldest upload is stored.
+    async fn wait_for_oldest(&mut self) -> Result<(), Error> {
+        if let Some(upload) = self.uploading.pop_front() {
+            let page = upload.await.map_err(|error| {
+                Error::Unexpected(anyhow::anyhow!("page upload failed: {error}"))
+            })??;
+            self.pages.push(page);
+        }
+        Ok(())
     }
 
     /// Gives up, removing the parts of the page in progress.
     pub(super) async fn abort(mut self) {
         if let Some(page) = self.current.take() {
             page.upload.abort().await;
+        }
+    }
+}
+
+/// Uploads still running when a filing ends early are stopped; what they wrote is at most an
+/// unreferenced object (see the storage contract).
+impl Drop for PageIntake<'_> {
+    fn drop(&mut self) {
+        for upload in &self.uploading {
+            upload.abort();
         }
     }
 }
@@ -169,7 +222,11 @@ impl PageInProgress {
         })
     }
 
-    async fn finish(self) -> Result<PageInfo, Error> {
+    /// Checks the page and returns the upload that stores it, to run while the next page
+    /// arrives.
+    async fn finish(
+        self,
+    ) -> Result<impl Future<Output = Result<PageInfo, Error>> + Send + 'static, Error> {
         if self.size == 0 {
             return Err(Error::invalid(
                 "chunk",
@@ -201,12 +258,16 @@ impl PageInProgress {
                 ),
             ));
         }
-        self.upload.finish(&sha256).await?;
-        Ok(PageInfo {
+        let page = PageInfo {
             number: self.number,
             media_type,
             size_bytes: self.size,
             sha256,
+        };
+        let upload = self.upload;
+        Ok(async move {
+            upload.finish(&page.sha256).await?;
+            Ok(page)
         })
     }
 }

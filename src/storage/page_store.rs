@@ -107,16 +107,22 @@ impl PageUpload {
         Ok(())
     }
 
+    /// Whether the page has grown past one part and streams as a multipart upload.
+    pub fn is_multipart(&self) -> bool {
+        self.multipart.is_some()
+    }
+
     /// Stores the page under the key of `sha256`, which the caller computed over the bytes.
     #[tracing::instrument(name = "object_store", skip_all, err, fields(object_store.operation = "finish"))]
     pub async fn finish(mut self, sha256: &Sha256Digest) -> Result<(), StorageError> {
         let key = content_key(sha256);
         match self.multipart.take() {
             None => {
-                if !exists(self.store.as_ref(), &key).await? {
-                    let buffer = std::mem::take(&mut self.buffer);
-                    self.store.put(&key, buffer.freeze()).await?;
-                }
+                // No HEAD first: the key is the content's digest, so overwriting an object
+                // already there writes the same bytes, and a new page (the common case)
+                // costs one round trip instead of two.
+                let buffer = std::mem::take(&mut self.buffer);
+                self.store.put(&key, buffer.freeze()).await?;
             }
             Some((staging, upload)) => {
                 upload.finish().await?;

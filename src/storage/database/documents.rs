@@ -4,8 +4,6 @@
 //! any page contents not yet known. The page objects are already in the store by then (see
 //! `domain::filing`), so a committed row never points at a missing object.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -14,8 +12,8 @@ use super::{Database, decode, decode_confidentiality, parse_column};
 use crate::domain::{
     AccountNumber, AuditEvent, BusinessProcess, ClientRequestId, Confidentiality, Destruction,
     DestructionListName, Document, DocumentCursor, DocumentFilter, DocumentName, DocumentTypeCode,
-    FilingHeader, MediaType, PageInfo, Sha256Digest, SourceSystem, Title, VersionAuthor,
-    Visibility, WorkOrderNumber,
+    FilingHeader, MediaType, OrgUnitCode, PageInfo, Sha256Digest, SourceSystem, Title,
+    VersionAuthor, Visibility, WorkOrderNumber,
 };
 use crate::storage::StorageError;
 
@@ -32,7 +30,8 @@ pub struct NewDocument<'a> {
     pub uploads_began: DateTime<Utc>,
 }
 
-/// Selects the current versions of documents, followed by the given clauses.
+/// Selects the current versions of documents with their pages and the owning customer's org
+/// unit, followed by the given clauses: one statement, so a read costs one round trip.
 macro_rules! select_documents {
     ($clauses:literal) => {
         concat!(
@@ -40,14 +39,64 @@ macro_rules! select_documents {
                     d.filed_at, v.version, v.document_type, v.business_process,
                     v.work_order_number, v.title, t.confidentiality, d.current_version,
                     d.customer_revision, v.created_at AS version_created_at, d.destroyed_at,
-                    d.destruction_list_id
+                    d.destruction_list_id, o.org_unit_code, p.page_numbers, p.media_types,
+                    p.page_sizes, p.page_digests
              FROM documents d
+             JOIN customers o ON o.account_number = d.account_number
              JOIN document_versions v
                ON v.document_id = d.document_id AND v.version = d.current_version
-             JOIN document_types t ON t.code = v.document_type ",
+             JOIN document_types t ON t.code = v.document_type
+             CROSS JOIN LATERAL (
+                 SELECT coalesce(array_agg(pp.page_number ORDER BY pp.page_number), '{}')
+                            AS page_numbers,
+                        coalesce(array_agg(c.media_type ORDER BY pp.page_number), '{}')
+                            AS media_types,
+                        coalesce(array_agg(c.size_bytes ORDER BY pp.page_number), '{}')
+                            AS page_sizes,
+                        coalesce(array_agg(c.sha256 ORDER BY pp.page_number), '{}')
+                            AS page_digests
+                 FROM pages pp
+                 JOIN page_contents c ON c.sha256 = pp.sha256
+                 WHERE pp.document_id = d.document_id AND pp.version = d.current_version
+             ) p ",
             $clauses
         )
     };
+}
+
+/// A row of `select_documents!`: a document, its pages as parallel arrays, and its owner's
+/// org unit (for the caller's reach).
+#[derive(sqlx::FromRow)]
+struct DocumentPagesRow {
+    #[sqlx(flatten)]
+    document: DocumentRow,
+    org_unit_code: String,
+    page_numbers: Vec<i32>,
+    media_types: Vec<String>,
+    page_sizes: Vec<i64>,
+    page_digests: Vec<Vec<u8>>,
+}
+
+impl DocumentPagesRow {
+    fn into_owned_document(self) -> Result<(Document, OrgUnitCode), StorageError> {
+        let org_unit = parse_column("org_unit_code", &self.org_unit_code, OrgUnitCode::parse)?;
+        let pages = self
+            .page_numbers
+            .into_iter()
+            .zip(self.media_types)
+            .zip(self.page_sizes)
+            .zip(self.page_digests)
+            .map(|(((page_number, media_type), size_bytes), sha256)| {
+                PageInfo::try_from(PageRow {
+                    page_number,
+                    media_type,
+                    size_bytes,
+                    sha256,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok((self.document.into_document(pages)?, org_unit))
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -122,7 +171,6 @@ pub(super) fn number(column: &str, value: i32) -> Result<u32, StorageError> {
 
 #[derive(sqlx::FromRow)]
 pub(super) struct PageRow {
-    document_id: Uuid,
     page_number: i32,
     media_type: String,
     size_bytes: i64,
@@ -253,17 +301,20 @@ impl Database {
         }))
     }
 
-    /// The current version of a document of the named archive.
+    /// The current version of a document of the named archive, with its owner's org unit.
     #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "document"))]
-    pub async fn document(&self, name: &DocumentName) -> Result<Option<Document>, StorageError> {
-        let row: Option<DocumentRow> = sqlx::query_as(select_documents!(
+    pub async fn document(
+        &self,
+        name: &DocumentName,
+    ) -> Result<Option<(Document, OrgUnitCode)>, StorageError> {
+        let row: Option<DocumentPagesRow> = sqlx::query_as(select_documents!(
             "WHERE d.document_id = $1 AND d.account_number = $2"
         ))
         .bind(name.document_id)
         .bind(name.account.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(self.with_pages(row.into_iter().collect()).await?.pop())
+        row.map(DocumentPagesRow::into_owned_document).transpose()
     }
 
     /// The document filed by a request, if any.
@@ -273,17 +324,21 @@ impl Database {
         source_system: &SourceSystem,
         client_request_id: &ClientRequestId,
     ) -> Result<Option<Document>, StorageError> {
-        let row: Option<DocumentRow> = sqlx::query_as(select_documents!(
+        let row: Option<DocumentPagesRow> = sqlx::query_as(select_documents!(
             "WHERE d.source_system = $1 AND d.client_request_id = $2"
         ))
         .bind(source_system.as_str())
         .bind(client_request_id.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(self.with_pages(row.into_iter().collect()).await?.pop())
+        Ok(row
+            .map(DocumentPagesRow::into_owned_document)
+            .transpose()?
+            .map(|(document, _)| document))
     }
 
-    /// An archive's documents matching `filter`, newest first, after a cursor.
+    /// An archive's documents matching `filter`, newest first, after a cursor, with the
+    /// account's org unit when any document matched.
     #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "list_documents"))]
     pub async fn list_documents(
         &self,
@@ -292,8 +347,8 @@ impl Database {
         visibility: &Visibility,
         after: Option<&DocumentCursor>,
         limit: usize,
-    ) -> Result<Vec<Document>, StorageError> {
-        let rows: Vec<DocumentRow> = sqlx::query_as(select_documents!(
+    ) -> Result<(Vec<Document>, Option<OrgUnitCode>), StorageError> {
+        let rows: Vec<DocumentPagesRow> = sqlx::query_as(select_documents!(
             "WHERE d.account_number = $1
                AND d.destroyed_at IS NULL
                AND ($2::text IS NULL OR v.document_type = $2)
@@ -325,37 +380,15 @@ impl Database {
         .bind(visibility.types.as_deref())
         .fetch_all(&self.pool)
         .await?;
-        self.with_pages(rows).await
-    }
-
-    /// Loads the current version's pages of every row in one query.
-    #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "with_pages"))]
-    async fn with_pages(&self, rows: Vec<DocumentRow>) -> Result<Vec<Document>, StorageError> {
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<Uuid> = rows.iter().map(|row| row.document_id).collect();
-        let page_rows: Vec<PageRow> = sqlx::query_as(
-            "SELECT p.document_id, p.page_number, c.media_type, c.size_bytes, c.sha256
-             FROM documents d
-             JOIN pages p ON p.document_id = d.document_id AND p.version = d.current_version
-             JOIN page_contents c ON c.sha256 = p.sha256
-             WHERE d.document_id = ANY($1)
-             ORDER BY p.document_id, p.page_number",
-        )
-        .bind(&ids)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut pages: HashMap<Uuid, Vec<PageInfo>> = HashMap::new();
-        for row in page_rows {
-            let id = row.document_id;
-            pages.entry(id).or_default().push(PageInfo::try_from(row)?);
-        }
-        rows.into_iter()
+        let mut org_unit = None;
+        let documents = rows
+            .into_iter()
             .map(|row| {
-                let document_pages = pages.remove(&row.document_id).unwrap_or_default();
-                row.into_document(document_pages)
+                let (document, unit) = row.into_owned_document()?;
+                org_unit = Some(unit);
+                Ok(document)
             })
-            .collect()
+            .collect::<Result<_, StorageError>>()?;
+        Ok((documents, org_unit))
     }
 }

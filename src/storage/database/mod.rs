@@ -14,14 +14,17 @@ mod versions;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, PgPool};
 
 pub use documents::NewDocument;
 pub use versions::{NewVersion, VersionInsert};
 
 use super::StorageError;
 use crate::domain::ChainKey;
+
+/// A pooled connection idle this long is pinged before use.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 
 /// The migrations in `migrations/`, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -45,6 +48,18 @@ impl Database {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(acquire_timeout)
+            // sqlx pings every connection it hands out, a round trip as long as most of our
+            // queries; ping only those idle long enough to have been dropped meanwhile (a
+            // restarted PostgreSQL), which is what the ping is for.
+            .test_before_acquire(false)
+            .before_acquire(|connection, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= IDLE_BEFORE_PING {
+                        connection.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_lazy(url.expose_secret())
             .map_err(|error| StorageError::Unexpected(error.into()))?;
         Ok(Self { pool, chain_key })
