@@ -93,6 +93,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             "--perf needs `perf` (apt-get install linux-perf)"
         );
     }
+    crate::loader::migrate(&args.preset.database_url()?).await?;
+    if let Some(preset) = args.baseline {
+        crate::loader::migrate(&preset.database_url()?).await?;
+    }
     let main = Target::open(&args, args.preset, &launch).await?;
     let baseline = match args.baseline {
         Some(preset) => Some(Target::open(&args, preset, &launch).await?),
