@@ -7,6 +7,7 @@
 //! document uses the same content. The lists are kept forever.
 
 use chrono::{DateTime, Utc};
+use futures::StreamExt as _;
 use uuid::Uuid;
 
 use super::access::{Actor, Confidentiality, Grant, Permission, Reach};
@@ -15,6 +16,9 @@ use super::customers::require_within_reach;
 use super::names::DestructionListName;
 use super::retention::{ExpiredDocument, Reason, RetentionRule, acted_by};
 use super::{Archive, DocumentName, DocumentTypeCode, Error, OrgUnitCode, Title};
+
+/// Page objects deleted at once after a disposal (each holds a database connection).
+const DELETIONS_IN_FLIGHT: usize = 4;
 
 /// The most documents one list may hold.
 pub const MAX_LIST_DOCUMENTS: usize = 1000;
@@ -239,10 +243,19 @@ impl Archive {
                 },
             )
             .await?;
-        // After the commit: the outbox keeps what is not deleted now for the next attempt.
-        if let Err(error) = self.delete_destroyed_contents().await {
-            tracing::warn!(error = %error, list = %name, "page deletion after disposal deferred");
-        }
+        // After the commit, beside the reply: a long list's thousands of deletions must not
+        // hold the caller (or trip the unary timeout after the list was approved). The outbox
+        // keeps whatever this task does not finish for the next start.
+        let archive = self.clone();
+        let list_name = *name;
+        tokio::spawn(async move {
+            match archive.delete_destroyed_contents().await {
+                Ok(deleted) => tracing::info!(list = %list_name, deleted, "page objects deleted"),
+                Err(error) => {
+                    tracing::warn!(error = %error, list = %list_name, "page deletion deferred")
+                }
+            }
+        });
         Ok(list)
     }
 
@@ -305,14 +318,22 @@ impl Archive {
     /// Deletes the page objects of destroyed documents that no live document uses; returns how
     /// many. Runs after each approval and at start, so a crash in between loses no deletion.
     pub async fn delete_destroyed_contents(&self) -> Result<usize, Error> {
+        let pending = self.db.pending_content_destructions().await?;
+        let outcomes: Vec<Result<bool, Error>> = futures::stream::iter(pending)
+            .map(|sha256| async move {
+                let Some(claim) = self.db.claim_content_destruction(&sha256).await? else {
+                    return Ok(false); // revived by a filing, or taken by another replica
+                };
+                self.pages.delete(&sha256).await?;
+                claim.mark_deleted().await?;
+                Ok(true)
+            })
+            .buffer_unordered(DELETIONS_IN_FLIGHT)
+            .collect()
+            .await;
         let mut deleted = 0;
-        for sha256 in self.db.pending_content_destructions().await? {
-            let Some(claim) = self.db.claim_content_destruction(&sha256).await? else {
-                continue; // revived by a filing, or deleted by another replica
-            };
-            self.pages.delete(&sha256).await?;
-            claim.mark_deleted().await?;
-            deleted += 1;
+        for outcome in outcomes {
+            deleted += usize::from(outcome?);
         }
         Ok(deleted)
     }

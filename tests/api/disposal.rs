@@ -1,6 +1,7 @@
 //! Two-person disposal: what may be destroyed, what destruction removes, and what remains.
 
 use chrono::TimeDelta;
+use custodian::domain::Clock;
 use custodian::proto::v1 as pb;
 use tonic::Code;
 
@@ -16,6 +17,18 @@ fn custodian_named(person: &str) -> Token {
         person: Some(person.into()),
         ..Token::new("archive-desk", "county-custodian", Some("1201"))
     }
+}
+
+/// Waits until the page object of these bytes is gone; false if it is still there after `secs`.
+async fn gone_within_seconds(app: &TestApp, bytes: &[u8], secs: u64) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while stored(app, bytes).await {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    true
 }
 
 /// Whether the page object of these bytes is in the test's part of the store.
@@ -123,8 +136,11 @@ async fn an_approved_list_destroys_pages_no_live_document_shares_and_leaves_tomb
     assert_eq!(destroyed.state(), pb::DestructionListState::Destroyed);
     assert_eq!(destroyed.decided_by, "archive-desk/bob");
 
-    // Only the content no live document uses is gone from the store.
-    assert!(!stored(&app, &own).await);
+    // Only the content no live document uses is gone from the store (deleted beside the reply).
+    assert!(
+        gone_within_seconds(&app, &own, 10).await,
+        "the unshared page is deleted"
+    );
     assert!(stored(&app, &shared).await);
     let (_, bytes) = app.read_page(&format!("{sharing}/pages/1")).await.unwrap();
     assert_eq!(
@@ -350,4 +366,41 @@ async fn malformed_lists_and_documents_out_of_reach_are_refused() {
         .await
         .unwrap_err();
     assert_eq!(foreign_unit.code(), Code::PermissionDenied);
+}
+
+#[tokio::test]
+async fn deletions_a_crash_left_undone_are_finished_at_the_next_start() {
+    let mut app = spawn_app().await;
+    app.create_customer(ACCOUNT).await;
+    let page = jpeg_page(700, 42);
+    let doomed = file_notice(&mut app, "doomed", std::slice::from_ref(&page)).await;
+    app.clock.advance(TimeDelta::days(366 * 10));
+    let list = propose(&app, "alice", &[&doomed]).await.unwrap();
+
+    // Approved through a replica whose store is down: the tombstones commit, the deletion
+    // cannot run — as if the server had died right after the commit.
+    let cut_off = spawn_app_with(TestConfig {
+        shared_database: Some(app.database_url.clone()),
+        object_store_reachable: false,
+        ..TestConfig::default()
+    })
+    .await;
+    cut_off.clock.set(app.clock.now());
+    let destroyed = approve(&cut_off, "bob", &list.name).await.unwrap();
+    assert_eq!(destroyed.state(), pb::DestructionListState::Destroyed);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(stored(&app, &page).await, "the deletion is still owed");
+
+    // The next server to start on this database and store pays it.
+    let restarted = spawn_app_with(TestConfig {
+        shared_database: Some(app.database_url.clone()),
+        shared_object_prefix: Some(app.object_prefix.clone()),
+        ..TestConfig::default()
+    })
+    .await;
+    assert!(
+        gone_within_seconds(&app, &page, 10).await,
+        "deleted at start"
+    );
+    drop(restarted);
 }

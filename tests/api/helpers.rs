@@ -110,6 +110,8 @@ pub struct TestApp {
     pub database_url: SecretString,
     /// The test's view of the page objects (below its own prefix).
     pub objects: Arc<dyn ObjectStore>,
+    /// That prefix, for a second server that shares the objects.
+    pub object_prefix: String,
     /// The server's clock for date rules: it stands still until the test moves it.
     pub clock: Arc<ManualClock>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -130,6 +132,8 @@ pub struct TestConfig {
     pub max_message_bytes: usize,
     /// Another test server's database, to run several replicas on one database.
     pub shared_database: Option<SecretString>,
+    /// Another test server's key prefix in the bucket, to share its page objects.
+    pub shared_object_prefix: Option<String>,
 }
 
 impl Default for TestConfig {
@@ -148,6 +152,7 @@ impl Default for TestConfig {
             unary_timeout_secs: 30,
             max_message_bytes: 4 * 1024 * 1024 + 1024,
             shared_database: None,
+            shared_object_prefix: None,
         }
     }
 }
@@ -158,6 +163,9 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(config: TestConfig) -> TestApp {
     init_logs();
+    let object_prefix = config
+        .shared_object_prefix
+        .unwrap_or_else(|| format!("tests/{}", uuid::Uuid::new_v4()));
     let database_url = if let Some(shared) = config.shared_database {
         shared
     } else if config.database_reachable {
@@ -189,7 +197,7 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
         },
         object_store: ObjectStoreSettings {
             kind: ObjectStoreKind::S3,
-            prefix: format!("tests/{}", uuid::Uuid::new_v4()),
+            prefix: object_prefix.clone(),
             local: LocalSettings {
                 path: PathBuf::from("unused"),
             },
@@ -243,6 +251,7 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
         channel,
         database_url: settings_database_url,
         objects,
+        object_prefix,
         clock,
         shutdown: Some(shutdown),
         server: Some(server),
