@@ -6,7 +6,7 @@ use custodian::domain::{Confidentiality, Permission};
 use custodian::proto::v1 as pb;
 use tonic::Code;
 
-use crate::authorization::{Caller, Expect, World, account, called, outcome, world};
+use crate::authorization::{Caller, Expect, Matrix, World, account, called, outcome, world};
 use crate::helpers::{Clients, TestApp, Token, filing, header, jpeg_page};
 
 /// A custodian of the province the account lies in, named so the two-person rule never stands
@@ -133,17 +133,9 @@ fn unit_operation(caller: &Caller, permission: Permission, inside: bool) -> Expe
 async fn every_role_gets_exactly_what_the_policy_grants_over_records_rules() {
     let world = world().await;
     let fixtures = fixtures(&world).await;
-    let mut mismatches = Vec::new();
-    let mut cells = 0;
+    let mut matrix = Matrix::default();
     let mut check = |rpc: &str, caller: &Caller, inside: bool, expected: Expect, actual: Expect| {
-        cells += 1;
-        if expected != actual {
-            mismatches.push(format!(
-                "{rpc} as {} ({}): expected {expected:?}, got {actual:?}",
-                caller.role,
-                if inside { "inside" } else { "outside" }
-            ));
-        }
+        matrix.cell(rpc, caller, inside, None, expected, actual)
     };
 
     for (n, caller) in world.callers.iter().enumerate() {
@@ -263,13 +255,7 @@ async fn every_role_gets_exactly_what_the_policy_grants_over_records_rules() {
             check("RejectDestructionList", caller, inside, expected, actual);
         }
     }
-    assert!(cells > 150, "the matrix ran {cells} cells");
-    assert!(
-        mismatches.is_empty(),
-        "{} of {cells} cells differ from the policy:\n{}",
-        mismatches.len(),
-        mismatches.join("\n")
-    );
+    matrix.assert_matches_policy(151);
 }
 
 /// Releases the holds the PlaceLegalHold cells placed on the account's documents.
