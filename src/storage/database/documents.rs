@@ -119,6 +119,14 @@ pub(super) struct DocumentRow {
     destruction_list_id: Option<Uuid>,
 }
 
+/// A version's work order: stored as '' when there is none.
+pub(super) fn work_order(text: &str) -> Result<Option<WorkOrderNumber>, StorageError> {
+    match text {
+        "" => Ok(None),
+        text => parse_column("work_order_number", text, WorkOrderNumber::parse).map(Some),
+    }
+}
+
 impl DocumentRow {
     pub(super) fn into_document(self, pages: Vec<PageInfo>) -> Result<Document, StorageError> {
         Ok(Document {
@@ -130,14 +138,7 @@ impl DocumentRow {
                 DocumentTypeCode::parse,
             )?,
             business_process: decode("business_process", &self.business_process, process_from_db)?,
-            work_order_number: match self.work_order_number.as_str() {
-                "" => None,
-                text => Some(parse_column(
-                    "work_order_number",
-                    text,
-                    WorkOrderNumber::parse,
-                )?),
-            },
+            work_order_number: work_order(&self.work_order_number)?,
             title: parse_column("title", &self.title, Title::parse)?,
             source_system: parse_column("source_system", &self.source_system, SourceSystem::parse)?,
             client_request_id: parse_column(

@@ -12,7 +12,7 @@ use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
 use super::content_destructions::revive_destroyed_contents;
-use super::documents::{DocumentRow, PageRow, number, process_from_db, process_to_db};
+use super::documents::{DocumentRow, PageRow, number, process_from_db, process_to_db, work_order};
 use super::{Database, decode, decode_confidentiality, parse_column};
 use crate::domain::{
     AuditEvent, Document, DocumentName, DocumentTypeCode, DocumentVersion, PageInfo, Title,
@@ -73,14 +73,7 @@ impl TryFrom<VersionRow> for DocumentVersion {
                 DocumentTypeCode::parse,
             )?,
             business_process: decode("business_process", &row.business_process, process_from_db)?,
-            work_order_number: match row.work_order_number.as_str() {
-                "" => None,
-                text => Some(parse_column(
-                    "work_order_number",
-                    text,
-                    WorkOrderNumber::parse,
-                )?),
-            },
+            work_order_number: work_order(&row.work_order_number)?,
             title: parse_column("title", &row.title, Title::parse)?,
             created_at: row.created_at,
             author: VersionAuthor {
