@@ -177,7 +177,7 @@ impl App {
             self.archive.clone(),
             self.settings.auth.policy_file.clone(),
         ));
-        tokio::spawn(finish_destructions(self.archive.clone()));
+        tokio::spawn(finish_destructions(self.archive.clone(), stopping.clone()));
         let pool = self.database.clone();
         crate::metrics::observe_pool(move || pool.pool_connections());
         tracing::info!(address = %self.local_addr(), "serving gRPC");
@@ -296,12 +296,24 @@ pub fn chain_key(auth: &AuthSettings) -> ChainKey {
 
 /// Re-reads the policy on SIGHUP; a policy that does not parse leaves the old one in force.
 /// Deletes the page objects a disposal committed but a crash kept from deleting.
-async fn finish_destructions(archive: Archive) {
-    match archive.delete_destroyed_contents().await {
-        Ok(0) => {}
-        Ok(deleted) => tracing::info!(deleted, "deleted page objects of earlier disposals"),
-        Err(error) => {
-            tracing::warn!(error = %error, "page objects of earlier disposals not deleted yet")
+/// How often queued page deletions of disposals are retried after the one at start.
+const DESTRUCTION_SWEEP_INTERVAL: Duration = Duration::from_secs(300);
+
+/// Deletes the page objects disposals committed but could not delete yet (a crash right after
+/// the approval, the store down): at start, then every few minutes until the server stops.
+async fn finish_destructions(archive: Archive, mut stopping: watch::Receiver<bool>) {
+    let mut sweep = tokio::time::interval(DESTRUCTION_SWEEP_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = sweep.tick() => {}
+            _ = stopping.wait_for(|stopping| *stopping) => return,
+        }
+        match archive.delete_destroyed_contents().await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "deleted page objects of earlier disposals"),
+            Err(error) => {
+                tracing::warn!(error = %error, "page objects of earlier disposals not deleted yet")
+            }
         }
     }
 }

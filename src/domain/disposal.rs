@@ -316,7 +316,8 @@ impl Archive {
     }
 
     /// Deletes the page objects of destroyed documents that no live document uses; returns how
-    /// many. Runs after each approval and at start, so a crash in between loses no deletion.
+    /// many. Runs after each approval, at start and every few minutes, so a crash in between
+    /// or a store outage loses no deletion.
     pub async fn delete_destroyed_contents(&self) -> Result<usize, Error> {
         let pending = self.db.pending_content_destructions().await?;
         let outcomes: Vec<Result<bool, Error>> = futures::stream::iter(pending)
