@@ -143,8 +143,7 @@ impl Database {
         .bind(rule.condition.code())
         .execute(&mut *tx)
         .await?;
-        self.commit_with_event(tx, event).await?;
-        Ok(())
+        self.commit_with_event(tx, event).await
     }
 
     /// Deletes a rule with the audit event; `false` (and nothing written) when there is none.

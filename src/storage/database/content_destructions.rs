@@ -74,6 +74,8 @@ pub(super) async fn revive_destroyed_contents(
         .bind(contents)
         .execute(&mut **tx)
         .await?;
+    // A second statement, not a CTE of the first: if the DELETE waited for a deleter's lock,
+    // only a new statement's snapshot sees the `delete_time` that deleter committed.
     let deleted_since: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM content_destructions
                         WHERE sha256 = ANY($1) AND delete_time >= $2)",

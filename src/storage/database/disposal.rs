@@ -209,8 +209,7 @@ impl Database {
         )
         .execute(&mut *tx)
         .await?;
-        self.commit_with_event(tx, event).await?;
-        Ok(())
+        self.commit_with_event(tx, event).await
     }
 
     /// A list with its documents in expiry order.

@@ -206,8 +206,7 @@ impl Database {
         .bind(hold.place_time)
         .execute(&mut *tx)
         .await?;
-        self.commit_with_event(tx, event).await?;
-        Ok(())
+        self.commit_with_event(tx, event).await
     }
 
     /// Releases a hold in force; `None` when there is none by that name in force.
