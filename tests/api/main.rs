@@ -11,6 +11,7 @@ mod completeness;
 mod completeness_report;
 mod completeness_rules;
 mod completeness_versions;
+mod concurrent_reads;
 mod customer_history;
 mod customers;
 mod disposal;

@@ -64,10 +64,12 @@ macro_rules! select_documents {
     };
 }
 
+pub(super) use select_documents;
+
 /// A row of `select_documents!`: a document, its pages as parallel arrays, and its owner's
 /// org unit (for the caller's reach).
 #[derive(sqlx::FromRow)]
-struct DocumentPagesRow {
+pub(super) struct DocumentPagesRow {
     #[sqlx(flatten)]
     document: DocumentRow,
     org_unit_code: String,
@@ -78,7 +80,11 @@ struct DocumentPagesRow {
 }
 
 impl DocumentPagesRow {
-    fn into_owned_document(self) -> Result<(Document, OrgUnitCode), StorageError> {
+    pub(super) fn document_id(&self) -> Uuid {
+        self.document.document_id
+    }
+
+    pub(super) fn into_owned_document(self) -> Result<(Document, OrgUnitCode), StorageError> {
         let org_unit = parse_column("org_unit_code", &self.org_unit_code, OrgUnitCode::parse)?;
         let pages = self
             .page_numbers
@@ -303,19 +309,13 @@ impl Database {
     }
 
     /// The current version of a document of the named archive, with its owner's org unit.
+    /// Lookups arriving together share one statement (see `document_reads`).
     #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "document"))]
     pub async fn document(
         &self,
         name: &DocumentName,
     ) -> Result<Option<(Document, OrgUnitCode)>, StorageError> {
-        let row: Option<DocumentPagesRow> = sqlx::query_as(select_documents!(
-            "WHERE d.document_id = $1 AND d.account_number = $2"
-        ))
-        .bind(name.document_id)
-        .bind(name.account.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(DocumentPagesRow::into_owned_document).transpose()
+        self.document_reads.read(name).await
     }
 
     /// The document filed by a request, if any.

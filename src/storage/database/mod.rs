@@ -6,15 +6,18 @@ mod content_destructions;
 mod customer_history;
 mod customers;
 mod disposal;
+mod document_reads;
 mod document_types;
 mod documents;
 mod retention;
 mod versions;
 
+use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgPool};
 
 pub use documents::NewDocument;
@@ -34,6 +37,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub struct Database {
     pool: PgPool,
     chain_key: ChainKey,
+    document_reads: Arc<document_reads::DocumentReads>,
 }
 
 impl Database {
@@ -45,24 +49,21 @@ impl Database {
         acquire_timeout: Duration,
         chain_key: ChainKey,
     ) -> Result<Self, StorageError> {
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(acquire_timeout)
-            // sqlx pings every connection it hands out, a round trip as long as most of our
-            // queries; ping only those idle long enough to have been dropped meanwhile (a
-            // restarted PostgreSQL), which is what the ping is for.
-            .test_before_acquire(false)
-            .before_acquire(|connection, meta| {
-                Box::pin(async move {
-                    if meta.idle_for >= IDLE_BEFORE_PING {
-                        connection.ping().await?;
-                    }
-                    Ok(true)
-                })
-            })
-            .connect_lazy(url.expose_secret())
+        let options = PgConnectOptions::from_str(url.expose_secret())
             .map_err(|error| StorageError::Unexpected(error.into()))?;
-        Ok(Self { pool, chain_key })
+        let readers = document_readers(max_connections);
+        let pool =
+            pool_options(max_connections, acquire_timeout).connect_lazy_with(options.clone());
+        // The batched read's best plan does not depend on how many ids it is given, but
+        // PostgreSQL's default re-plans it on every execution, which cost more than running
+        // it: this pool's sessions keep the generic plan.
+        let reader_pool = pool_options(readers as u32, acquire_timeout)
+            .connect_lazy_with(options.options([("plan_cache_mode", "force_generic_plan")]));
+        Ok(Self {
+            pool,
+            chain_key,
+            document_reads: Arc::new(document_reads::DocumentReads::new(reader_pool, readers)),
+        })
     }
 
     /// Applies the migrations that have not run yet.
@@ -84,15 +85,44 @@ impl Database {
         &self.chain_key
     }
 
-    /// The pool's connections: (open, idle).
+    /// The pools' connections, the document readers' included: (open, idle).
     pub fn pool_connections(&self) -> (u64, u64) {
-        (u64::from(self.pool.size()), self.pool.num_idle() as u64)
+        let readers = self.document_reads.pool();
+        (
+            u64::from(self.pool.size() + readers.size()),
+            (self.pool.num_idle() + readers.num_idle()) as u64,
+        )
     }
 
     /// Closes every connection, waiting for those in use.
     pub async fn close(&self) {
-        self.pool.close().await;
+        tokio::join!(self.pool.close(), self.document_reads.pool().close());
     }
+}
+
+/// A pool that connects on first use and pings only connections idle long enough to have been
+/// dropped meanwhile (sqlx's default pings every connection it hands out, a round trip as long
+/// as most of our queries).
+fn pool_options(max_connections: u32, acquire_timeout: Duration) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(acquire_timeout)
+        .test_before_acquire(false)
+        .before_acquire(|connection, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= IDLE_BEFORE_PING {
+                    connection.ping().await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
+/// How many batched document reads may run at once, each on a connection of its own beside the
+/// main pool: a quarter of the main pool, so each statement gathers the lookups of several
+/// callers.
+fn document_readers(max_connections: u32) -> usize {
+    (max_connections as usize / 4).max(1)
 }
 
 /// Converts a column's text into a domain value, or reports the corrupt row.
