@@ -20,6 +20,7 @@ mod loader;
 mod objects;
 mod report;
 mod server;
+mod storage;
 mod targets;
 mod workloads;
 

@@ -71,7 +71,8 @@ pub struct Row {
 pub struct Table(pub Vec<Row>);
 
 impl Table {
-    /// A throughput compared with its limit: `ratio = custodian / limit >= target`.
+    /// A throughput compared with its limit: `ratio = custodian / limit >= target`; without a
+    /// target the row only reports the ratio.
     pub fn ratio(
         &mut self,
         series: &Series,
@@ -79,7 +80,7 @@ impl Table {
         (custodian, limit): (&str, &str),
         figure: fn(&Round) -> f64,
         unit: &str,
-        target: f64,
+        target: Option<f64>,
     ) {
         if series.get(custodian).is_none() || series.get(limit).is_none() {
             return;
@@ -91,8 +92,8 @@ impl Table {
             custodian: format!("{} {unit}", series.spread(custodian, figure, decimals)),
             limit: format!("{} {unit}", series.spread(limit, figure, decimals)),
             ratio: format!("{:.0} %", ratio * 100.0),
-            target: format!("≥ {:.0} %", target * 100.0),
-            pass: Some(ratio >= target),
+            target: target.map_or("report".into(), |t| format!("≥ {:.0} %", t * 100.0)),
+            pass: target.map(|t| ratio >= t),
         });
     }
 

@@ -121,6 +121,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     );
 
     if wants("metadata") {
+        let lookups = crate::storage::Lookups::open(args.preset, &main.samples.documents)?;
         for number in 1..=args.rounds {
             let mut targets = vec![("", &main)];
             if let Some(baseline) = &baseline {
@@ -134,6 +135,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 series.push(&get, unary(&args, target, round, Unary::Get).await);
                 series.push(&list, unary(&args, target, round, Unary::List).await);
             }
+            series.push(
+                "storage lookup alone",
+                lookups.round(args.concurrency, round).await,
+            );
             eprintln!("metadata round {number}/{} done", args.rounds);
         }
         for (rpc, name) in [
@@ -146,7 +151,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 (rpc, "health"),
                 Round::per_second,
                 "req/s",
-                0.70,
+                Some(0.70),
             );
             let p99 = series.median(rpc, |r| r.p99_ms);
             table.bound(
@@ -157,6 +162,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 "≤ 5 ms",
             );
         }
+        table.ratio(
+            &series,
+            "GetDocument vs its storage lookup alone (no gRPC, token, policy, audit)",
+            ("GetDocument", "storage lookup alone"),
+            Round::per_second,
+            "req/s",
+            None,
+        );
         if let Some(baseline) = args.baseline {
             for rpc in ["GetDocument", "ListDocuments"] {
                 let at_scale = series.median(rpc, |r| r.p99_ms);
@@ -192,7 +205,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             ("ReadPage 200 KiB", "direct GET 200 KiB"),
             Round::mb_per_second,
             "MB/s",
-            0.90,
+            Some(0.90),
         );
     }
 
@@ -215,7 +228,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             ("FileDocument 5×200 KiB", "direct PUT 5×200 KiB"),
             pages_per_second,
             "pages/s",
-            0.80,
+            Some(0.80),
         );
     }
 
@@ -244,7 +257,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 ),
                 Round::mb_per_second,
                 "MB/s",
-                0.85,
+                Some(0.85),
             );
         }
         if let Some(growth) = growth {
