@@ -87,6 +87,20 @@ impl Caller {
         request_id: String,
         pages: Vec<Vec<Bytes>>,
     ) -> anyhow::Result<(u64, pb::Document)> {
+        let undeclared = vec![String::new(); pages.len()];
+        self.file_declared(parent, request_id, pages, undeclared)
+            .await
+    }
+
+    /// Files one document whose `page_start`s declare these SHA-256 digests (hex), as the
+    /// `custodian file` client does; an empty string declares none.
+    pub async fn file_declared(
+        &self,
+        parent: &str,
+        request_id: String,
+        pages: Vec<Vec<Bytes>>,
+        checksums: Vec<String>,
+    ) -> anyhow::Result<(u64, pb::Document)> {
         let part = |part| pb::FileDocumentRequest { part: Some(part) };
         let mut messages = vec![part(Part::Header(pb::FilingHeader {
             parent: parent.into(),
@@ -98,8 +112,8 @@ impl Caller {
             client_request_id: request_id,
         }))];
         let mut bytes = 0;
-        for chunks in pages {
-            messages.push(part(Part::PageStart(pb::PageStart::default())));
+        for (chunks, sha256) in pages.into_iter().zip(checksums) {
+            messages.push(part(Part::PageStart(pb::PageStart { sha256 })));
             for chunk in chunks {
                 bytes += chunk.len() as u64;
                 messages.push(part(Part::Chunk(chunk)));
@@ -111,6 +125,19 @@ impl Caller {
             .into_inner();
         Ok((bytes, document))
     }
+}
+
+/// The SHA-256 (hex) of each page, as a caller computes it before filing.
+pub fn checksums(pages: &[Vec<Bytes>]) -> Vec<String> {
+    use sha2::{Digest, Sha256};
+    pages
+        .iter()
+        .map(|chunks| {
+            let mut hasher = Sha256::new();
+            chunks.iter().for_each(|chunk| hasher.update(chunk));
+            hex::encode(hasher.finalize())
+        })
+        .collect()
 }
 
 /// Reads a whole object; returns its size.

@@ -1,6 +1,8 @@
 //! One 100 MiB document in and out (four 25 MiB scans, so the default 64 MiB page limit
 //! holds), against direct multipart PUT and GET of the same bytes, one call at a time; the
-//! server's resident memory is watched throughout.
+//! server's resident memory is watched throughout. The document is filed with its pages'
+//! SHA-256 declared, as `custodian file` does (computed before the clock starts), and once
+//! more without, which sends large pages through a staging object and a copy.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -8,7 +10,7 @@ use std::time::Instant;
 use object_store::ObjectStore;
 use object_store::path::Path;
 
-use crate::calls::{direct_get, direct_put};
+use crate::calls::{checksums, direct_get, direct_put};
 use crate::common::Round;
 use crate::report::Series;
 use crate::targets::{Cleanup, Target, UniquePages};
@@ -36,10 +38,23 @@ pub async fn run(
         let tag = format!("{run_id}-l{number}");
         let pages = UniquePages::new(PAGE_BYTES, &tag);
 
+        let began = Instant::now();
+        let (bytes, document) = caller
+            .file_document(&parent, format!("bench-{tag}-u"), pages.pages(1, PAGES))
+            .await?;
+        series.push("100 MiB in, SHA-256 not declared", once(bytes, began));
+        cleanup.filed(&document);
+
+        let declared = checksums(&pages.pages(0, PAGES));
         let start = target.server.reset_rss_peak();
         let began = Instant::now();
         let (bytes, document) = caller
-            .file_document(&parent, format!("bench-{tag}"), pages.pages(0, PAGES))
+            .file_declared(
+                &parent,
+                format!("bench-{tag}"),
+                pages.pages(0, PAGES),
+                declared,
+            )
             .await?;
         series.push("100 MiB in", once(bytes, began));
         cleanup.filed(&document);

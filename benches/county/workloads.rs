@@ -247,10 +247,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             eprintln!("the 100 MiB workload failed: {error:#}");
             None
         });
-        for (direction, limit) in [("in", "multipart PUT"), ("out", "GET")] {
+        for (label, direction, limit) in [
+            ("in, SHA-256 declared,", "in", "multipart PUT"),
+            ("out", "out", "GET"),
+        ] {
             table.ratio(
                 &series,
-                &format!("100 MiB document {direction} vs direct {limit}"),
+                &format!("100 MiB document {label} vs direct {limit}"),
                 (
                     &format!("100 MiB {direction}"),
                     &format!("direct 100 MiB {direction}"),
@@ -260,6 +263,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 Some(0.85),
             );
         }
+        table.ratio(
+            &series,
+            "100 MiB document in, SHA-256 not declared (staged and copied)",
+            ("100 MiB in, SHA-256 not declared", "direct 100 MiB in"),
+            Round::mb_per_second,
+            "MB/s",
+            None,
+        );
         if let Some(growth) = growth {
             table.bound(
                 "100 MiB document: server RSS growth",

@@ -75,11 +75,8 @@ impl<'a> PageIntake<'a> {
         expected_sha256: Option<Sha256Digest>,
     ) -> Result<(), Error> {
         let number = self.next_number().await?;
-        self.current = Some(PageInProgress::new(
-            number,
-            expected_sha256,
-            self.store.begin_upload(),
-        ));
+        let upload = self.store.begin_upload(expected_sha256.as_ref());
+        self.current = Some(PageInProgress::new(number, expected_sha256, upload));
         Ok(())
     }
 

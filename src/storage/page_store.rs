@@ -2,10 +2,14 @@
 //!
 //! A page's key is `pages/sha256/{first two hex digits}/{hex}`, so identical pages are stored
 //! once. Pages up to one part are buffered and written with a single PUT under their final key.
-//! Larger pages stream as a multipart upload to `staging/{uuid}` (the digest is only known at
-//! the end) and are then copied to their key. An interrupted filing can therefore leave an
-//! incomplete multipart upload or a `staging/` object behind: both are invisible to callers;
-//! operators should let a bucket lifecycle rule expire them (see the README).
+//! Larger pages stream as a multipart upload. When the caller declared the page's SHA-256, the
+//! upload goes straight to that key and completes only once the bytes proved to have that
+//! digest (a multipart upload is invisible until completed); if the key already holds an object,
+//! the bytes are only hashed, not stored again. Without a declared digest the upload goes to
+//! `staging/{uuid}` (the digest is only known at the end) and is then copied to its key. An
+//! interrupted filing can therefore leave an incomplete multipart upload or a `staging/` object
+//! behind: both are invisible to callers; operators should let a bucket lifecycle rule expire
+//! them (see the README).
 
 use std::sync::Arc;
 
@@ -35,12 +39,13 @@ impl PageStore {
         Self { store }
     }
 
-    /// Starts writing one page.
-    pub fn begin_upload(&self) -> PageUpload {
+    /// Starts writing one page, with the digest the caller declared for it if any.
+    pub fn begin_upload(&self, declared: Option<&Sha256Digest>) -> PageUpload {
         PageUpload {
             store: Arc::clone(&self.store),
+            declared_key: declared.map(content_key),
             buffer: PutPayloadMut::new(),
-            multipart: None,
+            large: None,
         }
     }
 
@@ -80,43 +85,72 @@ fn content_key(sha256: &Sha256Digest) -> Path {
 /// One page being written; nothing is under the page's key until [`PageUpload::finish`].
 pub struct PageUpload {
     store: Arc<dyn ObjectStore>,
+    /// The key of the digest the caller declared, which the bytes must prove at the end.
+    declared_key: Option<Path>,
     buffer: PutPayloadMut,
-    multipart: Option<(Path, WriteMultipart)>,
+    large: Option<LargePage>,
+}
+
+/// Where the bytes of a page larger than one part go.
+enum LargePage {
+    /// A multipart upload to `staging/{uuid}`, copied to the content key at the end.
+    Staged(Path, WriteMultipart),
+    /// A multipart upload straight to the declared content key, completed only if the digest
+    /// proves right.
+    Declared(Path, WriteMultipart),
+    /// The declared content is stored already: the bytes are hashed by the caller, not stored.
+    Present,
 }
 
 impl PageUpload {
     /// Adds the next bytes of the page.
     pub async fn write(&mut self, bytes: Bytes) -> Result<(), StorageError> {
-        if let Some((_, upload)) = self.multipart.as_mut() {
-            upload.wait_for_capacity(PARTS_IN_FLIGHT).await?;
-            upload.put(bytes);
-            return Ok(());
+        match self.large.as_mut() {
+            Some(LargePage::Staged(_, upload) | LargePage::Declared(_, upload)) => {
+                upload.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+                upload.put(bytes);
+                return Ok(());
+            }
+            Some(LargePage::Present) => return Ok(()),
+            None => {}
         }
         self.buffer.push(bytes);
         if self.buffer.content_length() >= PART_SIZE {
-            let staging = Path::from(format!("staging/{}", Uuid::new_v4()));
-            let mut upload = WriteMultipart::new_with_chunk_size(
-                self.store.put_multipart(&staging).await?,
-                PART_SIZE,
-            );
-            for chunk in std::mem::take(&mut self.buffer).freeze() {
-                upload.put(chunk);
+            let buffered = std::mem::take(&mut self.buffer).freeze();
+            let large = begin_large(&self.store, self.declared_key.as_ref()).await?;
+            if let LargePage::Staged(_, upload) | LargePage::Declared(_, upload) =
+                self.large.insert(large)
+            {
+                for chunk in buffered {
+                    upload.put(chunk);
+                }
             }
-            self.multipart = Some((staging, upload));
         }
         Ok(())
     }
 
     /// Whether the page has grown past one part and streams as a multipart upload.
     pub fn is_multipart(&self) -> bool {
-        self.multipart.is_some()
+        self.large.is_some()
     }
 
-    /// Stores the page under the key of `sha256`, which the caller computed over the bytes.
+    /// Stores the page under the key of `sha256`, which the caller computed over the bytes and
+    /// compared with the declared digest, if any.
     #[tracing::instrument(name = "object_store", skip_all, err, fields(object_store.operation = "finish"))]
     pub async fn finish(mut self, sha256: &Sha256Digest) -> Result<(), StorageError> {
         let key = content_key(sha256);
-        match self.multipart.take() {
+        if self
+            .declared_key
+            .as_ref()
+            .is_some_and(|declared| *declared != key)
+        {
+            // The caller must refuse a page whose digest differs from the declared one before
+            // it gets here; completing it would put wrong bytes under another content's key.
+            return Err(StorageError::Unexpected(anyhow::anyhow!(
+                "a page upload finished with a digest other than the declared one"
+            )));
+        }
+        match self.large.take() {
             None => {
                 // No HEAD first: the key is the content's digest, so overwriting an object
                 // already there writes the same bytes, and a new page (the common case)
@@ -124,7 +158,11 @@ impl PageUpload {
                 let buffer = std::mem::take(&mut self.buffer);
                 self.store.put(&key, buffer.freeze()).await?;
             }
-            Some((staging, upload)) => {
+            Some(LargePage::Present) => {}
+            Some(LargePage::Declared(_, upload)) => {
+                upload.finish().await?;
+            }
+            Some(LargePage::Staged(staging, upload)) => {
                 upload.finish().await?;
                 let copied = match exists(self.store.as_ref(), &key).await {
                     Ok(true) => Ok(()),
@@ -142,8 +180,10 @@ impl PageUpload {
 
     /// Gives up the page, removing the parts written so far.
     pub async fn abort(mut self) {
-        if let Some((staging, upload)) = self.multipart.take() {
-            abort_multipart(staging, upload).await;
+        if let Some(LargePage::Staged(key, upload) | LargePage::Declared(key, upload)) =
+            self.large.take()
+        {
+            abort_multipart(key, upload).await;
         }
     }
 }
@@ -152,18 +192,49 @@ impl PageUpload {
 /// the background rather than leave an incomplete upload behind.
 impl Drop for PageUpload {
     fn drop(&mut self) {
-        if let Some((staging, upload)) = self.multipart.take()
+        if let Some(LargePage::Staged(key, upload) | LargePage::Declared(key, upload)) =
+            self.large.take()
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
-            tracing::info!(%staging, "aborting the upload of an abandoned page");
-            runtime.spawn(abort_multipart(staging, upload));
+            tracing::info!(%key, "aborting the upload of an abandoned page");
+            runtime.spawn(abort_multipart(key, upload));
         }
     }
 }
 
-async fn abort_multipart(staging: Path, upload: WriteMultipart) {
+/// Starts the multipart upload (or not) of a page that outgrew one part. Free of `PageUpload`,
+/// whose `WriteMultipart` is not `Sync`, so the future stays `Send`.
+async fn begin_large(
+    store: &Arc<dyn ObjectStore>,
+    declared_key: Option<&Path>,
+) -> Result<LargePage, StorageError> {
+    match declared_key {
+        // One HEAD saves uploading a large page the archive holds already; overwriting it
+        // would also disturb callers reading it meanwhile.
+        Some(key) if exists(store.as_ref(), key).await? => Ok(LargePage::Present),
+        Some(key) => Ok(LargePage::Declared(
+            key.clone(),
+            multipart(store, key).await?,
+        )),
+        None => {
+            let staging = Path::from(format!("staging/{}", Uuid::new_v4()));
+            let upload = multipart(store, &staging).await?;
+            Ok(LargePage::Staged(staging, upload))
+        }
+    }
+}
+
+async fn multipart(
+    store: &Arc<dyn ObjectStore>,
+    key: &Path,
+) -> Result<WriteMultipart, StorageError> {
+    let upload = store.put_multipart(key).await?;
+    Ok(WriteMultipart::new_with_chunk_size(upload, PART_SIZE))
+}
+
+async fn abort_multipart(key: Path, upload: WriteMultipart) {
     if let Err(error) = upload.abort().await {
-        tracing::warn!(%staging, error = %error, "could not abort a page upload");
+        tracing::warn!(%key, error = %error, "could not abort a page upload");
     }
 }
 
@@ -172,5 +243,133 @@ async fn exists(store: &dyn ObjectStore, key: &Path) -> Result<bool, StorageErro
         Ok(_) => Ok(true),
         Err(object_store::Error::NotFound { .. }) => Ok(false),
         Err(error) => Err(error.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use object_store::memory::InMemory;
+    use sha2::{Digest, Sha256};
+
+    use super::*;
+
+    fn large_page(seed: u8) -> Bytes {
+        Bytes::from(vec![seed; PART_SIZE + 1024])
+    }
+
+    fn digest(bytes: &[u8]) -> Sha256Digest {
+        Sha256Digest(Sha256::digest(bytes).into())
+    }
+
+    async fn upload(
+        store: &PageStore,
+        bytes: &Bytes,
+        declared: Option<&Sha256Digest>,
+    ) -> PageUpload {
+        let mut upload = store.begin_upload(declared);
+        for at in (0..bytes.len()).step_by(1 << 20) {
+            let end = (at + (1 << 20)).min(bytes.len());
+            upload.write(bytes.slice(at..end)).await.unwrap();
+        }
+        upload
+    }
+
+    async fn keys(store: &Arc<dyn ObjectStore>) -> Vec<String> {
+        let mut keys: Vec<String> = store
+            .list(None)
+            .map_ok(|meta| meta.location.to_string())
+            .try_collect()
+            .await
+            .unwrap();
+        keys.sort();
+        keys
+    }
+
+    #[tokio::test]
+    async fn a_large_page_with_its_declared_digest_is_stored_under_its_key_alone() {
+        let objects: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let store = PageStore::new(Arc::clone(&objects));
+        let page = large_page(1);
+        let sha256 = digest(&page);
+
+        let upload = upload(&store, &page, Some(&sha256)).await;
+        assert!(upload.is_multipart());
+        upload.finish(&sha256).await.unwrap();
+
+        assert_eq!(keys(&objects).await, [content_key(&sha256).to_string()]);
+        let stored = objects
+            .get(&content_key(&sha256))
+            .await
+            .unwrap()
+            .bytes()
+            .await;
+        assert_eq!(stored.unwrap(), page);
+    }
+
+    #[tokio::test]
+    async fn a_large_page_that_does_not_prove_its_declared_digest_stores_nothing() {
+        let objects: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let store = PageStore::new(Arc::clone(&objects));
+        let page = large_page(2);
+        let declared = digest(b"another page");
+
+        let upload = upload(&store, &page, Some(&declared)).await;
+        assert!(upload.finish(&digest(&page)).await.is_err());
+
+        assert!(
+            keys(&objects).await.is_empty(),
+            "{:?}",
+            keys(&objects).await
+        );
+    }
+
+    #[tokio::test]
+    async fn a_large_page_the_store_holds_already_is_not_written_again() {
+        let objects: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let store = PageStore::new(Arc::clone(&objects));
+        let page = large_page(3);
+        let sha256 = digest(&page);
+        // A marker instead of the real bytes: it survives only if nothing is written.
+        objects
+            .put(&content_key(&sha256), Bytes::from_static(b"marker").into())
+            .await
+            .unwrap();
+
+        upload(&store, &page, Some(&sha256))
+            .await
+            .finish(&sha256)
+            .await
+            .unwrap();
+
+        let stored = objects
+            .get(&content_key(&sha256))
+            .await
+            .unwrap()
+            .bytes()
+            .await;
+        assert_eq!(stored.unwrap(), Bytes::from_static(b"marker"));
+    }
+
+    #[tokio::test]
+    async fn a_large_page_without_a_declared_digest_is_copied_from_staging_which_is_removed() {
+        let objects: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let store = PageStore::new(Arc::clone(&objects));
+        let page = large_page(4);
+        let sha256 = digest(&page);
+
+        upload(&store, &page, None)
+            .await
+            .finish(&sha256)
+            .await
+            .unwrap();
+
+        assert_eq!(keys(&objects).await, [content_key(&sha256).to_string()]);
+        let stored = objects
+            .get(&content_key(&sha256))
+            .await
+            .unwrap()
+            .bytes()
+            .await;
+        assert_eq!(stored.unwrap(), page);
     }
 }

@@ -258,3 +258,85 @@ async fn a_stream_cut_off_mid_page_files_nothing() {
         .unwrap();
     assert_eq!(document.pages.len(), 1);
 }
+
+/// A filing of one page in 1 MiB chunks whose `page_start` declares `sha256`.
+fn declared_filing(request_id: &str, page: &[u8], sha256: String) -> Vec<pb::FileDocumentRequest> {
+    let mut messages = vec![
+        message(Part::Header(header("1200000001", request_id))),
+        message(Part::PageStart(pb::PageStart { sha256 })),
+    ];
+    for chunk in page.chunks(MIB) {
+        messages.push(message(Part::Chunk(Bytes::copy_from_slice(chunk))));
+    }
+    messages
+}
+
+#[tokio::test]
+async fn a_large_page_with_its_declared_checksum_is_filed_twice_and_stored_once() {
+    let mut app = spawn_app().await;
+    app.create_customer("1200000001").await;
+    // Past the multipart threshold: with its digest declared it goes straight to its key.
+    let page = pdf_page(PART_SIZE + MIB + 5, 11);
+
+    let first = app
+        .file(declared_filing("large-1", &page, sha256_hex(&page)))
+        .await
+        .unwrap();
+    // The second filing finds the content stored and only checks the bytes.
+    let second = app
+        .file(declared_filing("large-2", &page, sha256_hex(&page)))
+        .await
+        .unwrap();
+
+    assert_ne!(first.document_id, second.document_id);
+    for document in [&first, &second] {
+        assert_eq!(document.pages[0].sha256, sha256_hex(&page));
+        let (_, bytes) = app.read_page(&document.pages[0].name).await.unwrap();
+        assert!(bytes == page, "{} reads back other bytes", document.name);
+    }
+    assert_eq!(app.object_keys("pages").await.len(), 1);
+    assert!(app.object_keys("staging").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_large_page_that_differs_from_its_declared_checksum_stores_nothing() {
+    let mut app = spawn_app().await;
+    app.create_customer("1200000001").await;
+    let page = pdf_page(PART_SIZE + MIB + 5, 12);
+    let claimed = pdf_page(PART_SIZE + MIB + 5, 13);
+
+    let refused = app
+        .file(declared_filing("wrong", &page, sha256_hex(&claimed)))
+        .await
+        .unwrap_err();
+
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(
+        refused.message().contains("page_start declared"),
+        "{refused:?}"
+    );
+    // Nothing under the claimed content's key, nor anywhere else.
+    assert!(app.object_keys("pages").await.is_empty());
+    assert!(app.object_keys("staging").await.is_empty());
+}
+
+#[tokio::test]
+async fn wrong_bytes_declared_as_a_stored_large_page_are_refused_and_the_page_is_intact() {
+    let mut app = spawn_app().await;
+    app.create_customer("1200000001").await;
+    let page = pdf_page(PART_SIZE + MIB + 5, 14);
+    let stored = app
+        .file(declared_filing("real", &page, sha256_hex(&page)))
+        .await
+        .unwrap();
+
+    let impostor = pdf_page(PART_SIZE + MIB + 5, 15);
+    let refused = app
+        .file(declared_filing("impostor", &impostor, sha256_hex(&page)))
+        .await
+        .unwrap_err();
+
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    let (_, bytes) = app.read_page(&stored.pages[0].name).await.unwrap();
+    assert!(bytes == page, "the stored page was changed");
+}
