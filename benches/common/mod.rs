@@ -25,6 +25,8 @@ pub struct Round {
     pub max_ms: f64,
     /// The first error seen, so a failing workload says why.
     pub first_error: Option<String>,
+    /// CPU seconds spent during the round by each process a bench watches, where it does.
+    pub cpu_seconds: Option<[f64; 4]>,
 }
 
 impl Round {
@@ -100,6 +102,7 @@ where
             .last()
             .map_or(f64::NAN, |latency| latency.as_secs_f64() * 1e3),
         first_error: all.first_error,
+        cpu_seconds: None,
     }
 }
 

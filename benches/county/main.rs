@@ -14,6 +14,7 @@
 mod calls;
 #[path = "../common/mod.rs"]
 mod common;
+mod cpu;
 mod dataset;
 mod large;
 mod loader;

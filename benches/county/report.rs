@@ -39,6 +39,37 @@ impl Series {
         spread(&self.values(name, figure), decimals)
     }
 
+    /// Where each call's CPU time went, for the series measured with a [`crate::cpu::CpuMeter`],
+    /// and the calls per second the machine's cores would allow at that cost.
+    pub fn print_cpu(&self) {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let names = crate::cpu::PROCESSES;
+        println!(
+            "\n| series | CPU µs per call: {} | total | calls/s {cores:.0} cores allow |",
+            names.join(" | ")
+        );
+        println!("| --- |{}", " --- |".repeat(names.len() + 2));
+        for (name, rounds) in &self.0 {
+            let per_call = |process: usize| {
+                let values: Vec<f64> = rounds
+                    .iter()
+                    .filter_map(|r| Some(r.cpu_seconds?[process] / r.calls.max(1) as f64 * 1e6))
+                    .collect();
+                (!values.is_empty()).then(|| median(&values))
+            };
+            let Some(spent) = (0..names.len()).map(per_call).collect::<Option<Vec<f64>>>() else {
+                continue;
+            };
+            let total: f64 = spent.iter().sum();
+            let cells: Vec<String> = spent.iter().map(|us| format!("{us:.0}")).collect();
+            println!(
+                "| {name} | {} | {total:.0} | {:.0} |",
+                cells.join(" | "),
+                cores * 1e6 / total
+            );
+        }
+    }
+
     pub fn print_details(&self) {
         println!("\n| series | rounds | calls/s | MB/s | p50 ms | p99 ms | max ms | errors |");
         println!("| --- | --- | --- | --- | --- | --- | --- | --- |");

@@ -12,6 +12,7 @@ use object_store::path::Path;
 use crate::Preset;
 use crate::calls::{direct_get, direct_put};
 use crate::common::{Round, closed_loop};
+use crate::cpu::CpuMeter;
 use crate::objects::PAGE_200K;
 use crate::report::{Series, Table};
 use crate::server::{ISSUER, Launch};
@@ -103,6 +104,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         None => None,
     };
     let store = crate::object_store()?;
+    let servers = [Some(&main), baseline.as_ref()];
+    let meter = CpuMeter::new(
+        servers
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.server.pid)
+            .collect(),
+    );
     let wants = |group: &str| args.only.is_empty() || args.only.iter().any(|g| g == group);
     let round = Duration::from_secs_f64(args.seconds);
     let mut series = Series::default();
@@ -131,13 +140,26 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 let health = format!("health{suffix}");
                 let get = format!("GetDocument{suffix}");
                 let list = format!("ListDocuments{suffix}");
-                series.push(&health, unary(&args, target, round, Unary::Health).await);
-                series.push(&get, unary(&args, target, round, Unary::Get).await);
-                series.push(&list, unary(&args, target, round, Unary::List).await);
+                series.push(
+                    &health,
+                    meter
+                        .measure(unary(&args, target, round, Unary::Health))
+                        .await,
+                );
+                series.push(
+                    &get,
+                    meter.measure(unary(&args, target, round, Unary::Get)).await,
+                );
+                series.push(
+                    &list,
+                    meter
+                        .measure(unary(&args, target, round, Unary::List))
+                        .await,
+                );
             }
             series.push(
                 "storage lookup alone",
-                lookups.round(args.concurrency, round).await,
+                meter.measure(lookups.round(args.concurrency, round)).await,
             );
             eprintln!("metadata round {number}/{} done", args.rounds);
         }
@@ -192,11 +214,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     if wants("read-page") {
         for number in 1..=args.rounds {
-            series.push("ReadPage 200 KiB", read_pages(&args, &main, round).await);
-            series.push(
-                "direct GET 200 KiB",
-                direct_gets(&args, &main, &store, round).await,
-            );
+            let read = meter.measure(read_pages(&args, &main, round)).await;
+            series.push("ReadPage 200 KiB", read);
+            let direct = meter
+                .measure(direct_gets(&args, &main, &store, round))
+                .await;
+            series.push("direct GET 200 KiB", direct);
             eprintln!("read-page round {number}/{} done", args.rounds);
         }
         table.ratio(
@@ -214,9 +237,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         let (rounds, short) = (args.rounds.min(3), round.min(Duration::from_secs(2)));
         for number in 1..=rounds {
             let tag = format!("{run_id}-f{number}");
-            let filed = filings(&args, &main, short, &tag, &cleanup).await;
+            let filed = meter
+                .measure(filings(&args, &main, short, &tag, &cleanup))
+                .await;
             series.push("FileDocument 5×200 KiB", filed);
-            let put = direct_puts(&args, &store, short, &tag, &cleanup).await;
+            let put = meter
+                .measure(direct_puts(&args, &store, short, &tag, &cleanup))
+                .await;
             series.push("direct PUT 5×200 KiB", put);
             eprintln!("file round {number}/{rounds} done");
         }
@@ -241,6 +268,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             &run_id,
             &mut series,
             &cleanup,
+            &meter,
         )
         .await
         .unwrap_or_else(|error| {
@@ -286,7 +314,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     if wants("mixed") {
         let start = main.server.reset_rss_peak();
         let duration = Duration::from_secs_f64(args.mixed_seconds);
-        let mixed = mixed(&args, &main, duration, &run_id, &cleanup).await;
+        let mixed = meter
+            .measure(mixed(&args, &main, duration, &run_id, &cleanup))
+            .await;
         series.push("mixed 90 % reads / 10 % filings", mixed.clone());
         table.0.push(crate::report::Row {
             workload: format!("mixed 90/10 for {:.0} s", args.mixed_seconds),
@@ -324,6 +354,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
 
     series.print_details();
+    series.print_cpu();
     table.print();
     let removed = cleanup.run(&store).await;
     eprintln!("removed {removed} objects this run wrote");
