@@ -279,6 +279,7 @@ async fn settings() -> anyhow::Result<Settings> {
                 access_key_id: env("CUSTODIAN_OBJECT_STORE__S3__ACCESS_KEY_ID")?,
                 secret_access_key: env("CUSTODIAN_OBJECT_STORE__S3__SECRET_ACCESS_KEY")?.into(),
                 allow_http: true,
+                payload_signing: Default::default(),
             }),
         },
         limits: LimitSettings {

@@ -135,7 +135,9 @@ async fn generate(preset: Preset, seed: u64) -> anyhow::Result<()> {
 
 /// The benchmark's part of the bucket, opened the way the server opens it.
 pub fn object_store() -> anyhow::Result<std::sync::Arc<dyn object_store::ObjectStore>> {
-    use custodian::storage::{LocalSettings, ObjectStoreKind, ObjectStoreSettings, S3Settings};
+    use custodian::storage::{
+        LocalSettings, ObjectStoreKind, ObjectStoreSettings, PayloadSigning, S3Settings,
+    };
     let settings = ObjectStoreSettings {
         kind: ObjectStoreKind::S3,
         prefix: OBJECT_PREFIX.into(),
@@ -151,6 +153,14 @@ pub fn object_store() -> anyhow::Result<std::sync::Arc<dyn object_store::ObjectS
                 "CUSTODIAN_OBJECT_STORE__S3__SECRET_ACCESS_KEY",
             )?),
             allow_http: true,
+            // The server started by `run` inherits the same variable: both sides sign alike.
+            payload_signing: match std::env::var("CUSTODIAN_OBJECT_STORE__S3__PAYLOAD_SIGNING")
+                .as_deref()
+            {
+                Ok("signed") => PayloadSigning::Signed,
+                Ok("unsigned") => PayloadSigning::Unsigned,
+                _ => PayloadSigning::Auto,
+            },
         }),
     };
     Ok(custodian::storage::open_object_store(&settings)?)

@@ -10,6 +10,7 @@ mod page_store;
 pub use database::{Database, NewDocument, NewVersion, VersionInsert};
 pub use error::StorageError;
 pub use object_store_config::{
-    LocalSettings, ObjectStoreKind, ObjectStoreSettings, S3Settings, open_object_store,
+    LocalSettings, ObjectStoreKind, ObjectStoreSettings, PayloadSigning, S3Settings,
+    open_object_store,
 };
 pub use page_store::{PART_SIZE, PageStore, PageUpload};

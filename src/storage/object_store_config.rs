@@ -53,6 +53,37 @@ pub struct S3Settings {
     /// Allows `http://` endpoints (a local SeaweedFS or MinIO).
     #[serde(default)]
     pub allow_http: bool,
+    /// Whether upload signatures cover the body's SHA-256.
+    #[serde(default)]
+    pub payload_signing: PayloadSigning,
+}
+
+/// Whether an upload's request signature covers its body. Signing costs the server and the
+/// store one more SHA-256 pass over every page.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PayloadSigning {
+    /// Unsigned over HTTPS, where TLS already protects the bytes in transit; signed over plain
+    /// HTTP (as AWS's own `AWS4UnsignedPayloadSigner` does).
+    #[default]
+    Auto,
+    /// The body's SHA-256 is in every upload's signature.
+    Signed,
+    /// S3's `UNSIGNED-PAYLOAD`.
+    Unsigned,
+}
+
+impl S3Settings {
+    /// Whether request signatures leave out the body's digest.
+    pub fn signs_without_payload(&self) -> bool {
+        match self.payload_signing {
+            PayloadSigning::Auto => {
+                self.endpoint.is_empty() || self.endpoint.starts_with("https://")
+            }
+            PayloadSigning::Signed => false,
+            PayloadSigning::Unsigned => true,
+        }
+    }
 }
 
 fn default_region() -> String {
@@ -88,6 +119,7 @@ pub fn open_object_store(
                 .with_secret_access_key(s3.secret_access_key.expose_secret())
                 // Path-style: virtual-hosted requests make SeaweedFS create stray buckets.
                 .with_virtual_hosted_style_request(false)
+                .with_unsigned_payload(s3.signs_without_payload())
                 // Fail within seconds when the store is down, rather than retrying for minutes
                 // while a caller waits at the counter.
                 .with_retry(RetryConfig {
@@ -113,4 +145,31 @@ pub fn open_object_store(
     } else {
         Arc::new(PrefixStore::new(store, prefix))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s3(endpoint: &str, payload_signing: PayloadSigning) -> S3Settings {
+        S3Settings {
+            endpoint: endpoint.into(),
+            bucket: "archive".into(),
+            region: default_region(),
+            access_key_id: "key".into(),
+            secret_access_key: SecretString::from("secret"),
+            allow_http: true,
+            payload_signing,
+        }
+    }
+
+    #[test]
+    fn payloads_are_signed_over_http_and_not_over_https_unless_set() {
+        use PayloadSigning::{Auto, Signed, Unsigned};
+        assert!(!s3("http://127.0.0.1:8333", Auto).signs_without_payload());
+        assert!(s3("https://rgw.example.net", Auto).signs_without_payload());
+        assert!(s3("", Auto).signs_without_payload(), "AWS itself is HTTPS");
+        assert!(s3("http://127.0.0.1:8333", Unsigned).signs_without_payload());
+        assert!(!s3("https://rgw.example.net", Signed).signs_without_payload());
+    }
 }

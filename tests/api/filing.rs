@@ -5,12 +5,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use custodian::proto::v1 as pb;
 use custodian::proto::v1::file_document_request::Part;
-use custodian::storage::PART_SIZE;
+use custodian::storage::{PART_SIZE, PayloadSigning};
 use tonic::Code;
 
 use crate::helpers::{
-    Clients, Token, filing, header, jpeg_page, message, open_filing, pdf_page, png_page,
-    sha256_hex, spawn_app,
+    Clients, TestConfig, Token, filing, header, jpeg_page, message, open_filing, pdf_page,
+    png_page, sha256_hex, spawn_app, spawn_app_with,
 };
 
 fn other_title() -> pb::FilingHeader {
@@ -339,4 +339,30 @@ async fn wrong_bytes_declared_as_a_stored_large_page_are_refused_and_the_page_is
     assert_eq!(refused.code(), Code::InvalidArgument);
     let (_, bytes) = app.read_page(&stored.pages[0].name).await.unwrap();
     assert!(bytes == page, "the stored page was changed");
+}
+
+#[tokio::test]
+async fn pages_uploaded_with_unsigned_payloads_read_back_byte_for_byte() {
+    // What a server on an HTTPS endpoint does by default, tried here against the real store.
+    let mut app = spawn_app_with(TestConfig {
+        payload_signing: PayloadSigning::Unsigned,
+        ..TestConfig::default()
+    })
+    .await;
+    app.create_customer("1200000001").await;
+    let small = jpeg_page(100_000, 16);
+    let large = pdf_page(PART_SIZE + MIB + 5, 17);
+    let mut messages = declared_filing("unsigned", &large, sha256_hex(&large));
+    messages.extend(
+        filing(header("", ""), std::slice::from_ref(&small), MIB)
+            .into_iter()
+            .skip(1),
+    );
+
+    let document = app.file(messages).await.unwrap();
+
+    for (page, bytes) in document.pages.iter().zip([&large, &small]) {
+        let (_, read) = app.read_page(&page.name).await.unwrap();
+        assert!(read == *bytes, "page {} differs", page.page_number);
+    }
 }

@@ -25,7 +25,8 @@ use custodian::settings::{
 };
 use custodian::startup::App;
 use custodian::storage::{
-    Database, LocalSettings, ObjectStoreKind, ObjectStoreSettings, S3Settings, open_object_store,
+    Database, LocalSettings, ObjectStoreKind, ObjectStoreSettings, PayloadSigning, S3Settings,
+    open_object_store,
 };
 use futures::StreamExt;
 use object_store::ObjectStore;
@@ -134,6 +135,8 @@ pub struct TestConfig {
     pub shared_database: Option<SecretString>,
     /// Another test server's key prefix in the bucket, to share its page objects.
     pub shared_object_prefix: Option<String>,
+    /// `object_store.s3.payload_signing`.
+    pub payload_signing: PayloadSigning,
 }
 
 impl Default for TestConfig {
@@ -153,6 +156,7 @@ impl Default for TestConfig {
             max_message_bytes: 4 * 1024 * 1024 + 1024,
             shared_database: None,
             shared_object_prefix: None,
+            payload_signing: PayloadSigning::Auto,
         }
     }
 }
@@ -175,6 +179,7 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
         SecretString::from("postgres://custodian:x@127.0.0.1:1/custodian")
     };
     let mut s3 = s3_settings();
+    s3.payload_signing = config.payload_signing;
     if !config.object_store_reachable {
         s3.endpoint = "http://127.0.0.1:1".into();
     }
@@ -482,6 +487,7 @@ fn s3_settings() -> S3Settings {
         access_key_id: env("CUSTODIAN_OBJECT_STORE__S3__ACCESS_KEY_ID"),
         secret_access_key: env("CUSTODIAN_OBJECT_STORE__S3__SECRET_ACCESS_KEY").into(),
         allow_http: true,
+        payload_signing: PayloadSigning::Auto,
     }
 }
 
