@@ -274,6 +274,17 @@ mod tests {
         upload
     }
 
+    /// An empty in-memory bucket, and the page store over it.
+    fn stores() -> (Arc<dyn ObjectStore>, PageStore) {
+        let objects: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        (Arc::clone(&objects), PageStore::new(objects))
+    }
+
+    async fn stored(objects: &Arc<dyn ObjectStore>, sha256: &Sha256Digest) -> Bytes {
+        let object = objects.get(&content_key(sha256)).await.unwrap();
+        object.bytes().await.unwrap()
+    }
+
     async fn keys(store: &Arc<dyn ObjectStore>) -> Vec<String> {
         let mut keys: Vec<String> = store
             .list(None)
@@ -287,8 +298,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_large_page_with_its_declared_digest_is_stored_under_its_key_alone() {
-        let objects: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-        let store = PageStore::new(Arc::clone(&objects));
+        let (objects, store) = stores();
         let page = large_page(1);
         let sha256 = digest(&page);
 
@@ -297,19 +307,12 @@ mod tests {
         upload.finish(&sha256).await.unwrap();
 
         assert_eq!(keys(&objects).await, [content_key(&sha256).to_string()]);
-        let stored = objects
-            .get(&content_key(&sha256))
-            .await
-            .unwrap()
-            .bytes()
-            .await;
-        assert_eq!(stored.unwrap(), page);
+        assert_eq!(stored(&objects, &sha256).await, page);
     }
 
     #[tokio::test]
     async fn a_large_page_that_does_not_prove_its_declared_digest_stores_nothing() {
-        let objects: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-        let store = PageStore::new(Arc::clone(&objects));
+        let (objects, store) = stores();
         let page = large_page(2);
         let declared = digest(b"another page");
 
@@ -325,8 +328,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_large_page_the_store_holds_already_is_not_written_again() {
-        let objects: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-        let store = PageStore::new(Arc::clone(&objects));
+        let (objects, store) = stores();
         let page = large_page(3);
         let sha256 = digest(&page);
         // A marker instead of the real bytes: it survives only if nothing is written.
@@ -341,19 +343,15 @@ mod tests {
             .await
             .unwrap();
 
-        let stored = objects
-            .get(&content_key(&sha256))
-            .await
-            .unwrap()
-            .bytes()
-            .await;
-        assert_eq!(stored.unwrap(), Bytes::from_static(b"marker"));
+        assert_eq!(
+            stored(&objects, &sha256).await,
+            Bytes::from_static(b"marker")
+        );
     }
 
     #[tokio::test]
     async fn a_large_page_without_a_declared_digest_is_copied_from_staging_which_is_removed() {
-        let objects: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-        let store = PageStore::new(Arc::clone(&objects));
+        let (objects, store) = stores();
         let page = large_page(4);
         let sha256 = digest(&page);
 
@@ -364,12 +362,6 @@ mod tests {
             .unwrap();
 
         assert_eq!(keys(&objects).await, [content_key(&sha256).to_string()]);
-        let stored = objects
-            .get(&content_key(&sha256))
-            .await
-            .unwrap()
-            .bytes()
-            .await;
-        assert_eq!(stored.unwrap(), page);
+        assert_eq!(stored(&objects, &sha256).await, page);
     }
 }
