@@ -138,6 +138,8 @@ pub fn object_store() -> anyhow::Result<std::sync::Arc<dyn object_store::ObjectS
     use custodian::storage::{
         LocalSettings, ObjectStoreKind, ObjectStoreSettings, PayloadSigning, S3Settings,
     };
+    use serde::Deserialize;
+    use serde::de::IntoDeserializer;
     let settings = ObjectStoreSettings {
         kind: ObjectStoreKind::S3,
         prefix: OBJECT_PREFIX.into(),
@@ -154,12 +156,13 @@ pub fn object_store() -> anyhow::Result<std::sync::Arc<dyn object_store::ObjectS
             )?),
             allow_http: true,
             // The server started by `run` inherits the same variable: both sides sign alike.
-            payload_signing: match std::env::var("CUSTODIAN_OBJECT_STORE__S3__PAYLOAD_SIGNING")
-                .as_deref()
-            {
-                Ok("signed") => PayloadSigning::Signed,
-                Ok("unsigned") => PayloadSigning::Unsigned,
-                _ => PayloadSigning::Auto,
+            payload_signing: match std::env::var("CUSTODIAN_OBJECT_STORE__S3__PAYLOAD_SIGNING") {
+                // Read as the server reads it, so a value it refuses is refused here too.
+                Ok(value) => PayloadSigning::deserialize(value.as_str().into_deserializer())
+                    .map_err(|error: serde::de::value::Error| {
+                        anyhow::anyhow!("CUSTODIAN_OBJECT_STORE__S3__PAYLOAD_SIGNING: {error}")
+                    })?,
+                Err(_) => PayloadSigning::Auto,
             },
         }),
     };

@@ -93,11 +93,9 @@ pub struct PageUpload {
 
 /// Where the bytes of a page larger than one part go.
 enum LargePage {
-    /// A multipart upload to `staging/{uuid}`, copied to the content key at the end.
-    Staged(Path, WriteMultipart),
-    /// A multipart upload straight to the declared content key, completed only if the digest
-    /// proves right.
-    Declared(Path, WriteMultipart),
+    /// A multipart upload: straight to the declared content key, completed only if the digest
+    /// proves right; without a declared digest to `staging/{uuid}`, copied to its key at the end.
+    Uploading(Path, WriteMultipart),
     /// The declared content is stored already: the bytes are hashed by the caller, not stored.
     Present,
 }
@@ -106,7 +104,7 @@ impl PageUpload {
     /// Adds the next bytes of the page.
     pub async fn write(&mut self, bytes: Bytes) -> Result<(), StorageError> {
         match self.large.as_mut() {
-            Some(LargePage::Staged(_, upload) | LargePage::Declared(_, upload)) => {
+            Some(LargePage::Uploading(_, upload)) => {
                 upload.wait_for_capacity(PARTS_IN_FLIGHT).await?;
                 upload.put(bytes);
                 return Ok(());
@@ -118,9 +116,7 @@ impl PageUpload {
         if self.buffer.content_length() >= PART_SIZE {
             let buffered = std::mem::take(&mut self.buffer).freeze();
             let large = begin_large(&self.store, self.declared_key.as_ref()).await?;
-            if let LargePage::Staged(_, upload) | LargePage::Declared(_, upload) =
-                self.large.insert(large)
-            {
+            if let LargePage::Uploading(_, upload) = self.large.insert(large) {
                 for chunk in buffered {
                     upload.put(chunk);
                 }
@@ -129,7 +125,8 @@ impl PageUpload {
         Ok(())
     }
 
-    /// Whether the page has grown past one part and streams as a multipart upload.
+    /// Whether the page has grown past one part: it streams as a multipart upload, or is
+    /// only hashed because the store holds it already.
     pub fn is_multipart(&self) -> bool {
         self.large.is_some()
     }
@@ -159,10 +156,11 @@ impl PageUpload {
                 self.store.put(&key, buffer.freeze()).await?;
             }
             Some(LargePage::Present) => {}
-            Some(LargePage::Declared(_, upload)) => {
+            // Uploaded under the declared key, which is `key` (checked above).
+            Some(LargePage::Uploading(_, upload)) if self.declared_key.is_some() => {
                 upload.finish().await?;
             }
-            Some(LargePage::Staged(staging, upload)) => {
+            Some(LargePage::Uploading(staging, upload)) => {
                 upload.finish().await?;
                 let copied = match exists(self.store.as_ref(), &key).await {
                     Ok(true) => Ok(()),
@@ -180,9 +178,7 @@ impl PageUpload {
 
     /// Gives up the page, removing the parts written so far.
     pub async fn abort(mut self) {
-        if let Some(LargePage::Staged(key, upload) | LargePage::Declared(key, upload)) =
-            self.large.take()
-        {
+        if let Some(LargePage::Uploading(key, upload)) = self.large.take() {
             abort_multipart(key, upload).await;
         }
     }
@@ -192,8 +188,7 @@ impl PageUpload {
 /// the background rather than leave an incomplete upload behind.
 impl Drop for PageUpload {
     fn drop(&mut self) {
-        if let Some(LargePage::Staged(key, upload) | LargePage::Declared(key, upload)) =
-            self.large.take()
+        if let Some(LargePage::Uploading(key, upload)) = self.large.take()
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
             tracing::info!(%key, "aborting the upload of an abandoned page");
@@ -212,24 +207,17 @@ async fn begin_large(
         // One HEAD saves uploading a large page the archive holds already; overwriting it
         // would also disturb callers reading it meanwhile.
         Some(key) if exists(store.as_ref(), key).await? => Ok(LargePage::Present),
-        Some(key) => Ok(LargePage::Declared(
-            key.clone(),
-            multipart(store, key).await?,
-        )),
-        None => {
-            let staging = Path::from(format!("staging/{}", Uuid::new_v4()));
-            let upload = multipart(store, &staging).await?;
-            Ok(LargePage::Staged(staging, upload))
-        }
+        Some(key) => multipart(store, key.clone()).await,
+        None => multipart(store, Path::from(format!("staging/{}", Uuid::new_v4()))).await,
     }
 }
 
-async fn multipart(
-    store: &Arc<dyn ObjectStore>,
-    key: &Path,
-) -> Result<WriteMultipart, StorageError> {
-    let upload = store.put_multipart(key).await?;
-    Ok(WriteMultipart::new_with_chunk_size(upload, PART_SIZE))
+async fn multipart(store: &Arc<dyn ObjectStore>, key: Path) -> Result<LargePage, StorageError> {
+    let upload = store.put_multipart(&key).await?;
+    Ok(LargePage::Uploading(
+        key,
+        WriteMultipart::new_with_chunk_size(upload, PART_SIZE),
+    ))
 }
 
 async fn abort_multipart(key: Path, upload: WriteMultipart) {
