@@ -16,13 +16,13 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
-use crate::domain::{Actor, Archive, AuditLog, ChainKey, Clock, Policy, SystemClock};
+use crate::domain::{Actor, Archive, ChainKey, Clock, Policy, SystemClock};
 use crate::grpc::auth::{Authenticator, FixedActor, TrustedKey, tag_method};
 use crate::grpc::limits::Protection;
 use crate::grpc::linger::LingeringClose;
 use crate::grpc::{RpcSpanLayer, SERVICE_NAMES, authenticated_routes};
 use crate::settings::{AuthSettings, Settings};
-use crate::storage::{Database, PART_SIZE, PageStore, open_object_store};
+use crate::storage::{AuditLog, Database, PART_SIZE, PageStore, open_object_store};
 
 /// The policy of the unsecured benchmark server: one role that may do everything.
 const OPEN_POLICY: &str = r#"
@@ -115,7 +115,7 @@ impl App {
             PageStore::new(store),
             settings.limits.into(),
             policy,
-            audit.clone(),
+            audit,
             clock,
         );
         let gate = if secured {
@@ -124,7 +124,7 @@ impl App {
                 settings.auth.issuer.clone(),
                 settings.auth.audience.clone(),
                 settings.auth.leeway_secs,
-                audit,
+                archive.clone(),
             ))
         } else {
             Gate::Open(FixedActor(Actor {

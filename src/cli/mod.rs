@@ -69,9 +69,10 @@ impl Cli {
             }
             Command::VerifyAuditChain => {
                 let settings = self.settings()?;
-                let verification = crate::domain::verify_chain(&database(&settings)?)
+                let verification = database(&settings)?
+                    .verify_audit_chain()
                     .await
-                    .map_err(|error| anyhow::anyhow!("{error}"))?;
+                    .context("cannot verify the audit chain")?;
                 match verification.broken_at {
                     None => {
                         println!(

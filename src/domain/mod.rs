@@ -9,77 +9,36 @@
 
 mod access;
 mod audit;
-mod audit_log;
-mod audit_trail;
+
+mod catalog;
 mod clock;
 mod completeness;
-mod completeness_report;
-mod completeness_rules;
-mod customer_history;
 mod customers;
-mod disposal;
-mod document_types;
 mod documents;
 mod error;
-mod filing;
-mod masking;
 mod names;
-mod page_intake;
-mod pages;
 mod paging;
-mod retention;
-mod versions;
+mod records;
 
 use std::future::Future;
 use std::sync::{Arc, RwLock};
 
-pub use access::{
-    Actor, Confidentiality, Grant, Permission, PersonalData, Policy, Reach, RolePolicy, Scope,
-    SystemPolicy,
-};
-pub use audit::{
-    AuditEvent, ChainKey, ChainVerifier, ChainedEvent, GENESIS, Resource, Verification, outcome_of,
-};
-pub use audit_log::AuditLog;
-pub use audit_trail::{AuditFilter, SeqCursor, verify_chain};
+pub use access::*;
+pub use audit::*;
+
+pub use catalog::*;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use completeness::{
-    AccountCompleteness, Case, Filed, FiledDocument, Item, ItemStatus, Narrowing,
-};
-pub use completeness_report::{
-    CompletenessReport, IncompleteArchive, ReportAccount, ReportCursor, ReportItem, ReportSummary,
-};
-pub use completeness_rules::{Condition, MAX_MIN_COUNT, Rule, RuleClass, RuleKey, RuleSet};
-pub use customer_history::{ChangeStamp, CustomerRevision, RevisionCursor, RevisionName};
-pub use customers::{
-    AccountNumber, Customer, CustomerChanges, CustomerClass, CustomerDisplayName, CustomerStatus,
-    NewCustomer, OrgUnitCode, PersonalText,
-};
-pub use disposal::{
-    Decision, DestructionList, DisposalCandidate, ListState, MAX_LIST_DOCUMENTS, disposable_all,
-};
-pub use document_types::{DocumentType, DocumentTypeCode, RetentionClass, RetentionTrigger};
-pub use documents::{
-    BusinessProcess, ClientRequestId, Destruction, Document, DocumentCursor, DocumentFilter,
-    FilingHeader, SourceSystem, Title, Visibility, WorkOrderNumber,
-};
+pub use completeness::*;
+pub use customers::*;
+pub use documents::*;
 pub use error::Error;
-pub use filing::{FilingLimits, FilingPart};
 pub use names::{
     DestructionListName, DocumentName, LegalHoldName, PageName, customer_name, parse_customer_name,
 };
-pub use pages::{MediaType, PageBytes, PageInfo, Sha256Digest};
 pub use paging::{Cursor, Page, PageRequest};
-pub use retention::{
-    ExpiredDocument, ExpiryCursor, HoldRelease, HoldTarget, LegalHold, Reason, Retention,
-    RetentionFacts, RetentionRule,
-};
-pub use versions::{
-    CorrectionHeader, CorrectionPart, CorrectionReason, DocumentChanges, DocumentVersion,
-    VersionAuthor,
-};
+pub use records::*;
 
-use crate::storage::{Database, PageStore};
+use crate::storage::{AuditLog, Database, PageStore};
 
 /// The archive service: every use case of the API, over the two stores.
 #[derive(Clone)]
@@ -129,9 +88,10 @@ impl Archive {
         }
     }
 
-    /// The audit log that calls rejected before reaching a use case are recorded in.
-    pub fn audit_log(&self) -> &AuditLog {
-        &self.audit
+    /// Records a call refused before it reached a use case (no valid token), without waiting:
+    /// the refusing layer cannot.
+    pub fn record_refusal(&self, event: AuditEvent) {
+        self.audit.record_now(event);
     }
 
     /// Succeeds when both stores answer; the health service reports SERVING only then.

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use tonic::service::Interceptor;
 use tonic::{Request, Status};
 
-use crate::domain::{AccountNumber, Actor, AuditEvent, AuditLog, OrgUnitCode, Resource};
+use crate::domain::{AccountNumber, Actor, Archive, AuditEvent, OrgUnitCode, Resource};
 
 /// A key tokens may be signed with.
 #[derive(Clone)]
@@ -106,7 +106,7 @@ pub struct Authenticator {
     issuer: String,
     audience: String,
     leeway_secs: u64,
-    audit: AuditLog,
+    archive: Archive,
     verified: Arc<VerifiedTokens>,
 }
 
@@ -116,14 +116,14 @@ impl Authenticator {
         issuer: String,
         audience: String,
         leeway_secs: u64,
-        audit: AuditLog,
+        archive: Archive,
     ) -> Self {
         Self {
             keys: Arc::new(keys),
             issuer,
             audience,
             leeway_secs,
-            audit,
+            archive,
             verified: Arc::default(),
         }
     }
@@ -247,7 +247,7 @@ impl Interceptor for Authenticator {
                 let event =
                     AuditEvent::new(&anonymous, action, Resource::named("-"), "unauthenticated")
                         .with_details(serde_json::json!({ "reason": reason }));
-                self.audit.record_now(event);
+                self.archive.record_refusal(event);
                 Err(Status::unauthenticated(reason))
             }
         }

@@ -4,16 +4,16 @@
 use chrono::{DateTime, Months, Utc};
 use uuid::Uuid;
 
-use super::access::{Actor, Permission};
-use super::audit::Resource;
-use super::customers::require_within_reach;
-use super::documents::{Visibility, document_resource, text_field};
-use super::names::{DestructionListName, LegalHoldName, customer_name};
-use super::paging::{Cursor, Page, PageRequest};
-use super::{
+use crate::domain::Resource;
+use crate::domain::customers::customer::require_within_reach;
+use crate::domain::documents::document::{Visibility, document_resource, text_field};
+use crate::domain::names::{DestructionListName, LegalHoldName, customer_name};
+use crate::domain::paging::{Cursor, Page, PageRequest};
+use crate::domain::{
     AccountNumber, Archive, DocumentName, DocumentTypeCode, Error, OrgUnitCode, RetentionClass,
     RetentionTrigger, Title,
 };
+use crate::domain::{Actor, Permission};
 
 text_field!(
     /// Why a hold was placed or released, or why records may be destroyed.
@@ -116,7 +116,7 @@ impl HoldTarget {
         if name.contains("/documents/") {
             DocumentName::parse(field, name).map(Self::Document)
         } else {
-            super::parse_customer_name(field, name).map(Self::Account)
+            crate::domain::parse_customer_name(field, name).map(Self::Account)
         }
     }
 
@@ -216,7 +216,7 @@ impl Archive {
                 .db
                 .retention_facts(name)
                 .await?
-                .ok_or_else(|| super::documents::document_not_found(name))?;
+                .ok_or_else(|| crate::domain::documents::document::document_not_found(name))?;
             Ok(Retention::at(name.clone(), facts, self.clock.now()))
         })
         .await

@@ -9,7 +9,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{AccountNumber, Actor, Error};
+use crate::domain::{AccountNumber, Actor, Error};
 
 /// The hash before the first event.
 pub const GENESIS: [u8; 32] = [0; 32];

@@ -10,12 +10,12 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt as _;
 use uuid::Uuid;
 
-use super::access::{Actor, Confidentiality, Grant, Permission, Reach};
-use super::audit::Resource;
-use super::customers::require_within_reach;
-use super::names::DestructionListName;
 use super::retention::{ExpiredDocument, Reason, RetentionRule, acted_by};
-use super::{Archive, DocumentName, DocumentTypeCode, Error, OrgUnitCode, Title};
+use crate::domain::Resource;
+use crate::domain::customers::customer::require_within_reach;
+use crate::domain::names::DestructionListName;
+use crate::domain::{Actor, Confidentiality, Grant, Permission, Reach};
+use crate::domain::{Archive, DocumentName, DocumentTypeCode, Error, OrgUnitCode, Title};
 
 /// Page objects deleted at once after a disposal (each holds a database connection).
 const DELETIONS_IN_FLIGHT: usize = 4;
@@ -173,7 +173,9 @@ impl Archive {
                             && grant.sees(&c.document_type, c.confidentiality)
                     })
                 }) {
-                    return Err(super::documents::document_not_found(missing));
+                    return Err(crate::domain::documents::document::document_not_found(
+                        missing,
+                    ));
                 }
                 let now = self.clock.now();
                 let list = DestructionList {

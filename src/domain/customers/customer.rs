@@ -2,13 +2,13 @@
 
 use chrono::{DateTime, Utc};
 
-use super::access::{Actor, Grant, Permission, Reach};
-use super::audit::Resource;
-use super::customer_history::ChangeStamp;
-use super::masking::present_customer;
-use super::names::customer_name;
-use super::paging::{Cursor, Page, PageRequest};
-use super::{Archive, Error};
+use super::history::ChangeStamp;
+use crate::domain::Resource;
+use crate::domain::access::masking::present_customer;
+use crate::domain::names::customer_name;
+use crate::domain::paging::{Cursor, Page, PageRequest};
+use crate::domain::{Actor, Grant, Permission, Reach};
+use crate::domain::{Archive, Error};
 
 /// The account number (户号): 8 to 16 ASCII digits.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

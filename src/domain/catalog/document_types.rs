@@ -1,8 +1,8 @@
 //! The document type catalog (档案类别): classification, retention and personal-data flags.
 
-use super::access::{Actor, Confidentiality, Permission};
-use super::audit::Resource;
-use super::{Archive, Error};
+use crate::domain::Resource;
+use crate::domain::{Actor, Confidentiality, Permission};
+use crate::domain::{Archive, Error};
 
 /// How long documents of a type are kept (保管期限).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

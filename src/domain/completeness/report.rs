@@ -5,11 +5,11 @@
 use futures::stream::{self, BoxStream};
 use futures::{StreamExt, TryStreamExt};
 
-use super::access::{Actor, Permission, Reach};
-use super::audit::Resource;
-use super::completeness::{Case, Filed, ItemStatus, Narrowing, evaluate};
-use super::completeness_rules::RuleSet;
-use super::{AccountNumber, Archive, CustomerClass, CustomerStatus, Error, OrgUnitCode};
+use super::evaluation::{Case, Filed, ItemStatus, Narrowing, evaluate};
+use super::rules::RuleSet;
+use crate::domain::Resource;
+use crate::domain::{AccountNumber, Archive, CustomerClass, CustomerStatus, Error, OrgUnitCode};
+use crate::domain::{Actor, Permission, Reach};
 use crate::storage::Database;
 
 /// How many accounts the report reads per query: large enough that a county of 300,000
@@ -213,7 +213,7 @@ fn report_stream(db: Database, rules: RuleSet, unit: OrgUnitCode) -> Completenes
 mod tests {
     use super::*;
     use crate::domain::BusinessProcess::NewConnection;
-    use crate::domain::completeness::tests::{filed, rules};
+    use crate::domain::completeness::evaluation::tests::{filed, rules};
 
     #[test]
     fn the_summary_counts_complete_archives_and_lacking_items_only() {

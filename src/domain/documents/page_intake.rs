@@ -3,15 +3,26 @@
 //! to the store. Filing and correction both take their pages through here.
 
 use std::collections::VecDeque;
+use std::time::Duration;
 
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
 
-use super::Error;
-use super::filing::FilingLimits;
 use super::pages::{MediaType, PageInfo, Sha256Digest};
+use crate::domain::Error;
 use crate::storage::{PageStore, PageUpload};
+
+/// Size limits of one filing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FilingLimits {
+    pub max_page_bytes: u64,
+    pub max_document_bytes: u64,
+    pub max_pages: u32,
+    /// How long the stream may stay silent before the filing is abandoned; bounds what a
+    /// caller that vanished without closing its stream holds on to.
+    pub idle_timeout: Duration,
+}
 
 /// Finished pages whose objects may still be uploading while the next page arrives: receiving
 /// overlaps with storing. Only pages stored with one PUT overlap, each holding less than one

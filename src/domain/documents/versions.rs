@@ -9,12 +9,14 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::Stream;
 
-use super::access::{Actor, Confidentiality, Grant, Permission};
-use super::documents::{document_not_found, document_resource};
-use super::names::DocumentName;
+use super::document::{document_not_found, document_resource};
 use super::page_intake::PageIntake;
 use super::pages::{PageInfo, Sha256Digest};
-use super::{Archive, BusinessProcess, Document, DocumentTypeCode, Error, Title, WorkOrderNumber};
+use crate::domain::names::DocumentName;
+use crate::domain::{Actor, Confidentiality, Grant, Permission};
+use crate::domain::{
+    Archive, BusinessProcess, Document, DocumentTypeCode, Error, Title, WorkOrderNumber,
+};
 use crate::storage::{NewVersion, VersionInsert};
 
 /// The system and person who made a version.

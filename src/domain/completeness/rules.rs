@@ -2,46 +2,14 @@
 //! and customer class, which document types a case requires, how many, and under which
 //! condition. Rules are data, listed and changed over the API.
 
-use super::access::{Actor, Permission};
-use super::audit::Resource;
-use super::{Archive, BusinessProcess, CustomerClass, CustomerStatus, DocumentTypeCode, Error};
+use crate::domain::Resource;
+use crate::domain::{Actor, Permission};
+use crate::domain::{
+    Archive, BusinessProcess, CustomerClass, CustomerStatus, DocumentTypeCode, Error,
+};
 
 /// The most documents of one type a rule may require: more is a typing mistake, not a rule.
 pub const MAX_MIN_COUNT: u32 = 100;
-
-impl BusinessProcess {
-    /// Every process, in the order cases are reported (the account's opening first).
-    pub const ALL: [BusinessProcess; 9] = [
-        Self::NewConnection,
-        Self::CapacityIncrease,
-        Self::CapacityReduction,
-        Self::Transfer,
-        Self::Rename,
-        Self::TariffClassChange,
-        Self::Suspension,
-        Self::Closure,
-        Self::Inspection,
-    ];
-
-    /// The process's code in resource names and the database, e.g. `new_connection`.
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::NewConnection => "new_connection",
-            Self::CapacityIncrease => "capacity_increase",
-            Self::CapacityReduction => "capacity_reduction",
-            Self::Transfer => "transfer",
-            Self::Rename => "rename",
-            Self::TariffClassChange => "tariff_class_change",
-            Self::Suspension => "suspension",
-            Self::Closure => "closure",
-            Self::Inspection => "inspection",
-        }
-    }
-
-    pub fn from_code(code: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|process| process.code() == code)
-    }
-}
 
 /// Which customers a rule is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +44,7 @@ impl RuleClass {
 }
 
 /// When a requirement applies and which documents count towards it. A closed set: each value
-/// is evaluated in [`super::completeness`], and the proto documents the same meaning.
+/// is evaluated in [`super::evaluation`], and the proto documents the same meaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Condition {
     /// Required in every case of the process; only the case's own documents count.

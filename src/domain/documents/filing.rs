@@ -5,21 +5,19 @@
 //! metadata commits, so a committed document never lacks a page, while a filing that fails or
 //! is cut off leaves at most unreferenced page objects, which no caller can see.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use uuid::Uuid;
 
-use super::access::{Actor, Permission};
-use super::audit::{AuditEvent, Resource};
-use super::customers::CustomerStatus;
-use super::documents::{Document, FilingHeader, document_resource};
-use super::names::DocumentName;
+use super::document::{Document, FilingHeader, document_resource};
 use super::page_intake::PageIntake;
 use super::pages::{PageInfo, Sha256Digest};
 use super::versions::VersionAuthor;
-use super::{Archive, Error};
+use crate::domain::CustomerStatus;
+use crate::domain::names::DocumentName;
+use crate::domain::{Actor, Permission};
+use crate::domain::{Archive, Error};
+use crate::domain::{AuditEvent, Resource};
 use crate::storage::NewDocument;
 
 /// One message of a filing after its header.
@@ -31,17 +29,6 @@ pub enum FilingPart {
     },
     /// The next bytes of the current page.
     Chunk(Bytes),
-}
-
-/// Size limits of one filing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FilingLimits {
-    pub max_page_bytes: u64,
-    pub max_document_bytes: u64,
-    pub max_pages: u32,
-    /// How long the stream may stay silent before the filing is abandoned; bounds what a
-    /// caller that vanished without closing its stream holds on to.
-    pub idle_timeout: Duration,
 }
 
 impl Archive {

@@ -3,12 +3,12 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::access::{Actor, Confidentiality, Grant, Permission};
-use super::audit::Resource;
-use super::customers::customer_not_found;
-use super::names::{DestructionListName, DocumentName};
-use super::paging::{Cursor, Page, PageRequest};
-use super::{AccountNumber, Archive, DocumentTypeCode, Error, PageInfo};
+use crate::domain::Resource;
+use crate::domain::customers::customer::customer_not_found;
+use crate::domain::names::{DestructionListName, DocumentName};
+use crate::domain::paging::{Cursor, Page, PageRequest};
+use crate::domain::{AccountNumber, Archive, DocumentTypeCode, Error, PageInfo};
+use crate::domain::{Actor, Confidentiality, Grant, Permission};
 
 /// The business process (业务类型) whose work order produced a document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -22,6 +22,40 @@ pub enum BusinessProcess {
     Suspension,
     Closure,
     Inspection,
+}
+
+impl BusinessProcess {
+    /// Every process, in the order cases are reported (the account's opening first).
+    pub const ALL: [BusinessProcess; 9] = [
+        Self::NewConnection,
+        Self::CapacityIncrease,
+        Self::CapacityReduction,
+        Self::Transfer,
+        Self::Rename,
+        Self::TariffClassChange,
+        Self::Suspension,
+        Self::Closure,
+        Self::Inspection,
+    ];
+
+    /// The process's code in resource names and the database, e.g. `new_connection`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::NewConnection => "new_connection",
+            Self::CapacityIncrease => "capacity_increase",
+            Self::CapacityReduction => "capacity_reduction",
+            Self::Transfer => "transfer",
+            Self::Rename => "rename",
+            Self::TariffClassChange => "tariff_class_change",
+            Self::Suspension => "suspension",
+            Self::Closure => "closure",
+            Self::Inspection => "inspection",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|process| process.code() == code)
+    }
 }
 
 /// Defines a text newtype whose `parse` trims nothing and checks length and characters.

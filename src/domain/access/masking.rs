@@ -1,7 +1,9 @@
 //! Masking of personal data: the one place where ID numbers, phone numbers, addresses and the
 //! names of private persons are hidden from roles that may not see them in full.
 
-use super::{ChainedEvent, Customer, CustomerClass, CustomerDisplayName, Grant, PersonalData};
+use crate::domain::{
+    ChainedEvent, Customer, CustomerClass, CustomerDisplayName, Grant, PersonalData,
+};
 
 /// Returns the customer as the grant may see it.
 pub fn present_customer(mut customer: Customer, grant: &Grant<'_>) -> Customer {

@@ -11,13 +11,13 @@
 
 use uuid::Uuid;
 
-use super::access::{Actor, Confidentiality, Permission};
-use super::audit::Resource;
-use super::completeness_rules::{Condition, RuleSet};
-use super::{
+use super::rules::{Condition, RuleSet};
+use crate::domain::Resource;
+use crate::domain::{
     AccountNumber, Archive, BusinessProcess, CustomerClass, CustomerStatus, DocumentTypeCode,
     Error, WorkOrderNumber,
 };
+use crate::domain::{Actor, Confidentiality, Permission};
 
 /// One current document of an archive, as completeness sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,11 +5,11 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 
-use super::access::{Actor, Permission};
-use super::audit::Resource;
-use super::documents::document_resource;
-use super::names::PageName;
-use super::{Archive, Error};
+use super::document::document_resource;
+use crate::domain::Resource;
+use crate::domain::names::PageName;
+use crate::domain::{Actor, Permission};
+use crate::domain::{Archive, Error};
 
 /// The kinds of page the archive takes, judged by magic bytes, never by a declared type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

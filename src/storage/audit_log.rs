@@ -11,8 +11,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::AuditEvent;
-use crate::storage::Database;
+use super::Database;
+use crate::domain::AuditEvent;
 
 /// Events waiting beyond this make callers wait for the writer (back-pressure, not loss).
 const QUEUE_CAPACITY: usize = 10_000;

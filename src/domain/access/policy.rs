@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Deserialize;
 
-use super::{AccountNumber, Customer, DocumentTypeCode, Error, OrgUnitCode};
+use crate::domain::{AccountNumber, Customer, DocumentTypeCode, Error, OrgUnitCode};
 
 /// The authenticated caller of one request: a system acting for a named person.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -256,7 +256,7 @@ impl Grant<'_> {
 mod tests {
     use super::*;
 
-    const POLICY: &str = include_str!("../../config/policy.toml");
+    const POLICY: &str = include_str!("../../../config/policy.toml");
 
     fn actor(system: &str, role: &str, org_unit: Option<&str>) -> Actor {
         Actor {

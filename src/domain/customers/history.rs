@@ -7,13 +7,13 @@
 
 use chrono::{DateTime, Utc};
 
-use super::access::{Actor, Permission};
-use super::audit::Resource;
-use super::clock::Clock;
-use super::masking::present_customer;
-use super::names::customer_name;
-use super::paging::{Cursor, Page, PageRequest};
-use super::{AccountNumber, Archive, Customer, Error, parse_customer_name};
+use crate::domain::Resource;
+use crate::domain::access::masking::present_customer;
+use crate::domain::clock::Clock;
+use crate::domain::names::customer_name;
+use crate::domain::paging::{Cursor, Page, PageRequest};
+use crate::domain::{AccountNumber, Archive, Customer, Error, parse_customer_name};
+use crate::domain::{Actor, Permission};
 
 /// Who changes a customer and when: `{system}/{person}` of the caller, at the clock's now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,7 +164,10 @@ impl Archive {
 
 /// Masks a revision exactly as the customer itself is masked; a household's name in an old
 /// revision stays masked even if the account has become a business since.
-fn present_revision(revision: CustomerRevision, grant: &super::Grant<'_>) -> CustomerRevision {
+fn present_revision(
+    revision: CustomerRevision,
+    grant: &crate::domain::Grant<'_>,
+) -> CustomerRevision {
     CustomerRevision {
         customer: present_customer(revision.customer, grant),
         ..revision

@@ -1,16 +1,13 @@
-//! Reading the audit trail: querying it and verifying its chain.
+//! Reading the audit trail: querying it, and verifying its chain (the scan is storage's).
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::access::{Actor, Permission, Reach};
-use super::audit::{ChainVerifier, ChainedEvent, Resource, Verification};
-use super::masking::present_audit_event;
-use super::paging::{Cursor, Page, PageRequest};
-use super::{AccountNumber, Archive, Error};
-
-/// Events verified per database round trip.
-const VERIFY_BATCH: usize = 5_000;
+use super::event::{ChainedEvent, Resource, Verification};
+use crate::domain::access::masking::present_audit_event;
+use crate::domain::paging::{Cursor, Page, PageRequest};
+use crate::domain::{AccountNumber, Archive, Error};
+use crate::domain::{Actor, Permission, Reach};
 
 /// Which events a custodian asks for; every field set must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -93,24 +90,9 @@ impl Archive {
                 let policy = self.policy();
                 let grant = policy.grant(actor)?;
                 grant.require(Permission::ReadAudit)?;
-                verify_chain(&self.db).await
+                Ok(self.db.verify_audit_chain().await?)
             },
         )
         .await
     }
-}
-
-/// Reads the chain in order and checks it; shared by the RPC and the CLI.
-pub async fn verify_chain(db: &crate::storage::Database) -> Result<Verification, Error> {
-    let mut verifier = ChainVerifier::new(db.chain_key().clone());
-    let mut after = 0;
-    loop {
-        let events = db.audit_events_in_order(after, VERIFY_BATCH).await?;
-        let Some(last) = events.last() else { break };
-        after = last.seq;
-        if !verifier.check(&events) {
-            break;
-        }
-    }
-    Ok(verifier.finish())
 }

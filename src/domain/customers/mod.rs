@@ -1,0 +1,11 @@
+//! Customers (用电客户): the accounts that own archives, the rules for opening and changing
+//! them, and their history (every state an account has been in).
+
+pub(super) mod customer;
+pub(super) mod history;
+
+pub use customer::{
+    AccountNumber, Customer, CustomerChanges, CustomerClass, CustomerDisplayName, CustomerStatus,
+    NewCustomer, OrgUnitCode, PersonalText,
+};
+pub use history::{ChangeStamp, CustomerRevision, RevisionCursor, RevisionName};

@@ -1,0 +1,20 @@
+//! Documents (文件) and their pages: the document and how it is found, filing, page intake with
+//! the filing limits, versions made by correction, and reading pages back.
+
+pub(super) mod document;
+pub(super) mod filing;
+pub(super) mod page_intake;
+pub(super) mod pages;
+pub(super) mod versions;
+
+pub use document::{
+    BusinessProcess, ClientRequestId, Destruction, Document, DocumentCursor, DocumentFilter,
+    FilingHeader, SourceSystem, Title, Visibility, WorkOrderNumber,
+};
+pub use filing::FilingPart;
+pub use page_intake::FilingLimits;
+pub use pages::{MediaType, PageBytes, PageInfo, Sha256Digest};
+pub use versions::{
+    CorrectionHeader, CorrectionPart, CorrectionReason, DocumentChanges, DocumentVersion,
+    VersionAuthor,
+};
