@@ -22,7 +22,7 @@ test:
 
 ## Runs the benchmarks against the same services and prints their tables (not run by CI).
 bench:
-	scripts/with-services.sh -- cargo bench --locked --bench security_overhead
+	scripts/with-services.sh -- cargo bench --locked --features bench-bypass --bench security_overhead
 
 ## County scale (issue 6): generates a county (deterministic from BENCH_SEED) and runs every
 ## workload against its limit, printing the table. The small preset (10k documents) is made
@@ -34,11 +34,11 @@ BENCH_SEED ?= 1
 BENCH_ARGS ?=
 bench-county:
 	scripts/with-services.sh -- sh -c 'cargo build --release --locked && \
-		cargo bench --locked --bench county -- generate --preset small --seed $(BENCH_SEED) && \
-		cargo bench --locked --bench county -- run --preset $(BENCH_PRESET) $(BENCH_ARGS)'
+		cargo bench --locked --features bench-bypass --bench county -- generate --preset small --seed $(BENCH_SEED) && \
+		cargo bench --locked --features bench-bypass --bench county -- run --preset $(BENCH_PRESET) $(BENCH_ARGS)'
 
 bench-county-data:
-	scripts/with-services.sh -- cargo bench --locked --bench county -- \
+	scripts/with-services.sh -- cargo bench --locked --features bench-bypass --bench county -- \
 		generate --preset $(BENCH_PRESET) --seed $(BENCH_SEED)
 
 services-up:

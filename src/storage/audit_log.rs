@@ -38,7 +38,7 @@ impl AuditLog {
     }
 
     /// An audit log that drops every event: only for measuring what auditing costs.
-    #[doc(hidden)]
+    #[cfg(feature = "bench-bypass")]
     pub fn discarding() -> Self {
         let (sender, mut receiver) = mpsc::channel(QUEUE_CAPACITY);
         tokio::spawn(async move { while receiver.recv().await.is_some() {} });

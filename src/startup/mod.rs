@@ -1,4 +1,10 @@
-//! Builds the server from settings and runs it until a shutdown signal, then drains.
+//! Builds the server from settings and runs it until a shutdown signal, then drains. The
+//! background jobs it runs are in `jobs`, the signal it stops on in `shutdown`.
+
+mod jobs;
+mod shutdown;
+
+pub use shutdown::shutdown_signal;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -16,15 +22,15 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
-use crate::domain::{Actor, Archive, ChainKey, Clock, Policy, SystemClock};
-use crate::grpc::auth::{Authenticator, FixedActor, TrustedKey, tag_method};
-use crate::grpc::limits::Protection;
-use crate::grpc::linger::LingeringClose;
-use crate::grpc::{RpcSpanLayer, SERVICE_NAMES, authenticated_routes};
+use self::jobs::{finish_destructions, reload_policy_on_hangup};
+use crate::domain::{Archive, ChainKey, Clock, Policy, SystemClock};
+use crate::grpc::middleware::{Authenticator, Gate, LingeringClose, Protection, TrustedKey};
+use crate::grpc::{SERVICE_NAMES, routes};
 use crate::settings::{AuthSettings, Settings};
 use crate::storage::{AuditLog, Database, PART_SIZE, PageStore, open_object_store};
 
 /// The policy of the unsecured benchmark server: one role that may do everything.
+#[cfg(feature = "bench-bypass")]
 const OPEN_POLICY: &str = r#"
 [roles.bench]
 description = "benchmarks only"
@@ -43,17 +49,19 @@ roles = ["bench"]
 /// How long queued audit events may take to be written after the server stopped.
 const AUDIT_DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// How calls get their actor.
-enum Gate {
-    /// From a verified bearer token: always, except in benchmarks.
-    Tokens(Authenticator),
+/// Whether calls are checked, authorised and audited: always, but in benchmark builds.
+#[derive(Clone, Copy)]
+enum Security {
+    Enforced,
     /// A fixed actor with every right and no audit trail, to measure what security costs.
-    Open(FixedActor),
+    #[cfg(feature = "bench-bypass")]
+    Bypassed,
 }
 
 /// A server bound to its address, ready to run.
 pub struct App {
     listener: TcpListener,
+    local_addr: SocketAddr,
     archive: Archive,
     gate: Gate,
     audit_writer: JoinHandle<()>,
@@ -66,7 +74,7 @@ impl App {
     /// absent), loads the policy and keys, and binds the listener, so that `local_addr` is
     /// known before `run`.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        Self::assemble(settings, true, Arc::new(SystemClock)).await
+        Self::assemble(settings, Security::Enforced, Arc::new(SystemClock)).await
     }
 
     /// Builds the server with another clock for the archive's date rules (retention, disposal,
@@ -75,26 +83,26 @@ impl App {
         settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
-        Self::assemble(settings, true, clock).await
+        Self::assemble(settings, Security::Enforced, clock).await
     }
 
     /// Builds a server without authentication, policy limits or audit trail. It exists only so
-    /// that benchmarks can compare the secured path with the bare one in the same run; neither
-    /// configuration nor the CLI can reach it.
-    #[doc(hidden)]
+    /// that benchmarks can compare the secured path with the bare one in the same run: it is
+    /// compiled only with the `bench-bypass` feature, which the production binary never has.
+    #[cfg(feature = "bench-bypass")]
     pub async fn build_unsecured_for_benchmarks(settings: Settings) -> anyhow::Result<Self> {
-        Self::assemble(settings, false, Arc::new(SystemClock)).await
+        Self::assemble(settings, Security::Bypassed, Arc::new(SystemClock)).await
     }
 
     async fn assemble(
         settings: Settings,
-        secured: bool,
+        security: Security,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
-        let policy = if secured {
-            load_policy(&settings.auth.policy_file)?
-        } else {
-            Policy::parse(OPEN_POLICY).map_err(|reason| anyhow::anyhow!(reason))?
+        let policy = match security {
+            Security::Enforced => load_policy(&settings.auth.policy_file)?,
+            #[cfg(feature = "bench-bypass")]
+            Security::Bypassed => open_policy()?,
         };
         let database = Database::connect_lazy(
             &settings.database.url,
@@ -105,10 +113,10 @@ impl App {
         .context("invalid database settings")?;
         let store =
             open_object_store(&settings.object_store).context("invalid object store settings")?;
-        let (audit, audit_writer) = if secured {
-            AuditLog::start(database.clone())
-        } else {
-            (AuditLog::discarding(), tokio::spawn(async {}))
+        let (audit, audit_writer) = match security {
+            Security::Enforced => AuditLog::start(database.clone()),
+            #[cfg(feature = "bench-bypass")]
+            Security::Bypassed => (AuditLog::discarding(), tokio::spawn(async {})),
         };
         let archive = Archive::new(
             database.clone(),
@@ -118,29 +126,26 @@ impl App {
             audit,
             clock,
         );
-        let gate = if secured {
-            Gate::Tokens(Authenticator::new(
+        let gate = match security {
+            Security::Enforced => Gate::Tokens(Authenticator::new(
                 load_keys(&settings.auth)?,
                 settings.auth.issuer.clone(),
                 settings.auth.audience.clone(),
                 settings.auth.leeway_secs,
                 archive.clone(),
-            ))
-        } else {
-            Gate::Open(FixedActor(Actor {
-                system: "bench".into(),
-                person: "bench".into(),
-                role: "bench".into(),
-                org_unit: None,
-                account: None,
-                request_id: "bench".into(),
-            }))
+            )),
+            #[cfg(feature = "bench-bypass")]
+            Security::Bypassed => Gate::Fixed(bench_actor()),
         };
         let listener = TcpListener::bind(settings.server.listen_addr)
             .await
             .with_context(|| format!("cannot listen on {}", settings.server.listen_addr))?;
+        let local_addr = listener
+            .local_addr()
+            .context("the listener has no local address")?;
         Ok(Self {
             listener,
+            local_addr,
             archive,
             gate,
             audit_writer,
@@ -149,10 +154,9 @@ impl App {
         })
     }
 
+    /// The address the server listens on (the port chosen, when port 0 was asked for).
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .unwrap_or(self.settings.server.listen_addr)
+        self.local_addr
     }
 
     /// Serves until `shutdown` resolves; then reports NOT_SERVING, stops accepting calls, lets
@@ -181,16 +185,7 @@ impl App {
         let pool = self.database.clone();
         crate::metrics::observe_pool(move || pool.pool_connections());
         tracing::info!(address = %self.local_addr(), "serving gRPC");
-        let routes = match self.gate {
-            Gate::Tokens(authenticator) => authenticated_routes(
-                self.archive.clone(),
-                authenticator,
-                protection.max_message_bytes(),
-            )?,
-            Gate::Open(actor) => {
-                authenticated_routes(self.archive.clone(), actor, protection.max_message_bytes())?
-            }
-        };
+        let routes = routes(self.archive.clone(), protection.max_message_bytes())?;
         let signal = {
             let reporter = reporter.clone();
             async move {
@@ -214,10 +209,8 @@ impl App {
             .http2_keepalive_interval(protection.http2_keepalive_interval())
             .http2_keepalive_timeout(protection.http2_keepalive_timeout())
             .max_concurrent_streams(protection.max_concurrent_streams())
-            .layer(tower::util::MapRequestLayer::new(tag_method))
-            .layer(RpcSpanLayer)
-            // Admission and the unary timeout: see `Protection::layer` for their order.
-            .layer(protection.layer())
+            // Span, admission, authentication, unary timeout: see `middleware::stack`.
+            .layer(crate::grpc::middleware::stack(&protection, self.gate))
             .add_routes(routes)
             // Health stays reachable without a token, for probes and load balancers.
             .add_service(
@@ -294,76 +287,19 @@ pub fn chain_key(auth: &AuthSettings) -> ChainKey {
     ChainKey::new(auth.audit_chain_key.expose_secret().as_bytes().to_vec())
 }
 
-/// Re-reads the policy on SIGHUP; a policy that does not parse leaves the old one in force.
-/// Deletes the page objects a disposal committed but a crash kept from deleting.
-/// How often queued page deletions of disposals are retried after the one at start.
-const DESTRUCTION_SWEEP_INTERVAL: Duration = Duration::from_secs(300);
-
-/// Deletes the page objects disposals committed but could not delete yet (a crash right after
-/// the approval, the store down): at start, then every few minutes until the server stops.
-async fn finish_destructions(archive: Archive, mut stopping: watch::Receiver<bool>) {
-    let mut sweep = tokio::time::interval(DESTRUCTION_SWEEP_INTERVAL);
-    loop {
-        tokio::select! {
-            _ = sweep.tick() => {}
-            _ = stopping.wait_for(|stopping| *stopping) => return,
-        }
-        match archive.delete_destroyed_contents().await {
-            Ok(0) => {}
-            Ok(deleted) => tracing::info!(deleted, "deleted page objects of earlier disposals"),
-            Err(error) => {
-                tracing::warn!(error = %error, "page objects of earlier disposals not deleted yet")
-            }
-        }
-    }
+#[cfg(feature = "bench-bypass")]
+fn open_policy() -> anyhow::Result<Policy> {
+    Policy::parse(OPEN_POLICY).map_err(|reason| anyhow::anyhow!(reason))
 }
 
-async fn reload_policy_on_hangup(archive: Archive, path: PathBuf) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-            tracing::warn!("cannot listen for SIGHUP: the policy will not be reloaded");
-            return;
-        };
-        while hangups.recv().await.is_some() {
-            match load_policy(&path) {
-                Ok(policy) => {
-                    archive.replace_policy(policy);
-                    tracing::info!(path = %path.display(), "policy reloaded");
-                }
-                Err(error) => tracing::error!(error = format!("{error:#}"), "policy not reloaded"),
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = (archive, path);
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = terminate => {}
+#[cfg(feature = "bench-bypass")]
+fn bench_actor() -> crate::domain::Actor {
+    crate::domain::Actor {
+        system: "bench".into(),
+        person: "bench".into(),
+        role: "bench".into(),
+        org_unit: None,
+        account: None,
+        request_id: "bench".into(),
     }
 }

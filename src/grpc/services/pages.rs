@@ -5,12 +5,13 @@ use futures::stream::{self, BoxStream};
 use futures::{StreamExt, TryStreamExt};
 use tonic::{Request, Response, Status};
 
-use super::auth::actor;
-use crate::domain::{Archive, DocumentName, PageInfo, PageName};
+use crate::domain::{Archive, PageName};
+use crate::grpc::convert::{page_to_proto, parse_version};
+use crate::grpc::middleware::actor;
 use crate::proto::v1 as pb;
 
 /// The most page bytes one response message carries.
-pub(super) const MAX_CHUNK_BYTES: usize = 1024 * 1024;
+pub const MAX_CHUNK_BYTES: usize = 1024 * 1024;
 
 pub struct Pages {
     archive: Archive,
@@ -33,10 +34,10 @@ impl pb::page_service_server::PageService for Pages {
         let actor = actor(&request)?;
         let request = request.into_inner();
         let name = PageName::parse("name", &request.name)?;
-        let version = super::versions::parse_version("version", request.version)?;
+        let version = parse_version("version", request.version)?;
         let (page, bytes) = self.archive.read_page(&actor, &name, version).await?;
         let first = pb::ReadPageResponse {
-            page: Some(to_proto(&name.document, &page)),
+            page: Some(page_to_proto(&name.document, &page)),
             chunk: Bytes::new(),
         };
         let chunks = bytes
@@ -64,16 +65,6 @@ fn split(mut bytes: Bytes) -> impl Iterator<Item = Bytes> {
             Some(bytes.split_to(bytes.len().min(MAX_CHUNK_BYTES)))
         }
     })
-}
-
-pub(super) fn to_proto(document: &DocumentName, page: &PageInfo) -> pb::Page {
-    pb::Page {
-        name: format!("{document}/pages/{}", page.number),
-        page_number: page.number as i32,
-        media_type: page.media_type.as_mime().to_owned(),
-        size_bytes: page.size_bytes as i64,
-        sha256: page.sha256.to_hex(),
-    }
 }
 
 #[cfg(test)]

@@ -2,13 +2,12 @@
 
 use tonic::{Request, Response, Status};
 
-use super::auth::actor;
-use super::retention::expired_to_proto;
-use super::{optional, required, timestamp};
 use crate::domain::{
     Archive, DestructionList, DestructionListName, DocumentName, Error, ListState,
     MAX_LIST_DOCUMENTS, OrgUnitCode, Reason,
 };
+use crate::grpc::convert::{expired_to_proto, optional, required, timestamp};
+use crate::grpc::middleware::actor;
 use crate::proto::v1 as pb;
 
 pub struct DisposalService {

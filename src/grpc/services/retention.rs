@@ -2,13 +2,14 @@
 
 use tonic::{Request, Response, Status};
 
-use super::auth::actor;
-use super::document_types::{retention_class, retention_trigger};
-use super::{optional, required, timestamp};
 use crate::domain::{
-    Archive, DocumentName, DocumentTypeCode, ExpiredDocument, HoldTarget, LegalHold, LegalHoldName,
-    OrgUnitCode, PageRequest, Reason, Retention, parse_customer_name,
+    Archive, DocumentName, DocumentTypeCode, HoldTarget, LegalHold, LegalHoldName, OrgUnitCode,
+    PageRequest, Reason, Retention, parse_customer_name,
 };
+use crate::grpc::convert::{
+    expired_to_proto, optional, required, retention_class, retention_trigger, timestamp,
+};
+use crate::grpc::middleware::actor;
 use crate::proto::v1 as pb;
 
 pub struct RetentionService {
@@ -135,19 +136,5 @@ fn hold_to_proto(hold: &LegalHold) -> pb::LegalHold {
         released_by: release.map(|r| r.released_by.clone()).unwrap_or_default(),
         release_reason: release.map(|r| r.reason.to_string()).unwrap_or_default(),
         release_time: release.map(|r| timestamp(r.time)),
-    }
-}
-
-pub(super) fn expired_to_proto(document: &ExpiredDocument) -> pb::ExpiredDocument {
-    pb::ExpiredDocument {
-        document: document.name.to_string(),
-        account_number: document.name.account.to_string(),
-        document_type: document.document_type.to_string(),
-        title: document.title.to_string(),
-        retention_class: retention_class(document.rule.class).into(),
-        trigger: retention_trigger(document.rule.trigger).into(),
-        file_time: Some(timestamp(document.filed_at)),
-        expire_time: Some(timestamp(document.expire_time)),
-        page_count: document.page_count as i32,
     }
 }

@@ -1,36 +1,78 @@
-//! Protective limits: how many calls may be in flight, how long a unary call may run, how large
-//! a message may be and how a connection is kept in check. A call over a limit is answered at
-//! once with a status the caller can act on; nothing waits in an unbounded queue.
+//! The middleware every call passes through, built in [`stack`], and the protective limits of
+//! `server.*` it enforces: how many calls may be in flight, how long a unary call may run, how
+//! large a message may be and how a connection is kept in check. A call over a limit is
+//! answered at once with a status the caller can act on; nothing waits in an unbounded queue.
+
+mod admission;
+mod authentication;
+mod linger;
+mod rpc_span;
+mod unary_timeout;
 
 use std::collections::HashSet;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use bytes::Bytes;
-use http_body::{Frame, SizeHint};
 use prost::Message as _;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tonic::Status;
-use tonic::body::Body;
+use tokio::sync::Semaphore;
 use tonic::server::NamedService;
 use tonic_health::pb::health_server::HealthServer;
+use tower::ServiceBuilder;
 use tower::layer::util::{Identity, Stack};
-use tower::{Layer, Service, ServiceBuilder};
 
+pub use admission::{Admission, AdmissionLayer};
+pub use authentication::{
+    Authentication, AuthenticationLayer, Authenticator, Gate, TrustedKey, actor,
+};
+pub use linger::LingeringClose;
+pub use rpc_span::{RpcSpan, RpcSpanLayer};
+pub use unary_timeout::{UnaryTimeout, UnaryTimeoutLayer};
+
+use crate::grpc::services::MAX_CHUNK_BYTES;
 use crate::settings::ServerSettings;
 
 /// The smallest message limit that still lets a ReadPage reply through: one chunk of page plus
 /// the message's own fields.
-const MIN_MESSAGE_BYTES: usize = super::pages::MAX_CHUNK_BYTES + 1024;
+const MIN_MESSAGE_BYTES: usize = MAX_CHUNK_BYTES + 1024;
 
-/// The layers [`Protection::layer`] builds, outermost first: admission, then the unary timeout.
-pub type ProtectionLayer = Stack<UnaryTimeoutLayer, Stack<AdmissionLayer, Identity>>;
+/// The layers [`stack`] builds, outermost first.
+pub type Middleware = Stack<
+    UnaryTimeoutLayer,
+    Stack<AuthenticationLayer, Stack<AdmissionLayer, Stack<RpcSpanLayer, Identity>>>,
+>;
 
-type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
+/// The middleware, in the order a call meets it:
+///
+/// 1. RPC span: every call, admitted or not, gets its span and its metrics, so refusals are
+///    seen too.
+/// 2. Admission: a call takes one of `server.max_concurrent_requests` places, shared by all
+///    connections, and keeps it until its reply has been sent in full (a ReadPage stream holds
+///    its place while it streams). With no place free the call is answered RESOURCE_EXHAUSTED
+///    at once: no queue, so overload costs callers a fast retry rather than growing latency
+///    and memory. Health checks need no place: probes and load balancers must see a saturated
+///    server as alive and ready (it is, and a restart would only drop the calls it is serving),
+///    and a health call costs next to nothing. It comes before authentication so that a flood
+///    of calls cannot make the server verify signatures beyond its limit.
+/// 3. Authentication: the bearer token becomes the call's actor, or the call is refused
+///    UNAUTHENTICATED (and recorded) before any service decodes it. Health needs no token.
+/// 4. Unary timeout: a unary call still running after `server.unary_timeout_secs` is dropped
+///    and answered DEADLINE_EXCEEDED. Streaming calls (FileDocument, ReadPage, health Watch,
+///    reflection) are spared: a large page takes minutes, and a filing has its own idle
+///    timeout. It comes last so that only admitted, authenticated calls are timed.
+///
+/// A caller's own `grpc-timeout` is enforced by tonic around this stack, on every call.
+pub fn stack(protection: &Protection, gate: Gate) -> Middleware {
+    ServiceBuilder::new()
+        .layer(RpcSpanLayer)
+        .layer(protection.admission_layer())
+        .layer(AuthenticationLayer {
+            gate,
+            methods: protection.methods.clone(),
+        })
+        .layer(protection.unary_timeout_layer())
+        .into_inner()
+}
 
 /// The protective settings of `server.*`, checked, and the state the layers share.
 #[derive(Debug, Clone)]
@@ -39,12 +81,31 @@ pub struct Protection {
     places: Option<Arc<Semaphore>>,
     max_concurrent_requests: usize,
     unary_timeout: Option<Duration>,
-    /// Paths (`/package.Service/Method`) of the streaming methods, which the timeout spares.
-    streaming: Arc<HashSet<String>>,
+    /// The methods the server offers, by path (`/package.Service/Method`).
+    methods: Arc<Methods>,
     max_message_bytes: usize,
     max_concurrent_streams: Option<u32>,
     keepalive_interval: Option<Duration>,
     keepalive_timeout: Duration,
+}
+
+/// The paths (`/package.Service/Method`) of the methods the server offers.
+#[derive(Debug, Default)]
+pub struct Methods {
+    all: HashSet<String>,
+    /// The streaming ones, which the unary timeout spares.
+    streaming: HashSet<String>,
+}
+
+impl Methods {
+    /// The method's name for the audit trail: its own for a method the server offers,
+    /// `unknown-method` for any other path, which the caller chose and which is not recorded.
+    pub fn action_of<'a>(&self, path: &'a str) -> &'a str {
+        match path.rsplit_once('/') {
+            Some((_, method)) if self.all.contains(path) => method,
+            _ => "unknown-method",
+        }
+    }
 }
 
 impl Protection {
@@ -54,8 +115,7 @@ impl Protection {
         anyhow::ensure!(
             server.max_message_bytes >= MIN_MESSAGE_BYTES,
             "server.max_message_bytes must be at least {MIN_MESSAGE_BYTES}: a ReadPage reply \
-             carries up to {} bytes of page",
-            super::pages::MAX_CHUNK_BYTES
+             carries up to {MAX_CHUNK_BYTES} bytes of page"
         );
         anyhow::ensure!(
             server.http2_keepalive_timeout_secs >= 1,
@@ -67,7 +127,7 @@ impl Protection {
             places: (limit > 0).then(|| Arc::new(Semaphore::new(limit))),
             max_concurrent_requests: limit,
             unary_timeout: seconds(server.unary_timeout_secs),
-            streaming: Arc::new(streaming_methods()?),
+            methods: Arc::new(methods()?),
             max_message_bytes: server.max_message_bytes,
             max_concurrent_streams: (server.max_concurrent_streams_per_connection > 0)
                 .then_some(server.max_concurrent_streams_per_connection),
@@ -83,8 +143,8 @@ impl Protection {
     }
 
     /// HTTP/2 streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS); `None` is unlimited.
-    /// Well-behaved clients wait for a free stream on their side; the global limit of
-    /// [`Self::layer`] is what refuses calls.
+    /// Well-behaved clients wait for a free stream on their side; admission's global limit is
+    /// what refuses calls.
     pub fn max_concurrent_streams(&self) -> Option<u32> {
         self.max_concurrent_streams
     }
@@ -97,46 +157,33 @@ impl Protection {
         Some(self.keepalive_timeout)
     }
 
-    /// The protective middleware, in the order a call meets it:
-    ///
-    /// 1. Admission: a call takes one of `server.max_concurrent_requests` places, shared by
-    ///    all connections, and keeps it until its reply has been sent in full (a ReadPage
-    ///    stream holds its place while it streams). With no place free the call is answered
-    ///    RESOURCE_EXHAUSTED at once: no queue, so overload costs callers a fast retry rather
-    ///    than growing latency and memory. Health checks need no place: probes and load
-    ///    balancers must see a saturated server as alive and ready (it is, and a restart would
-    ///    only drop the calls it is serving), and a health call costs next to nothing.
-    /// 2. Unary timeout: a unary call still running after `server.unary_timeout_secs` is
-    ///    dropped and answered DEADLINE_EXCEEDED. Streaming calls (FileDocument, ReadPage,
-    ///    health Watch, reflection) are spared: a large page takes minutes, and a filing has
-    ///    its own idle timeout. It comes after admission so that only admitted calls are timed.
-    ///
-    /// A caller's own `grpc-timeout` is enforced by tonic around this stack, on every call.
-    pub fn layer(&self) -> ProtectionLayer {
-        ServiceBuilder::new()
-            .layer(AdmissionLayer {
-                places: self.places.clone(),
-                limit: self.max_concurrent_requests,
-            })
-            .layer(UnaryTimeoutLayer {
-                timeout: self.unary_timeout,
-                streaming: self.streaming.clone(),
-            })
-            .into_inner()
+    fn admission_layer(&self) -> AdmissionLayer {
+        AdmissionLayer {
+            places: self.places.clone(),
+            limit: self.max_concurrent_requests,
+        }
+    }
+
+    fn unary_timeout_layer(&self) -> UnaryTimeoutLayer {
+        UnaryTimeoutLayer {
+            timeout: self.unary_timeout,
+            methods: self.methods.clone(),
+        }
     }
 }
 
-/// The paths of every streaming method the server offers, read from the descriptors of its
-/// services, so that a streaming RPC added later is spared by the unary timeout without a list
-/// to keep up to date.
-fn streaming_methods() -> anyhow::Result<HashSet<String>> {
+/// The paths of every method the server offers, and of the streaming ones, read from the
+/// descriptors of its services: a streaming RPC added later is spared by the unary timeout,
+/// and a refused call to a method that does not exist is recorded as such, without a list to
+/// keep up to date.
+fn methods() -> anyhow::Result<Methods> {
     let sets = [
         crate::proto::FILE_DESCRIPTOR_SET,
         tonic_health::pb::FILE_DESCRIPTOR_SET,
         tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
         tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
     ];
-    let mut paths = HashSet::new();
+    let mut methods = Methods::default();
     for set in sets {
         let set = prost_types::FileDescriptorSet::decode(set)
             .context("the embedded service descriptors do not decode")?;
@@ -147,14 +194,16 @@ fn streaming_methods() -> anyhow::Result<HashSet<String>> {
                     package => format!("{package}.{}", service.name()),
                 };
                 for method in &service.method {
+                    let path = format!("/{service_name}/{}", method.name());
                     if method.client_streaming() || method.server_streaming() {
-                        paths.insert(format!("/{service_name}/{}", method.name()));
+                        methods.streaming.insert(path.clone());
                     }
+                    methods.all.insert(path);
                 }
             }
         }
     }
-    Ok(paths)
+    Ok(methods)
 }
 
 /// Whether `path` is a call of the health service.
@@ -162,182 +211,6 @@ fn is_health_check(path: &str) -> bool {
     path.strip_prefix('/')
         .and_then(|path| path.strip_prefix(<HealthServer<()> as NamedService>::NAME))
         .is_some_and(|method| method.starts_with('/'))
-}
-
-/// Refuses calls beyond the limit of calls in flight; see [`Protection::layer`].
-#[derive(Debug, Clone)]
-pub struct AdmissionLayer {
-    places: Option<Arc<Semaphore>>,
-    limit: usize,
-}
-
-impl<S> Layer<S> for AdmissionLayer {
-    type Service = Admission<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Admission {
-            inner,
-            places: self.places.clone(),
-            limit: self.limit,
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Admission<S> {
-    inner: S,
-    places: Option<Arc<Semaphore>>,
-    limit: usize,
-}
-
-impl<S, B, R> Service<http::Request<B>> for Admission<S>
-where
-    S: Service<http::Request<B>, Response = http::Response<R>>,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    R: http_body::Body<Data = Bytes> + Send + 'static,
-    R::Error: Into<tonic::codegen::StdError>,
-{
-    type Response = http::Response<Body>;
-    type Error = S::Error;
-    type Future = BoxFuture<Self::Response, Self::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let place = match &self.places {
-            Some(places) if !is_health_check(request.uri().path()) => {
-                match places.clone().try_acquire_owned() {
-                    Ok(place) => Some(place),
-                    Err(_) => {
-                        // Info, not warn: under overload this line comes once per refused call.
-                        tracing::info!(
-                            method = request.uri().path(),
-                            limit = self.limit,
-                            "call refused: too many calls in flight"
-                        );
-                        let status = Status::resource_exhausted(format!(
-                            "the server is at its limit of {} calls in flight; retry with backoff",
-                            self.limit
-                        ));
-                        return Box::pin(std::future::ready(Ok(status.into_http())));
-                    }
-                }
-            }
-            _ => None,
-        };
-        let response = self.inner.call(request);
-        Box::pin(async move {
-            let response = response.await?;
-            Ok(response.map(|body| match place {
-                Some(place) => Body::new(Holding {
-                    body: Body::new(body),
-                    _place: place,
-                }),
-                None => Body::new(body),
-            }))
-        })
-    }
-}
-
-/// A reply body that keeps its call's place until it has been sent or dropped.
-struct Holding {
-    body: Body,
-    _place: OwnedSemaphorePermit,
-}
-
-impl http_body::Body for Holding {
-    type Data = Bytes;
-    type Error = Status;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.get_mut().body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
-    }
-}
-
-/// Ends unary calls that run too long; see [`Protection::layer`].
-#[derive(Debug, Clone)]
-pub struct UnaryTimeoutLayer {
-    timeout: Option<Duration>,
-    streaming: Arc<HashSet<String>>,
-}
-
-impl<S> Layer<S> for UnaryTimeoutLayer {
-    type Service = UnaryTimeout<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        UnaryTimeout {
-            inner,
-            timeout: self.timeout,
-            streaming: self.streaming.clone(),
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct UnaryTimeout<S> {
-    inner: S,
-    timeout: Option<Duration>,
-    streaming: Arc<HashSet<String>>,
-}
-
-impl<S, B, R> Service<http::Request<B>> for UnaryTimeout<S>
-where
-    S: Service<http::Request<B>, Response = http::Response<R>>,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    R: http_body::Body<Data = Bytes> + Send + 'static,
-    R::Error: Into<tonic::codegen::StdError>,
-{
-    type Response = http::Response<Body>;
-    type Error = S::Error;
-    type Future = BoxFuture<Self::Response, Self::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let path = request.uri().path();
-        let Some(limit) = self.timeout.filter(|_| !self.streaming.contains(path)) else {
-            let response = self.inner.call(request);
-            return Box::pin(async move { Ok(response.await?.map(Body::new)) });
-        };
-        let method = path.to_owned();
-        let response = self.inner.call(request);
-        Box::pin(async move {
-            match tokio::time::timeout(limit, response).await {
-                Ok(response) => Ok(response?.map(Body::new)),
-                Err(_) => {
-                    // The handler's future is dropped here: its transaction, if any, rolls back
-                    // unless it had already committed.
-                    tracing::warn!(
-                        %method,
-                        limit_secs = limit.as_secs_f64(),
-                        "unary call cut off at the server's time limit"
-                    );
-                    let status = Status::deadline_exceeded(format!(
-                        "the call did not finish within the server's limit of {} s",
-                        limit.as_secs_f64()
-                    ));
-                    Ok(status.into_http())
-                }
-            }
-        })
-    }
 }
 
 #[cfg(test)]
@@ -349,7 +222,26 @@ mod tests {
     use tower::ServiceExt as _;
     use tower::util::BoxCloneService;
 
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use bytes::Bytes;
+    use http_body::Frame;
+    use tonic::Status;
+    use tonic::body::Body;
+    use tower::{Layer, Service};
+
     use super::*;
+
+    impl Protection {
+        /// Admission and the unary timeout, without authentication (its own tests cover it).
+        fn layer(&self) -> Stack<UnaryTimeoutLayer, Stack<AdmissionLayer, Identity>> {
+            ServiceBuilder::new()
+                .layer(self.admission_layer())
+                .layer(self.unary_timeout_layer())
+                .into_inner()
+        }
+    }
 
     const GET_CUSTOMER: &str = "/custodian.v1.CustomerService/GetCustomer";
     const READ_PAGE: &str = "/custodian.v1.PageService/ReadPage";
@@ -537,7 +429,7 @@ mod tests {
 
     #[test]
     fn the_streaming_methods_are_read_from_the_service_descriptors() {
-        let streaming = streaming_methods().unwrap();
+        let streaming = methods().unwrap().streaming;
         for path in [
             "/custodian.v1.DocumentService/FileDocument",
             READ_PAGE,

@@ -2,8 +2,9 @@
 
 use tonic::{Request, Response, Status};
 
-use super::auth::actor;
-use crate::domain::{Archive, Confidentiality, DocumentType, RetentionClass, RetentionTrigger};
+use crate::domain::{Archive, Confidentiality, DocumentType};
+use crate::grpc::convert::{retention_class, retention_trigger};
+use crate::grpc::middleware::actor;
 use crate::proto::v1 as pb;
 
 pub struct DocumentTypes {
@@ -45,20 +46,5 @@ fn to_proto(document_type: &DocumentType) -> pb::DocumentType {
             Confidentiality::Confidential => pb::Confidentiality::Confidential,
         }
         .into(),
-    }
-}
-
-pub(super) fn retention_class(class: RetentionClass) -> pb::RetentionClass {
-    match class {
-        RetentionClass::Permanent => pb::RetentionClass::Permanent,
-        RetentionClass::ThirtyYears => pb::RetentionClass::ThirtyYears,
-        RetentionClass::TenYears => pb::RetentionClass::TenYears,
-    }
-}
-
-pub(super) fn retention_trigger(trigger: RetentionTrigger) -> pb::RetentionTrigger {
-    match trigger {
-        RetentionTrigger::Filing => pb::RetentionTrigger::Filing,
-        RetentionTrigger::AccountClosure => pb::RetentionTrigger::AccountClosure,
     }
 }

@@ -2,9 +2,9 @@
 
 use tonic::{Request, Response, Status};
 
-use super::auth::actor;
-use super::{optional, parse_timestamp, timestamp};
 use crate::domain::{AccountNumber, Archive, AuditFilter, ChainedEvent, PageRequest};
+use crate::grpc::convert::{optional, parse_timestamp, timestamp};
+use crate::grpc::middleware::actor;
 use crate::proto::v1 as pb;
 
 pub struct Audit {

@@ -2,13 +2,12 @@
 
 use tonic::{Request, Response, Status};
 
-use super::auth::actor;
-use super::customers::to_proto;
-use super::timestamp;
 use crate::domain::{
     Archive, CustomerRevision, PageRequest, RevisionCursor, RevisionName, customer_name,
     parse_customer_name,
 };
+use crate::grpc::convert::{customer_to_proto, timestamp};
+use crate::grpc::middleware::actor;
 use crate::proto::v1 as pb;
 
 pub(super) async fn list_customer_revisions(
@@ -44,7 +43,7 @@ fn revision_to_proto(revision: &CustomerRevision) -> pb::CustomerRevision {
     pb::CustomerRevision {
         name: revision.name().to_string(),
         revision: revision.customer.revision as i32,
-        customer: Some(to_proto(&revision.customer)),
+        customer: Some(customer_to_proto(&revision.customer)),
         valid_from: Some(timestamp(revision.valid_from)),
         valid_until: revision.valid_until.map(timestamp),
         changed_by: revision.changed_by.clone(),

@@ -3,27 +3,18 @@
 
 use tonic::{Request, Response, Status, Streaming};
 
-use super::auth::actor;
-use super::documents::{parse_process, process_to_proto, to_proto};
-use super::{optional, required, split_upload, timestamp};
 use crate::domain::{
     Archive, CorrectionHeader, CorrectionPart, CorrectionReason, DocumentChanges, DocumentName,
     DocumentTypeCode, DocumentVersion, Error, Sha256Digest, Title, WorkOrderNumber,
 };
+use crate::grpc::convert::{
+    document_to_proto, optional, parse_process, parse_version, process_to_proto, required,
+    timestamp,
+};
+use crate::grpc::middleware::actor;
+use crate::grpc::upload::split_upload;
 use crate::proto::v1 as pb;
 use crate::proto::v1::correct_document_request::Part;
-
-/// Parses an optional version: 0 means the current one.
-pub(super) fn parse_version(field: &'static str, value: i32) -> Result<Option<u32>, Error> {
-    match value {
-        0 => Ok(None),
-        n if n < 0 => Err(Error::invalid(
-            field,
-            format!("must be a version number (1 or more) or 0 for the current one, got {n}"),
-        )),
-        n => Ok(Some(n as u32)),
-    }
-}
 
 pub(super) async fn correct_document(
     archive: &Archive,
@@ -47,7 +38,7 @@ pub(super) async fn correct_document(
         pages = document.pages.len(),
         "document corrected"
     );
-    Ok(Response::new(to_proto(&document)))
+    Ok(Response::new(document_to_proto(&document)))
 }
 
 pub(super) async fn list_document_versions(

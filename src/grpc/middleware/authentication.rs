@@ -2,16 +2,25 @@
 //! system and the person it acts for. Verified here, it becomes the call's [`Actor`].
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+
+use bytes::Bytes;
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use tonic::service::Interceptor;
+use tonic::body::Body;
 use tonic::{Request, Status};
+use tower::{Layer, Service};
 
+use super::{Methods, is_health_check};
 use crate::domain::{AccountNumber, Actor, Archive, AuditEvent, OrgUnitCode, Resource};
+
+type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
 
 /// A key tokens may be signed with.
 #[derive(Clone)]
@@ -207,76 +216,117 @@ fn describe(error: &jsonwebtoken::errors::Error) -> String {
     }
 }
 
-impl Interceptor for Authenticator {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        let request_id = request
-            .metadata()
+impl Authenticator {
+    /// The actor of a call from its metadata, or the refusal, recorded in the audit trail as
+    /// `action`.
+    fn authenticate(&self, action: &str, headers: &http::HeaderMap) -> Result<Actor, Status> {
+        let request_id = headers
             .get("x-request-id")
             .and_then(|value| value.to_str().ok())
             .filter(|id| !id.is_empty() && id.len() <= 128)
             .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
-        let token = request
-            .metadata()
-            .get("authorization")
+        let token = headers
+            .get(http::header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.strip_prefix("Bearer "));
         let verified = match token {
             Some(token) => self.verify(token.trim(), request_id.clone()),
             None => Err("a bearer token is required in the authorization metadata".into()),
         };
-        match verified {
-            Ok(actor) => {
-                request.extensions_mut().insert(actor);
-                Ok(request)
-            }
-            Err(reason) => {
-                let action = request
-                    .extensions()
-                    .get::<RpcMethod>()
-                    .map_or("unknown", |method| {
-                        method.0.rsplit('/').next().unwrap_or("unknown")
-                    });
-                let anonymous = Actor {
-                    system: "-".into(),
-                    person: "-".into(),
-                    role: "-".into(),
-                    org_unit: None,
-                    account: None,
-                    request_id,
-                };
-                let event =
-                    AuditEvent::new(&anonymous, action, Resource::named("-"), "unauthenticated")
-                        .with_details(serde_json::json!({ "reason": reason }));
-                self.archive.record_refusal(event);
-                Err(Status::unauthenticated(reason))
-            }
+        verified.map_err(|reason| {
+            let anonymous = Actor {
+                system: "-".into(),
+                person: "-".into(),
+                role: "-".into(),
+                org_unit: None,
+                account: None,
+                request_id,
+            };
+            let event =
+                AuditEvent::new(&anonymous, action, Resource::named("-"), "unauthenticated")
+                    .with_details(serde_json::json!({ "reason": reason }));
+            self.archive.record_refusal(event);
+            Status::unauthenticated(reason)
+        })
+    }
+}
+
+/// How calls get their actor.
+#[derive(Clone)]
+pub enum Gate {
+    /// From a verified bearer token: always, except in benchmarks.
+    Tokens(Authenticator),
+    /// One fixed actor for every call, without any token: only for measuring what security
+    /// costs, compiled only with the `bench-bypass` feature.
+    #[cfg(feature = "bench-bypass")]
+    Fixed(Actor),
+}
+
+/// Gives every call but health its [`Actor`], or refuses it UNAUTHENTICATED before any
+/// service decodes it.
+#[derive(Clone)]
+pub struct AuthenticationLayer {
+    pub(super) gate: Gate,
+    pub(super) methods: Arc<Methods>,
+}
+
+impl<S> Layer<S> for AuthenticationLayer {
+    type Service = Authentication<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Authentication {
+            inner,
+            gate: self.gate.clone(),
+            methods: self.methods.clone(),
         }
     }
 }
 
-/// Attaches one fixed actor to every call, without any token: only for measuring what
-/// authentication costs (see `benches/`), never reachable from configuration.
-#[doc(hidden)]
 #[derive(Clone)]
-pub struct FixedActor(pub Actor);
-
-impl Interceptor for FixedActor {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        request.extensions_mut().insert(self.0.clone());
-        Ok(request)
-    }
+pub struct Authentication<S> {
+    inner: S,
+    gate: Gate,
+    methods: Arc<Methods>,
 }
 
-/// The path of the called RPC (`/custodian.v1.CustomerService/GetCustomer`), which the
-/// interceptor cannot see otherwise: it names the action of refused calls in the audit trail.
-#[derive(Debug, Clone)]
-pub struct RpcMethod(pub String);
+impl<S, B, R> Service<http::Request<B>> for Authentication<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    R: http_body::Body<Data = Bytes> + Send + 'static,
+    R::Error: Into<tonic::codegen::StdError>,
+{
+    type Response = http::Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Self::Response, Self::Error>;
 
-/// Copies the request's path into its extensions, where the interceptor finds it.
-pub fn tag_method<B>(mut request: http::Request<B>) -> http::Request<B> {
-    let method = RpcMethod(request.uri().path().to_owned());
-    request.extensions_mut().insert(method);
-    request
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        // Health stays reachable without a token, for probes and load balancers.
+        if !is_health_check(request.uri().path()) {
+            let actor = match &self.gate {
+                Gate::Tokens(authenticator) => authenticator.authenticate(
+                    self.methods.action_of(request.uri().path()),
+                    request.headers(),
+                ),
+                #[cfg(feature = "bench-bypass")]
+                Gate::Fixed(actor) => Ok(actor.clone()),
+            };
+            match actor {
+                // tonic hands the request's extensions on to the service's `Request`.
+                Ok(actor) => {
+                    request.extensions_mut().insert(actor);
+                }
+                Err(status) => return Box::pin(std::future::ready(Ok(status.into_http()))),
+            }
+        }
+        let response = self.inner.call(request);
+        Box::pin(async move { Ok(response.await?.map(Body::new)) })
+    }
 }
 
 /// The actor the authentication layer attached to a request.

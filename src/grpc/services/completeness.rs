@@ -5,15 +5,14 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use tonic::{Request, Response, Status};
 
-use super::auth::actor;
-use super::documents::{parse_process, process_to_proto};
-use super::{optional, required};
 use crate::domain::{
     AccountCompleteness, AccountNumber, Archive, Case, Condition, CustomerClass, DocumentName,
     DocumentTypeCode, Error, IncompleteArchive, Item, ItemStatus, Narrowing, OrgUnitCode,
     ReportItem, ReportSummary, Rule, RuleClass, RuleKey, WorkOrderNumber, customer_name,
     parse_customer_name,
 };
+use crate::grpc::convert::{optional, parse_process, process_to_proto, required};
+use crate::grpc::middleware::actor;
 use crate::proto::v1 as pb;
 
 pub struct Completeness {

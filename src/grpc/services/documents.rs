@@ -2,13 +2,16 @@
 
 use tonic::{Request, Response, Status, Streaming};
 
-use super::auth::actor;
-use super::{optional, parse_timestamp, required, split_upload, timestamp};
 use crate::domain::{
-    Actor, Archive, BusinessProcess, ClientRequestId, Document, DocumentFilter, DocumentName,
-    DocumentTypeCode, Error, FilingHeader, FilingPart, PageRequest, Sha256Digest, SourceSystem,
-    Title, WorkOrderNumber, parse_customer_name,
+    Actor, Archive, ClientRequestId, DocumentFilter, DocumentName, DocumentTypeCode, Error,
+    FilingHeader, FilingPart, PageRequest, Sha256Digest, SourceSystem, Title, WorkOrderNumber,
+    parse_customer_name,
 };
+use crate::grpc::convert::{
+    document_to_proto, optional, parse_process, parse_timestamp, parse_version, required,
+};
+use crate::grpc::middleware::actor;
+use crate::grpc::upload::split_upload;
 use crate::proto::v1 as pb;
 use crate::proto::v1::file_document_request::Part;
 
@@ -46,7 +49,7 @@ impl pb::document_service_server::DocumentService for Documents {
             bytes = document.size_bytes(),
             "document filed"
         );
-        Ok(Response::new(to_proto(&document)))
+        Ok(Response::new(document_to_proto(&document)))
     }
 
     async fn get_document(
@@ -56,7 +59,7 @@ impl pb::document_service_server::DocumentService for Documents {
         let actor = actor(&request)?;
         let request = request.into_inner();
         let name = DocumentName::parse("name", &request.name)?;
-        let document = match super::versions::parse_version("version", request.version)? {
+        let document = match parse_version("version", request.version)? {
             None => self.archive.document(&actor, &name).await?,
             Some(version) => {
                 self.archive
@@ -64,7 +67,7 @@ impl pb::document_service_server::DocumentService for Documents {
                     .await?
             }
         };
-        Ok(Response::new(to_proto(&document)))
+        Ok(Response::new(document_to_proto(&document)))
     }
 
     async fn correct_document(
@@ -112,7 +115,7 @@ impl pb::document_service_server::DocumentService for Documents {
             .await?;
         Ok(Response::new(pb::ListDocumentsResponse {
             next_page_token: page.next_page_token(&query),
-            documents: page.items.iter().map(to_proto).collect(),
+            documents: page.items.iter().map(document_to_proto).collect(),
         }))
     }
 }
@@ -160,81 +163,5 @@ fn parse_part(part: Option<Part>) -> Result<FilingPart, Error> {
             "part",
             "every message must carry a header, a page_start or a chunk",
         )),
-    }
-}
-
-/// Parses a business process; `None` when unspecified.
-pub(super) fn parse_process(
-    field: &'static str,
-    value: i32,
-) -> Result<Option<BusinessProcess>, Error> {
-    use pb::BusinessProcess as P;
-    let process = P::try_from(value)
-        .map_err(|_| Error::invalid(field, format!("{value} is not a business process")))?;
-    Ok(Some(match process {
-        P::Unspecified => return Ok(None),
-        P::NewConnection => BusinessProcess::NewConnection,
-        P::CapacityIncrease => BusinessProcess::CapacityIncrease,
-        P::CapacityReduction => BusinessProcess::CapacityReduction,
-        P::Transfer => BusinessProcess::Transfer,
-        P::Rename => BusinessProcess::Rename,
-        P::TariffClassChange => BusinessProcess::TariffClassChange,
-        P::Suspension => BusinessProcess::Suspension,
-        P::Closure => BusinessProcess::Closure,
-        P::Inspection => BusinessProcess::Inspection,
-    }))
-}
-
-pub(super) fn process_to_proto(process: BusinessProcess) -> pb::BusinessProcess {
-    use pb::BusinessProcess as P;
-    match process {
-        BusinessProcess::NewConnection => P::NewConnection,
-        BusinessProcess::CapacityIncrease => P::CapacityIncrease,
-        BusinessProcess::CapacityReduction => P::CapacityReduction,
-        BusinessProcess::Transfer => P::Transfer,
-        BusinessProcess::Rename => P::Rename,
-        BusinessProcess::TariffClassChange => P::TariffClassChange,
-        BusinessProcess::Suspension => P::Suspension,
-        BusinessProcess::Closure => P::Closure,
-        BusinessProcess::Inspection => P::Inspection,
-    }
-}
-
-pub(super) fn to_proto(document: &Document) -> pb::Document {
-    let name = document.name();
-    pb::Document {
-        name: name.to_string(),
-        document_id: document.id.to_string(),
-        account_number: document.account.to_string(),
-        document_type: document.document_type.to_string(),
-        business_process: process_to_proto(document.business_process).into(),
-        work_order_number: document
-            .work_order_number
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default(),
-        title: document.title.to_string(),
-        source_system: document.source_system.to_string(),
-        client_request_id: document.client_request_id.to_string(),
-        version: document.version as i32,
-        pages: document
-            .pages
-            .iter()
-            .map(|page| super::pages::to_proto(&name, page))
-            .collect(),
-        size_bytes: document.size_bytes() as i64,
-        file_time: Some(timestamp(document.filed_at)),
-        current_version: document.current_version as i32,
-        customer_revision: document.customer_revision as i32,
-        version_create_time: Some(timestamp(document.version_created_at)),
-        destroy_time: document
-            .destruction
-            .as_ref()
-            .map(|d| timestamp(d.destroyed_at)),
-        destruction_list: document
-            .destruction
-            .as_ref()
-            .map(|d| d.list.to_string())
-            .unwrap_or_default(),
     }
 }

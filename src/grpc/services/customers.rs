@@ -2,13 +2,12 @@
 
 use tonic::{Request, Response, Status};
 
-use super::auth::actor;
-use super::{optional, required, timestamp};
 use crate::domain::{
-    AccountNumber, Archive, Customer, CustomerChanges, CustomerClass, CustomerDisplayName,
-    CustomerStatus, Error, NewCustomer, OrgUnitCode, PageRequest, PersonalText, customer_name,
-    parse_customer_name,
+    AccountNumber, Archive, CustomerChanges, CustomerClass, CustomerDisplayName, CustomerStatus,
+    Error, NewCustomer, OrgUnitCode, PageRequest, PersonalText, parse_customer_name,
 };
+use crate::grpc::convert::{customer_to_proto, optional, required};
+use crate::grpc::middleware::actor;
 use crate::proto::v1 as pb;
 
 pub struct Customers {
@@ -56,7 +55,7 @@ impl pb::customer_service_server::CustomerService for Customers {
             address: optional("customer.address", &customer.address, PersonalText::parse)?,
         };
         let customer = self.archive.create_customer(&actor, new).await?;
-        Ok(Response::new(to_proto(&customer)))
+        Ok(Response::new(customer_to_proto(&customer)))
     }
 
     async fn get_customer(
@@ -66,7 +65,7 @@ impl pb::customer_service_server::CustomerService for Customers {
         let actor = actor(&request)?;
         let account = parse_customer_name("name", &request.into_inner().name)?;
         let customer = self.archive.customer(&actor, &account).await?;
-        Ok(Response::new(to_proto(&customer)))
+        Ok(Response::new(customer_to_proto(&customer)))
     }
 
     async fn update_customer(
@@ -150,7 +149,7 @@ impl pb::customer_service_server::CustomerService for Customers {
             .archive
             .update_customer(&actor, &account, changes)
             .await?;
-        Ok(Response::new(to_proto(&customer)))
+        Ok(Response::new(customer_to_proto(&customer)))
     }
 
     async fn list_customers(
@@ -171,7 +170,7 @@ impl pb::customer_service_server::CustomerService for Customers {
             .await?;
         Ok(Response::new(pb::ListCustomersResponse {
             next_page_token: page.next_page_token(&query),
-            customers: page.items.iter().map(to_proto).collect(),
+            customers: page.items.iter().map(customer_to_proto).collect(),
         }))
     }
 
@@ -188,13 +187,6 @@ impl pb::customer_service_server::CustomerService for Customers {
     ) -> Result<Response<pb::CustomerRevision>, Status> {
         super::customer_history::get_customer_revision(&self.archive, request).await
     }
-}
-
-fn text(value: &Option<PersonalText>) -> String {
-    value
-        .as_ref()
-        .map(|text| text.as_str().to_owned())
-        .unwrap_or_default()
 }
 
 /// ID numbers: at most 32 letters and digits (resident ID cards, passports, permits).
@@ -238,30 +230,5 @@ fn parse_status(value: i32) -> Result<Option<CustomerStatus>, Error> {
             "customer.status",
             format!("{value} is not a customer status"),
         )),
-    }
-}
-
-pub(super) fn to_proto(customer: &Customer) -> pb::Customer {
-    pb::Customer {
-        name: customer_name(&customer.account_number),
-        account_number: customer.account_number.to_string(),
-        display_name: customer.display_name.as_str().to_owned(),
-        customer_class: match customer.customer_class {
-            CustomerClass::Residential => pb::CustomerClass::Residential,
-            CustomerClass::NonResidential => pb::CustomerClass::NonResidential,
-        }
-        .into(),
-        org_unit_code: customer.org_unit_code.as_str().to_owned(),
-        status: match customer.status {
-            CustomerStatus::Active => pb::CustomerStatus::Active,
-            CustomerStatus::Closed => pb::CustomerStatus::Closed,
-        }
-        .into(),
-        id_number: text(&customer.id_number),
-        phone: text(&customer.phone),
-        address: text(&customer.address),
-        create_time: Some(timestamp(customer.create_time)),
-        update_time: Some(timestamp(customer.update_time)),
-        revision: customer.revision as i32,
     }
 }

@@ -1,0 +1,248 @@
+//! Conversions between proto messages and domain types that more than one service uses.
+
+use chrono::{DateTime, Utc};
+use prost_types::Timestamp;
+
+use crate::domain::{
+    BusinessProcess, Customer, CustomerClass, CustomerStatus, Document, DocumentName, Error,
+    ExpiredDocument, PageInfo, PersonalText, RetentionClass, RetentionTrigger, customer_name,
+};
+use crate::proto::v1 as pb;
+
+/// Converts a domain time to a protobuf timestamp.
+pub(super) fn timestamp(time: DateTime<Utc>) -> Timestamp {
+    Timestamp {
+        seconds: time.timestamp(),
+        nanos: time.timestamp_subsec_nanos() as i32,
+    }
+}
+
+/// Converts an optional protobuf timestamp, rejecting out-of-range values.
+pub(super) fn parse_timestamp(
+    field: &'static str,
+    timestamp: Option<Timestamp>,
+) -> Result<Option<DateTime<Utc>>, Error> {
+    timestamp
+        .map(|t| {
+            u32::try_from(t.nanos)
+                .ok()
+                .and_then(|nanos| DateTime::from_timestamp(t.seconds, nanos))
+                .ok_or_else(|| Error::invalid(field, "is not a valid timestamp"))
+        })
+        .transpose()
+}
+
+/// Parses an optional string field: empty means absent.
+pub(super) fn optional<T>(
+    field: &'static str,
+    text: &str,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<Option<T>, Error> {
+    if text.is_empty() {
+        Ok(None)
+    } else {
+        parse(text)
+            .map(Some)
+            .map_err(|reason| Error::invalid(field, reason))
+    }
+}
+
+/// Parses a required string field.
+pub(super) fn required<T>(
+    field: &'static str,
+    text: &str,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, Error> {
+    if text.is_empty() {
+        return Err(Error::invalid(field, "is required"));
+    }
+    parse(text).map_err(|reason| Error::invalid(field, reason))
+}
+
+/// Parses a business process; `None` when unspecified.
+pub(super) fn parse_process(
+    field: &'static str,
+    value: i32,
+) -> Result<Option<BusinessProcess>, Error> {
+    use pb::BusinessProcess as P;
+    let process = P::try_from(value)
+        .map_err(|_| Error::invalid(field, format!("{value} is not a business process")))?;
+    Ok(Some(match process {
+        P::Unspecified => return Ok(None),
+        P::NewConnection => BusinessProcess::NewConnection,
+        P::CapacityIncrease => BusinessProcess::CapacityIncrease,
+        P::CapacityReduction => BusinessProcess::CapacityReduction,
+        P::Transfer => BusinessProcess::Transfer,
+        P::Rename => BusinessProcess::Rename,
+        P::TariffClassChange => BusinessProcess::TariffClassChange,
+        P::Suspension => BusinessProcess::Suspension,
+        P::Closure => BusinessProcess::Closure,
+        P::Inspection => BusinessProcess::Inspection,
+    }))
+}
+
+pub(super) fn process_to_proto(process: BusinessProcess) -> pb::BusinessProcess {
+    use pb::BusinessProcess as P;
+    match process {
+        BusinessProcess::NewConnection => P::NewConnection,
+        BusinessProcess::CapacityIncrease => P::CapacityIncrease,
+        BusinessProcess::CapacityReduction => P::CapacityReduction,
+        BusinessProcess::Transfer => P::Transfer,
+        BusinessProcess::Rename => P::Rename,
+        BusinessProcess::TariffClassChange => P::TariffClassChange,
+        BusinessProcess::Suspension => P::Suspension,
+        BusinessProcess::Closure => P::Closure,
+        BusinessProcess::Inspection => P::Inspection,
+    }
+}
+
+pub(super) fn document_to_proto(document: &Document) -> pb::Document {
+    let name = document.name();
+    pb::Document {
+        name: name.to_string(),
+        document_id: document.id.to_string(),
+        account_number: document.account.to_string(),
+        document_type: document.document_type.to_string(),
+        business_process: process_to_proto(document.business_process).into(),
+        work_order_number: document
+            .work_order_number
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        title: document.title.to_string(),
+        source_system: document.source_system.to_string(),
+        client_request_id: document.client_request_id.to_string(),
+        version: document.version as i32,
+        pages: document
+            .pages
+            .iter()
+            .map(|page| page_to_proto(&name, page))
+            .collect(),
+        size_bytes: document.size_bytes() as i64,
+        file_time: Some(timestamp(document.filed_at)),
+        current_version: document.current_version as i32,
+        customer_revision: document.customer_revision as i32,
+        version_create_time: Some(timestamp(document.version_created_at)),
+        destroy_time: document
+            .destruction
+            .as_ref()
+            .map(|d| timestamp(d.destroyed_at)),
+        destruction_list: document
+            .destruction
+            .as_ref()
+            .map(|d| d.list.to_string())
+            .unwrap_or_default(),
+    }
+}
+
+pub(super) fn page_to_proto(document: &DocumentName, page: &PageInfo) -> pb::Page {
+    pb::Page {
+        name: format!("{document}/pages/{}", page.number),
+        page_number: page.number as i32,
+        media_type: page.media_type.as_mime().to_owned(),
+        size_bytes: page.size_bytes as i64,
+        sha256: page.sha256.to_hex(),
+    }
+}
+
+pub(super) fn customer_to_proto(customer: &Customer) -> pb::Customer {
+    pb::Customer {
+        name: customer_name(&customer.account_number),
+        account_number: customer.account_number.to_string(),
+        display_name: customer.display_name.as_str().to_owned(),
+        customer_class: match customer.customer_class {
+            CustomerClass::Residential => pb::CustomerClass::Residential,
+            CustomerClass::NonResidential => pb::CustomerClass::NonResidential,
+        }
+        .into(),
+        org_unit_code: customer.org_unit_code.as_str().to_owned(),
+        status: match customer.status {
+            CustomerStatus::Active => pb::CustomerStatus::Active,
+            CustomerStatus::Closed => pb::CustomerStatus::Closed,
+        }
+        .into(),
+        id_number: personal_text(&customer.id_number),
+        phone: personal_text(&customer.phone),
+        address: personal_text(&customer.address),
+        create_time: Some(timestamp(customer.create_time)),
+        update_time: Some(timestamp(customer.update_time)),
+        revision: customer.revision as i32,
+    }
+}
+
+fn personal_text(value: &Option<PersonalText>) -> String {
+    value
+        .as_ref()
+        .map(|text| text.as_str().to_owned())
+        .unwrap_or_default()
+}
+
+/// Parses an optional version: 0 means the current one.
+pub(super) fn parse_version(field: &'static str, value: i32) -> Result<Option<u32>, Error> {
+    match value {
+        0 => Ok(None),
+        n if n < 0 => Err(Error::invalid(
+            field,
+            format!("must be a version number (1 or more) or 0 for the current one, got {n}"),
+        )),
+        n => Ok(Some(n as u32)),
+    }
+}
+
+pub(super) fn retention_class(class: RetentionClass) -> pb::RetentionClass {
+    match class {
+        RetentionClass::Permanent => pb::RetentionClass::Permanent,
+        RetentionClass::ThirtyYears => pb::RetentionClass::ThirtyYears,
+        RetentionClass::TenYears => pb::RetentionClass::TenYears,
+    }
+}
+
+pub(super) fn retention_trigger(trigger: RetentionTrigger) -> pb::RetentionTrigger {
+    match trigger {
+        RetentionTrigger::Filing => pb::RetentionTrigger::Filing,
+        RetentionTrigger::AccountClosure => pb::RetentionTrigger::AccountClosure,
+    }
+}
+
+pub(super) fn expired_to_proto(document: &ExpiredDocument) -> pb::ExpiredDocument {
+    pb::ExpiredDocument {
+        document: document.name.to_string(),
+        account_number: document.name.account.to_string(),
+        document_type: document.document_type.to_string(),
+        title: document.title.to_string(),
+        retention_class: retention_class(document.rule.class).into(),
+        trigger: retention_trigger(document.rule.trigger).into(),
+        file_time: Some(timestamp(document.filed_at)),
+        expire_time: Some(timestamp(document.expire_time)),
+        page_count: document.page_count as i32,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timestamp_round_trips_to_the_nanosecond() {
+        let now = Utc::now();
+        assert_eq!(
+            parse_timestamp("t", Some(timestamp(now))).unwrap(),
+            Some(now)
+        );
+    }
+
+    #[test]
+    fn a_timestamp_with_negative_nanos_is_rejected() {
+        let bad = Timestamp {
+            seconds: 0,
+            nanos: -1,
+        };
+        assert!(parse_timestamp("t", Some(bad)).is_err());
+    }
+
+    #[test]
+    fn an_empty_required_field_is_reported_as_required() {
+        let error = required("title", "", |t| Ok::<_, String>(t.to_owned())).unwrap_err();
+        assert_eq!(error.to_string(), "title: is required");
+    }
+}
