@@ -17,13 +17,9 @@ use custodian::domain::ChainKey;
 use custodian::proto::v1 as pb;
 use custodian::proto::v1::document_service_client::DocumentServiceClient;
 use custodian::proto::v1::file_document_request::Part;
-use custodian::settings::{
-    AuthSettings, DatabaseSettings, LimitSettings, LogFormat, LogSettings, ServerSettings, Settings,
-};
+use custodian::settings::Settings;
 use custodian::startup::App;
-use custodian::storage::{
-    Database, LocalSettings, ObjectStoreKind, ObjectStoreSettings, S3Settings,
-};
+use custodian::storage::{Database, ObjectStoreKind, ObjectStoreSettings, S3Settings};
 use secrecy::SecretString;
 use sqlx::Connection;
 use tonic::metadata::MetadataValue;
@@ -248,60 +244,29 @@ async fn settings() -> anyhow::Result<Settings> {
         Database::connect_lazy(&url, 1, Duration::from_secs(5), ChainKey::new(chain_key))?;
     database.migrate().await?;
     database.close().await;
-    Ok(Settings {
-        server: ServerSettings {
-            listen_addr: "127.0.0.1:0".parse()?,
-            shutdown_grace_period_secs: 5,
-            health_check_interval_ms: 1000,
-            // The defaults of `Settings::load`; no limit is reached at the load it applies.
-            max_concurrent_requests: 256,
-            unary_timeout_secs: 30,
-            max_message_bytes: 4 * 1024 * 1024 + 1024,
-            max_concurrent_streams_per_connection: 128,
-            http2_keepalive_interval_secs: 30,
-            http2_keepalive_timeout_secs: 10,
-        },
-        database: DatabaseSettings {
-            url,
-            max_connections: 16,
-            acquire_timeout_secs: 5,
-        },
-        object_store: ObjectStoreSettings {
-            kind: ObjectStoreKind::S3,
-            prefix: format!("bench/{}", uuid::Uuid::new_v4()),
-            local: LocalSettings {
-                path: PathBuf::from("unused"),
-            },
-            s3: Some(S3Settings {
-                endpoint: env("CUSTODIAN_OBJECT_STORE__S3__ENDPOINT")?,
-                bucket: env("CUSTODIAN_OBJECT_STORE__S3__BUCKET")?,
-                region: "us-east-1".into(),
-                access_key_id: env("CUSTODIAN_OBJECT_STORE__S3__ACCESS_KEY_ID")?,
-                secret_access_key: env("CUSTODIAN_OBJECT_STORE__S3__SECRET_ACCESS_KEY")?.into(),
-                allow_http: true,
-                payload_signing: Default::default(),
-            }),
-        },
-        limits: LimitSettings {
-            max_page_bytes: 64 << 20,
-            max_document_bytes: 1 << 30,
-            max_pages_per_document: 1000,
-            filing_idle_timeout_secs: 60,
-        },
-        log: LogSettings {
-            format: LogFormat::Pretty,
-            filter: "warn".into(),
-        },
-        telemetry: Default::default(),
-        auth: AuthSettings {
-            issuer: "custodian-bench".into(),
-            audience: "custodian".into(),
-            leeway_secs: 30,
-            public_key_file: Some(fixture("issuer-ed25519.pub.pem")),
-            algorithm: "EdDSA".into(),
-            keys: Vec::new(),
-            policy_file: repository_file("config/policy.toml"),
-            audit_chain_key: SecretString::from(chain_key),
-        },
-    })
+    let mut settings = Settings::defaults();
+    settings.server.listen_addr = "127.0.0.1:0".parse()?;
+    settings.server.shutdown_grace_period_secs = 5;
+    settings.server.health_check_interval_ms = 1000;
+    settings.database.url = url;
+    settings.object_store = ObjectStoreSettings {
+        kind: ObjectStoreKind::S3,
+        prefix: format!("bench/{}", uuid::Uuid::new_v4()),
+        s3: Some(S3Settings {
+            endpoint: env("CUSTODIAN_OBJECT_STORE__S3__ENDPOINT")?,
+            bucket: env("CUSTODIAN_OBJECT_STORE__S3__BUCKET")?,
+            region: "us-east-1".into(),
+            access_key_id: env("CUSTODIAN_OBJECT_STORE__S3__ACCESS_KEY_ID")?,
+            secret_access_key: env("CUSTODIAN_OBJECT_STORE__S3__SECRET_ACCESS_KEY")?.into(),
+            allow_http: true,
+            payload_signing: Default::default(),
+        }),
+        ..ObjectStoreSettings::default()
+    };
+    settings.log.filter = "warn".into();
+    settings.auth.issuer = "custodian-bench".into();
+    settings.auth.public_key_file = Some(fixture("issuer-ed25519.pub.pem"));
+    settings.auth.policy_file = repository_file("config/policy.toml");
+    settings.auth.audit_chain_key = SecretString::from(chain_key);
+    Ok(settings)
 }

@@ -1,19 +1,23 @@
 //! Configuration: built-in defaults, then an optional TOML file, then `CUSTODIAN_*`
 //! environment variables (`CUSTODIAN_SECTION__KEY`, e.g. `CUSTODIAN_DATABASE__URL`).
+//!
+//! The defaults are written once, in the `Default` of each section: the server, the tests and
+//! the benchmarks all start from [`Settings::defaults`]. Two settings have no default and must
+//! be given: `database.url` and `auth.audit_chain_key`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::domain::FilingLimits;
 use crate::storage::ObjectStoreSettings;
-use crate::telemetry::TelemetrySettings;
 
 /// Every setting of the service. The README and the Helm chart document the same keys.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
 pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
@@ -21,12 +25,12 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub log: LogSettings,
     pub auth: AuthSettings,
-    #[serde(default)]
     pub telemetry: TelemetrySettings,
 }
 
 /// Who may call, and how calls are recorded.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
 pub struct AuthSettings {
     /// The `iss` every token must carry.
     pub issuer: String,
@@ -39,7 +43,6 @@ pub struct AuthSettings {
     /// The algorithm of `public_key_file`: `EdDSA`, `RS256` or `ES256`.
     pub algorithm: String,
     /// Further verification keys, for rotation.
-    #[serde(default)]
     pub keys: Vec<VerificationKey>,
     /// The access policy (TOML); reloaded on SIGHUP.
     pub policy_file: PathBuf,
@@ -54,6 +57,7 @@ pub struct VerificationKey {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
 pub struct ServerSettings {
     /// Where gRPC is served.
     pub listen_addr: SocketAddr,
@@ -78,6 +82,7 @@ pub struct ServerSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
 pub struct DatabaseSettings {
     /// `postgres://user:password@host:port/database`.
     pub url: SecretString,
@@ -86,6 +91,7 @@ pub struct DatabaseSettings {
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default)]
 pub struct LimitSettings {
     pub max_page_bytes: u64,
     pub max_document_bytes: u64,
@@ -95,6 +101,7 @@ pub struct LimitSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
 pub struct LogSettings {
     /// `pretty` for people, `json` for log collectors.
     pub format: LogFormat,
@@ -109,45 +116,125 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where traces go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct TelemetrySettings {
+    /// An OTLP/gRPC collector, e.g. `http://otel-collector:4317`; empty turns tracing off.
+    pub otlp_endpoint: String,
+    /// The `service.name` resource attribute.
+    pub service_name: String,
+}
+
 impl Settings {
+    /// The built-in defaults, which a settings file and the environment override. They have
+    /// no database URL and no audit chain key: [`Settings::load`] refuses to start without.
+    pub fn defaults() -> Self {
+        Self::default()
+    }
+
     /// Loads the settings from the defaults, `file` (if any) and the environment.
-    pub fn load(file: Option<&Path>) -> Result<Self, config::ConfigError> {
-        let mut builder = config::Config::builder()
-            .set_default("server.listen_addr", "127.0.0.1:50051")?
-            .set_default("server.shutdown_grace_period_secs", 30)?
-            .set_default("server.health_check_interval_ms", 5000)?
-            .set_default("server.max_concurrent_requests", 256)?
-            .set_default("server.unary_timeout_secs", 30)?
-            .set_default("server.max_message_bytes", 4 * 1024 * 1024 + 1024)?
-            .set_default("server.max_concurrent_streams_per_connection", 128)?
-            .set_default("server.http2_keepalive_interval_secs", 30)?
-            .set_default("server.http2_keepalive_timeout_secs", 10)?
-            .set_default("database.max_connections", 16)?
-            .set_default("database.acquire_timeout_secs", 5)?
-            .set_default("object_store.kind", "local")?
-            .set_default("object_store.local.path", "data/objects")?
-            .set_default("limits.max_page_bytes", 64 * 1024 * 1024)?
-            .set_default("limits.max_document_bytes", 1024 * 1024 * 1024)?
-            .set_default("limits.max_pages_per_document", 1000)?
-            .set_default("limits.filing_idle_timeout_secs", 60)?
-            .set_default("log.format", "pretty")?
-            .set_default("log.filter", "info")?
-            .set_default("auth.issuer", "custodian-dev")?
-            .set_default("auth.audience", "custodian")?
-            .set_default("auth.leeway_secs", 30)?
-            .set_default("auth.algorithm", "EdDSA")?
-            .set_default("auth.policy_file", "config/policy.toml")?;
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut builder = config::Config::builder();
         if let Some(file) = file {
             builder = builder.add_source(config::File::from(file));
         }
-        builder
+        let settings: Self = builder
             .add_source(
                 config::Environment::with_prefix("CUSTODIAN")
                     .prefix_separator("_")
                     .separator("__"),
             )
             .build()?
-            .try_deserialize()
+            .try_deserialize()?;
+        settings.check_required()?;
+        Ok(settings)
+    }
+
+    /// Refuses settings that lack what has no default.
+    pub fn check_required(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            !self.database.url.expose_secret().is_empty(),
+            "database.url is required (CUSTODIAN_DATABASE__URL), e.g. \
+             postgres://user:password@host:5432/custodian"
+        );
+        anyhow::ensure!(
+            !self.auth.audit_chain_key.expose_secret().is_empty(),
+            "auth.audit_chain_key is required (CUSTODIAN_AUTH__AUDIT_CHAIN_KEY): the secret the \
+             audit chain is keyed with"
+        );
+        Ok(())
+    }
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            shutdown_grace_period_secs: 30,
+            health_check_interval_ms: 5000,
+            max_concurrent_requests: 256,
+            unary_timeout_secs: 30,
+            // One ReadPage chunk (1 MiB) fits with room to spare; filings stream in chunks.
+            max_message_bytes: 4 * 1024 * 1024 + 1024,
+            max_concurrent_streams_per_connection: 128,
+            http2_keepalive_interval_secs: 30,
+            http2_keepalive_timeout_secs: 10,
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: SecretString::from(""),
+            max_connections: 16,
+            acquire_timeout_secs: 5,
+        }
+    }
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            max_page_bytes: 64 * 1024 * 1024,
+            max_document_bytes: 1024 * 1024 * 1024,
+            max_pages_per_document: 1000,
+            filing_idle_timeout_secs: 60,
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Pretty,
+            filter: "info".into(),
+        }
+    }
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            issuer: "custodian-dev".into(),
+            audience: "custodian".into(),
+            leeway_secs: 30,
+            public_key_file: None,
+            algorithm: "EdDSA".into(),
+            keys: Vec::new(),
+            policy_file: PathBuf::from("config/policy.toml"),
+            audit_chain_key: SecretString::from(""),
+        }
+    }
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: String::new(),
+            service_name: "custodian".into(),
+        }
     }
 }
 
@@ -177,6 +264,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_defaults_lack_only_the_database_url_and_the_chain_key() {
+        let mut settings = Settings::defaults();
+        let missing = settings.check_required().unwrap_err().to_string();
+        assert!(missing.contains("database.url"), "{missing}");
+        settings.database.url = SecretString::from("postgres://u:p@h/d");
+        let missing = settings.check_required().unwrap_err().to_string();
+        assert!(missing.contains("auth.audit_chain_key"), "{missing}");
+        settings.auth.audit_chain_key = SecretString::from("k");
+        settings.check_required().unwrap();
+        assert_eq!(
+            settings.object_store.local.path,
+            PathBuf::from("data/objects")
+        );
+        assert_eq!(settings.telemetry.service_name, "custodian");
+    }
+
+    #[test]
     fn environment_values_keep_their_text_and_still_fill_numbers() {
         // The only test that touches the process environment.
         unsafe {
@@ -190,7 +294,6 @@ mod tests {
             std::env::set_var("CUSTODIAN_OBJECT_STORE__S3__ALLOW_HTTP", "true");
         }
         let settings = Settings::load(None).unwrap();
-        use secrecy::ExposeSecret;
         assert_eq!(settings.auth.audit_chain_key.expose_secret(), "0123456789");
         assert_eq!(settings.limits.max_pages_per_document, 7);
         assert_eq!(settings.server.listen_addr.port(), 50051);

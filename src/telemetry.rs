@@ -12,27 +12,11 @@ use opentelemetry_sdk::metrics::periodic_reader_with_async_runtime::PeriodicRead
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor;
-use serde::Deserialize;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 
-use crate::settings::{LogFormat, LogSettings};
-
-/// Where traces go.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct TelemetrySettings {
-    /// An OTLP/gRPC collector, e.g. `http://otel-collector:4317`; empty turns tracing off.
-    #[serde(default)]
-    pub otlp_endpoint: String,
-    /// The `service.name` resource attribute.
-    #[serde(default = "default_service_name")]
-    pub service_name: String,
-}
-
-fn default_service_name() -> String {
-    "custodian".into()
-}
+use crate::settings::{LogFormat, LogSettings, TelemetrySettings};
 
 /// Keeps the trace and metric pipelines alive; `shutdown` flushes what is buffered.
 pub struct Telemetry {

@@ -12,8 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use custodian::proto::v1 as pb;
+use custodian::settings::TelemetrySettings;
 use custodian::settings::{LogFormat, LogSettings};
-use custodian::telemetry::{Telemetry, TelemetrySettings};
+use custodian::telemetry::Telemetry;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
 };

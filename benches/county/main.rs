@@ -135,17 +135,12 @@ async fn generate(preset: Preset, seed: u64) -> anyhow::Result<()> {
 
 /// The benchmark's part of the bucket, opened the way the server opens it.
 pub fn object_store() -> anyhow::Result<std::sync::Arc<dyn object_store::ObjectStore>> {
-    use custodian::storage::{
-        LocalSettings, ObjectStoreKind, ObjectStoreSettings, PayloadSigning, S3Settings,
-    };
+    use custodian::storage::{ObjectStoreKind, ObjectStoreSettings, PayloadSigning, S3Settings};
     use serde::Deserialize;
     use serde::de::IntoDeserializer;
     let settings = ObjectStoreSettings {
         kind: ObjectStoreKind::S3,
         prefix: OBJECT_PREFIX.into(),
-        local: LocalSettings {
-            path: PathBuf::from("unused"),
-        },
         s3: Some(S3Settings {
             endpoint: env("CUSTODIAN_OBJECT_STORE__S3__ENDPOINT")?,
             bucket: env("CUSTODIAN_OBJECT_STORE__S3__BUCKET")?,
@@ -165,6 +160,7 @@ pub fn object_store() -> anyhow::Result<std::sync::Arc<dyn object_store::ObjectS
                 Err(_) => PayloadSigning::Auto,
             },
         }),
+        ..ObjectStoreSettings::default()
     };
     Ok(custodian::storage::open_object_store(&settings)?)
 }

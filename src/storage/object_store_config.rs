@@ -14,12 +14,13 @@ use serde::Deserialize;
 
 use super::StorageError;
 
-/// Where page objects live.
+/// Where page objects live. By default, a local directory: the embedded store for trying
+/// Custodian out.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
 pub struct ObjectStoreSettings {
     pub kind: ObjectStoreKind,
     /// Keys of every object are put below this prefix, e.g. to share a bucket.
-    #[serde(default)]
     pub prefix: String,
     pub local: LocalSettings,
     /// Required when `kind` is `s3`.
@@ -35,9 +36,29 @@ pub enum ObjectStoreKind {
     S3,
 }
 
+impl Default for ObjectStoreSettings {
+    fn default() -> Self {
+        Self {
+            kind: ObjectStoreKind::Local,
+            prefix: String::new(),
+            local: LocalSettings::default(),
+            s3: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
 pub struct LocalSettings {
     pub path: PathBuf,
+}
+
+impl Default for LocalSettings {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("data/objects"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -31,6 +31,27 @@ pub enum FilingPart {
     Chunk(Bytes),
 }
 
+/// What a filing did: filed the document, or answered a retry with the first filing's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Filing {
+    New(Document),
+    Retry(Document),
+}
+
+impl Filing {
+    pub fn document(&self) -> &Document {
+        match self {
+            Self::New(document) | Self::Retry(document) => document,
+        }
+    }
+
+    pub fn into_document(self) -> Document {
+        match self {
+            Self::New(document) | Self::Retry(document) => document,
+        }
+    }
+}
+
 impl Archive {
     /// Files a document from its header and the stream of its pages. A retry with the same
     /// source system and client request id returns the first filing's document.
@@ -39,7 +60,7 @@ impl Archive {
         actor: &Actor,
         header: FilingHeader,
         parts: S,
-    ) -> Result<Document, Error>
+    ) -> Result<Filing, Error>
     where
         S: Stream<Item = Result<FilingPart, Error>> + Send + Unpin,
     {
@@ -68,7 +89,7 @@ impl Archive {
             );
             if let Some(document) = earlier? {
                 self.audit.record(retry_event(event, &document)).await;
-                return Ok(document);
+                return Ok(Filing::Retry(document));
             }
             if customer?.status == CustomerStatus::Closed {
                 return Err(Error::FailedPrecondition(format!(
@@ -109,14 +130,7 @@ impl Archive {
                 "pages": pages.iter().map(|p| p.sha256.to_hex()).collect::<Vec<_>>(),
             }));
             match self.db.insert_document(&new, &event).await? {
-                Some(document) => {
-                    // Counted here, so a retry answered with the first filing is not counted twice.
-                    crate::metrics::document_filed(
-                        document.pages.len() as u64,
-                        document.size_bytes(),
-                    );
-                    Ok(document)
-                }
+                Some(document) => Ok(Filing::New(document)),
                 // A concurrent retry committed first; answer as that one did.
                 None => {
                     let document = self.earlier_filing(&header).await?.ok_or_else(|| {
@@ -126,7 +140,7 @@ impl Archive {
                         ))
                     })?;
                     self.audit.record(retry_event(event, &document)).await;
-                    Ok(document)
+                    Ok(Filing::Retry(document))
                 }
             }
         })

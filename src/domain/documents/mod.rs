@@ -11,7 +11,7 @@ pub use document::{
     BusinessProcess, ClientRequestId, Destruction, Document, DocumentCursor, DocumentFilter,
     FilingHeader, SourceSystem, Title, Visibility, WorkOrderNumber,
 };
-pub use filing::FilingPart;
+pub use filing::{Filing, FilingPart};
 pub use page_intake::FilingLimits;
 pub use pages::{MediaType, PageBytes, PageInfo, Sha256Digest};
 pub use versions::{

@@ -252,14 +252,7 @@ mod tests {
     fn server_settings() -> ServerSettings {
         ServerSettings {
             listen_addr: "127.0.0.1:0".parse().unwrap(),
-            shutdown_grace_period_secs: 30,
-            health_check_interval_ms: 5000,
-            max_concurrent_requests: 256,
-            unary_timeout_secs: 30,
-            max_message_bytes: 4 * 1024 * 1024 + 1024,
-            max_concurrent_streams_per_connection: 128,
-            http2_keepalive_interval_secs: 30,
-            http2_keepalive_timeout_secs: 10,
+            ..ServerSettings::default()
         }
     }
 

@@ -3,7 +3,7 @@
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::domain::{
-    Actor, Archive, ClientRequestId, DocumentFilter, DocumentName, DocumentTypeCode, Error,
+    Actor, Archive, ClientRequestId, DocumentFilter, DocumentName, DocumentTypeCode, Error, Filing,
     FilingHeader, FilingPart, PageRequest, Sha256Digest, SourceSystem, Title, WorkOrderNumber,
     parse_customer_name,
 };
@@ -42,14 +42,18 @@ impl pb::document_service_server::DocumentService for Documents {
             |message| parse_part(message.part),
         )
         .await?;
-        let document = self.archive.file_document(&actor, header, parts).await?;
-        tracing::info!(
-            document = %document.name(),
-            pages = document.pages.len(),
-            bytes = document.size_bytes(),
-            "document filed"
-        );
-        Ok(Response::new(document_to_proto(&document)))
+        let filing = self.archive.file_document(&actor, header, parts).await?;
+        if let Filing::New(document) = &filing {
+            // Counted here, so a retry answered with the first filing is not counted twice.
+            crate::metrics::document_filed(document.pages.len() as u64, document.size_bytes());
+            tracing::info!(
+                document = %document.name(),
+                pages = document.pages.len(),
+                bytes = document.size_bytes(),
+                "document filed"
+            );
+        }
+        Ok(Response::new(document_to_proto(filing.document())))
     }
 
     async fn get_document(
