@@ -4,11 +4,12 @@
 
 use uuid::Uuid;
 
-use super::{Database, decode, decode_confidentiality, parse_column};
+use super::Database;
+use super::codec::{decode, decode_confidentiality, parse_column, work_order};
 use crate::domain::{
     AccountNumber, AuditEvent, BusinessProcess, Condition, CustomerClass, CustomerStatus,
     DocumentTypeCode, Filed, FiledDocument, OrgUnitCode, ReportAccount, ReportCursor, Rule,
-    RuleClass, RuleKey, WorkOrderNumber,
+    RuleClass, RuleKey,
 };
 use crate::storage::StorageError;
 
@@ -66,13 +67,6 @@ struct BatchRow {
     work_order_number: Option<String>,
     document_type: Option<String>,
     documents: Option<i64>,
-}
-
-fn work_order(text: &str) -> Result<Option<WorkOrderNumber>, StorageError> {
-    match text {
-        "" => Ok(None),
-        text => parse_column("work_order_number", text, WorkOrderNumber::parse).map(Some),
-    }
 }
 
 fn class_from_db(text: &str) -> Option<CustomerClass> {

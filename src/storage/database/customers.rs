@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Transaction};
 
-use super::documents::number;
-use super::{Database, decode, parse_column};
+use super::Database;
+use super::codec::{decode, number, parse_column};
 use crate::domain::{
     AccountNumber, AuditEvent, ChangeStamp, Customer, CustomerChanges, CustomerClass,
     CustomerDisplayName, CustomerStatus, NewCustomer, OrgUnitCode, PersonalText,

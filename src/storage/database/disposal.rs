@@ -7,8 +7,9 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Postgres, Transaction};
 use uuid::Uuid;
 
+use super::Database;
+use super::codec::{decode_confidentiality, parse_column};
 use super::retention::{ExpiredRow, active_hold_sql, rule};
-use super::{Database, decode_confidentiality, parse_column};
 use crate::domain::{
     AccountNumber, AuditEvent, Decision, DestructionList, DestructionListName, DisposalCandidate,
     DocumentName, DocumentTypeCode, ExpiredDocument, ListState, OrgUnitCode, Reason, Title,

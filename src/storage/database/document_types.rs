@@ -1,6 +1,7 @@
 //! Queries of the `document_types` catalog.
 
-use super::{Database, decode, decode_confidentiality, parse_column};
+use super::Database;
+use super::codec::{decode, decode_confidentiality, parse_column};
 use crate::domain::{DocumentType, DocumentTypeCode, RetentionClass, RetentionTrigger};
 use crate::storage::StorageError;
 

@@ -7,8 +7,11 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::Database;
+use super::codec::{
+    decode, decode_confidentiality, number, parse_column, work_order, work_order_text,
+};
 use super::versions::insert_pages;
-use super::{Database, decode, decode_confidentiality, parse_column};
 use crate::domain::{
     AccountNumber, AuditEvent, BusinessProcess, ClientRequestId, Confidentiality, Destruction,
     DestructionListName, Document, DocumentCursor, DocumentFilter, DocumentName, DocumentTypeCode,
@@ -125,14 +128,6 @@ pub(super) struct DocumentRow {
     destruction_list_id: Option<Uuid>,
 }
 
-/// A version's work order: stored as '' when there is none.
-pub(super) fn work_order(text: &str) -> Result<Option<WorkOrderNumber>, StorageError> {
-    match text {
-        "" => Ok(None),
-        text => parse_column("work_order_number", text, WorkOrderNumber::parse).map(Some),
-    }
-}
-
 impl DocumentRow {
     pub(super) fn into_document(self, pages: Vec<PageInfo>) -> Result<Document, StorageError> {
         Ok(Document {
@@ -168,12 +163,6 @@ impl DocumentRow {
             },
         })
     }
-}
-
-/// A version or revision number, which the schema keeps positive.
-pub(super) fn number(column: &str, value: i32) -> Result<u32, StorageError> {
-    u32::try_from(value)
-        .map_err(|_| StorageError::Unexpected(anyhow::anyhow!("column {column} holds {value}")))
 }
 
 #[derive(sqlx::FromRow)]
@@ -271,12 +260,7 @@ impl Database {
         .bind(new.id)
         .bind(header.document_type.as_str())
         .bind(process_to_db(header.business_process))
-        .bind(
-            header
-                .work_order_number
-                .as_ref()
-                .map_or("", WorkOrderNumber::as_str),
-        )
+        .bind(work_order_text(header.work_order_number.as_ref()))
         .bind(header.title.as_str())
         .bind(filed_at)
         .bind(&new.author.system)

@@ -4,8 +4,9 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::Database;
+use super::codec::{decode, parse_column};
 use super::document_types::{retention_class, retention_trigger};
-use super::{Database, decode, parse_column};
 use crate::domain::{
     AccountNumber, AuditEvent, DocumentName, DocumentTypeCode, ExpiredDocument, ExpiryCursor,
     HoldRelease, HoldTarget, LegalHold, LegalHoldName, OrgUnitCode, Reason, RetentionFacts,

@@ -11,12 +11,15 @@ use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
+use super::Database;
+use super::codec::{
+    decode, decode_confidentiality, number, parse_column, work_order, work_order_text,
+};
 use super::content_destructions::revive_destroyed_contents;
-use super::documents::{DocumentRow, PageRow, number, process_from_db, process_to_db, work_order};
-use super::{Database, decode, decode_confidentiality, parse_column};
+use super::documents::{DocumentRow, PageRow, process_from_db, process_to_db};
 use crate::domain::{
     AuditEvent, Document, DocumentName, DocumentTypeCode, DocumentVersion, PageInfo, Title,
-    VersionAuthor, WorkOrderNumber,
+    VersionAuthor,
 };
 use crate::storage::StorageError;
 
@@ -131,12 +134,7 @@ impl Database {
         .bind(document.version as i32)
         .bind(document.document_type.as_str())
         .bind(process_to_db(document.business_process))
-        .bind(
-            document
-                .work_order_number
-                .as_ref()
-                .map_or("", WorkOrderNumber::as_str),
-        )
+        .bind(work_order_text(document.work_order_number.as_ref()))
         .bind(document.title.as_str())
         .bind(document.version_created_at)
         .bind(&new.author.system)
