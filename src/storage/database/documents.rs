@@ -9,14 +9,14 @@ use uuid::Uuid;
 
 use super::Database;
 use super::codec::{
-    decode, decode_confidentiality, number, parse_column, work_order, work_order_text,
+    decode, decode_confidentiality, encode, number, parse_column, work_order, work_order_text,
 };
 use super::versions::insert_pages;
 use crate::domain::{
-    AccountNumber, AuditEvent, BusinessProcess, ClientRequestId, Confidentiality, Destruction,
-    DestructionListName, Document, DocumentCursor, DocumentFilter, DocumentName, DocumentTypeCode,
-    FilingHeader, MediaType, OrgUnitCode, PageInfo, Sha256Digest, SourceSystem, Title,
-    VersionAuthor, Visibility, WorkOrderNumber,
+    AccountNumber, AuditEvent, ClientRequestId, Confidentiality, Destruction, DestructionListName,
+    Document, DocumentCursor, DocumentFilter, DocumentName, DocumentTypeCode, FilingHeader,
+    OrgUnitCode, PageInfo, Sha256Digest, SourceSystem, Title, VersionAuthor, Visibility,
+    WorkOrderNumber,
 };
 use crate::storage::StorageError;
 
@@ -138,7 +138,7 @@ impl DocumentRow {
                 &self.document_type,
                 DocumentTypeCode::parse,
             )?,
-            business_process: decode("business_process", &self.business_process, process_from_db)?,
+            business_process: decode("business_process", &self.business_process)?,
             work_order_number: work_order(&self.work_order_number)?,
             title: parse_column("title", &self.title, Title::parse)?,
             source_system: parse_column("source_system", &self.source_system, SourceSystem::parse)?,
@@ -180,7 +180,7 @@ impl TryFrom<PageRow> for PageInfo {
         let corrupt = |what: &str| StorageError::Unexpected(anyhow::anyhow!("page row has {what}"));
         Ok(PageInfo {
             number: u32::try_from(row.page_number).map_err(|_| corrupt("a negative number"))?,
-            media_type: decode("media_type", &row.media_type, MediaType::from_mime)?,
+            media_type: decode("media_type", &row.media_type)?,
             size_bytes: u64::try_from(row.size_bytes).map_err(|_| corrupt("a negative size"))?,
             sha256: Sha256Digest(
                 row.sha256
@@ -189,35 +189,6 @@ impl TryFrom<PageRow> for PageInfo {
             ),
         })
     }
-}
-
-pub(super) fn process_to_db(process: BusinessProcess) -> &'static str {
-    match process {
-        BusinessProcess::NewConnection => "new_connection",
-        BusinessProcess::CapacityIncrease => "capacity_increase",
-        BusinessProcess::CapacityReduction => "capacity_reduction",
-        BusinessProcess::Transfer => "transfer",
-        BusinessProcess::Rename => "rename",
-        BusinessProcess::TariffClassChange => "tariff_class_change",
-        BusinessProcess::Suspension => "suspension",
-        BusinessProcess::Closure => "closure",
-        BusinessProcess::Inspection => "inspection",
-    }
-}
-
-pub(super) fn process_from_db(text: &str) -> Option<BusinessProcess> {
-    Some(match text {
-        "new_connection" => BusinessProcess::NewConnection,
-        "capacity_increase" => BusinessProcess::CapacityIncrease,
-        "capacity_reduction" => BusinessProcess::CapacityReduction,
-        "transfer" => BusinessProcess::Transfer,
-        "rename" => BusinessProcess::Rename,
-        "tariff_class_change" => BusinessProcess::TariffClassChange,
-        "suspension" => BusinessProcess::Suspension,
-        "closure" => BusinessProcess::Closure,
-        "inspection" => BusinessProcess::Inspection,
-        _ => return None,
-    })
 }
 
 impl Database {
@@ -259,7 +230,7 @@ impl Database {
         )
         .bind(new.id)
         .bind(header.document_type.as_str())
-        .bind(process_to_db(header.business_process))
+        .bind(encode(header.business_process))
         .bind(work_order_text(header.work_order_number.as_ref()))
         .bind(header.title.as_str())
         .bind(filed_at)
@@ -360,7 +331,7 @@ impl Database {
         ))
         .bind(account.as_str())
         .bind(filter.document_type.as_ref().map(DocumentTypeCode::as_str))
-        .bind(filter.business_process.map(process_to_db))
+        .bind(filter.business_process.map(encode))
         .bind(
             filter
                 .work_order_number

@@ -13,10 +13,10 @@ use uuid::Uuid;
 
 use super::Database;
 use super::codec::{
-    decode, decode_confidentiality, number, parse_column, work_order, work_order_text,
+    decode, decode_confidentiality, encode, number, parse_column, work_order, work_order_text,
 };
 use super::content_destructions::revive_destroyed_contents;
-use super::documents::{DocumentRow, PageRow, process_from_db, process_to_db};
+use super::documents::{DocumentRow, PageRow};
 use crate::domain::{
     AuditEvent, Document, DocumentName, DocumentTypeCode, DocumentVersion, PageInfo, Title,
     VersionAuthor,
@@ -75,7 +75,7 @@ impl TryFrom<VersionRow> for DocumentVersion {
                 &row.document_type,
                 DocumentTypeCode::parse,
             )?,
-            business_process: decode("business_process", &row.business_process, process_from_db)?,
+            business_process: decode("business_process", &row.business_process)?,
             work_order_number: work_order(&row.work_order_number)?,
             title: parse_column("title", &row.title, Title::parse)?,
             created_at: row.created_at,
@@ -133,7 +133,7 @@ impl Database {
         .bind(document.id)
         .bind(document.version as i32)
         .bind(document.document_type.as_str())
-        .bind(process_to_db(document.business_process))
+        .bind(encode(document.business_process))
         .bind(work_order_text(document.work_order_number.as_ref()))
         .bind(document.title.as_str())
         .bind(document.version_created_at)
@@ -263,7 +263,7 @@ pub(super) async fn insert_pages(
     .bind(
         contents
             .iter()
-            .map(|p| p.media_type.as_mime())
+            .map(|p| encode(p.media_type))
             .collect::<Vec<_>>(),
     )
     .bind(
