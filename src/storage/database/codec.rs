@@ -3,7 +3,7 @@
 
 use crate::domain::{
     BusinessProcess, Condition, Confidentiality, CustomerClass, CustomerStatus, ListState,
-    MediaType, RetentionClass, RetentionTrigger, RuleClass, WorkOrderNumber,
+    MediaType, RetentionClass, RetentionTrigger, RuleClass, Sha256Digest, WorkOrderNumber,
 };
 use crate::storage::StorageError;
 
@@ -58,6 +58,16 @@ pub(super) fn decode_confidentiality(level: i16) -> Result<Confidentiality, Stor
 pub(super) fn number(column: &str, value: i32) -> Result<u32, StorageError> {
     u32::try_from(value)
         .map_err(|_| StorageError::Unexpected(anyhow::anyhow!("column {column} holds {value}")))
+}
+
+/// A content digest, stored as its 32 bytes.
+pub(super) fn sha256(column: &str, bytes: Vec<u8>) -> Result<Sha256Digest, StorageError> {
+    let length = bytes.len();
+    bytes.try_into().map(Sha256Digest).map_err(|_| {
+        StorageError::Unexpected(anyhow::anyhow!(
+            "column {column} holds {length} bytes, not a SHA-256 digest"
+        ))
+    })
 }
 
 /// A version's work order: stored as '' when there is none.
@@ -318,6 +328,14 @@ mod tests {
             Some(order)
         );
         assert!(work_order("not a work order").is_err());
+    }
+
+    #[test]
+    fn a_content_digest_is_its_32_bytes() {
+        let digest = Sha256Digest([7; 32]);
+        assert_eq!(sha256("sha256", digest.0.to_vec()).unwrap(), digest);
+        assert!(sha256("sha256", vec![7; 31]).is_err());
+        assert!(sha256("sha256", Vec::new()).is_err());
     }
 
     #[test]

@@ -9,14 +9,14 @@ use uuid::Uuid;
 
 use super::Database;
 use super::codec::{
-    decode, decode_confidentiality, encode, number, parse_column, work_order, work_order_text,
+    decode, decode_confidentiality, encode, number, parse_column, sha256, work_order,
+    work_order_text,
 };
 use super::versions::insert_pages;
 use crate::domain::{
     AccountNumber, AuditEvent, ClientRequestId, Confidentiality, Destruction, DestructionListName,
     Document, DocumentCursor, DocumentFilter, DocumentName, DocumentTypeCode, FilingHeader,
-    OrgUnitCode, PageInfo, Sha256Digest, SourceSystem, Title, VersionAuthor, Visibility,
-    WorkOrderNumber,
+    OrgUnitCode, PageInfo, SourceSystem, Title, VersionAuthor, Visibility, WorkOrderNumber,
 };
 use crate::storage::StorageError;
 
@@ -182,11 +182,7 @@ impl TryFrom<PageRow> for PageInfo {
             number: u32::try_from(row.page_number).map_err(|_| corrupt("a negative number"))?,
             media_type: decode("media_type", &row.media_type)?,
             size_bytes: u64::try_from(row.size_bytes).map_err(|_| corrupt("a negative size"))?,
-            sha256: Sha256Digest(
-                row.sha256
-                    .try_into()
-                    .map_err(|_| corrupt("a short digest"))?,
-            ),
+            sha256: sha256("sha256", row.sha256)?,
         })
     }
 }
