@@ -12,7 +12,7 @@ use super::codec::{
     decode, decode_confidentiality, encode, number, parse_column, sha256, work_order,
     work_order_text,
 };
-use super::versions::insert_pages;
+use super::pages::insert_pages;
 use crate::domain::{
     AccountNumber, AuditEvent, ClientRequestId, Confidentiality, Destruction, DestructionListName,
     Document, DocumentCursor, DocumentFilter, DocumentName, DocumentTypeCode, FilingHeader,

@@ -10,6 +10,7 @@ mod disposal;
 mod document_reads;
 mod document_types;
 mod documents;
+mod pages;
 mod retention;
 mod versions;
 
