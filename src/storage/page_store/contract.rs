@@ -15,7 +15,8 @@ use tempfile::TempDir;
 use super::{PART_SIZE, PageStore, PageUpload, content_key};
 use crate::domain::Sha256Digest;
 use crate::storage::{
-    LocalSettings, ObjectStoreKind, ObjectStoreSettings, S3Settings, open_object_store,
+    LocalSettings, ObjectStoreKind, ObjectStoreSettings, S3Settings, StorageError,
+    open_object_store,
 };
 
 /// What the S3 arm needs from the environment (`scripts/services.sh env` sets them).
@@ -154,14 +155,29 @@ macro_rules! contract {
 }
 
 contract!(
+    a_small_page_reads_back_byte_for_byte_from_its_content_address,
+    a_large_page_reads_back_byte_for_byte,
+    the_same_bytes_are_stored_once,
     a_large_page_with_its_declared_digest_is_stored_under_its_key_alone,
     a_large_page_that_does_not_prove_its_declared_digest_stores_nothing,
+    an_aborted_large_page_stores_nothing,
     a_large_page_the_store_holds_already_is_not_written_again,
     a_large_page_without_a_declared_digest_is_copied_from_staging_which_is_removed,
+    a_missing_page_is_the_stores_not_found,
+    a_deleted_page_is_gone_and_deleting_it_again_is_fine,
+    ping_answers_on_an_empty_store_and_on_one_with_pages,
 );
 
 fn large_page(seed: u8) -> Bytes {
     Bytes::from(vec![seed; PART_SIZE + 1024])
+}
+
+/// A page whose bytes differ along its length, so a part stored out of order would show.
+fn page_of(seed: u8, length: usize) -> Bytes {
+    (0..length)
+        .map(|at| ((at as u32).wrapping_mul(2_654_435_761) >> 24) as u8 ^ seed)
+        .collect::<Vec<u8>>()
+        .into()
 }
 
 fn digest(bytes: &[u8]) -> Sha256Digest {
@@ -182,6 +198,37 @@ async fn stored(objects: &Arc<dyn ObjectStore>, sha256: &Sha256Digest) -> Bytes 
     object.bytes().await.unwrap()
 }
 
+/// Stores a whole page and finishes it under its digest, which it returns.
+async fn store_page(store: &PageStore, bytes: &Bytes, declare: bool) -> Sha256Digest {
+    let sha256 = digest(bytes);
+    upload(store, bytes, declare.then_some(&sha256))
+        .await
+        .finish(&sha256)
+        .await
+        .unwrap();
+    sha256
+}
+
+/// The page's bytes as [`PageStore::read`] streams them.
+async fn read_back(store: &PageStore, sha256: &Sha256Digest) -> Bytes {
+    let chunks: Vec<Bytes> = store
+        .read(sha256)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    chunks.concat().into()
+}
+
+async fn assert_not_found(store: &PageStore, sha256: &Sha256Digest) {
+    match store.read(sha256).await {
+        Err(StorageError::NotFound(_)) => {}
+        Err(error) => panic!("expected the store's not-found error, got {error:?}"),
+        Ok(_) => panic!("page {sha256:?} was found"),
+    }
+}
+
 async fn keys(store: &Arc<dyn ObjectStore>) -> Vec<String> {
     let mut keys: Vec<String> = store
         .list(None)
@@ -191,6 +238,58 @@ async fn keys(store: &Arc<dyn ObjectStore>) -> Vec<String> {
         .unwrap();
     keys.sort();
     keys
+}
+
+async fn a_small_page_reads_back_byte_for_byte_from_its_content_address(backend: &Backend) {
+    let page = page_of(5, 100_000);
+    let sha256 = digest(&page);
+
+    let upload = upload(&backend.pages, &page, None).await;
+    assert!(!upload.is_multipart());
+    upload.finish(&sha256).await.unwrap();
+
+    let hex = sha256.to_hex();
+    assert_eq!(
+        keys(&backend.objects).await,
+        [format!("pages/sha256/{}/{hex}", &hex[..2])]
+    );
+    assert_eq!(read_back(&backend.pages, &sha256).await, page);
+}
+
+async fn a_large_page_reads_back_byte_for_byte(backend: &Backend) {
+    // Three parts, one more than may be in flight; and a second part of one byte.
+    let declared = page_of(6, 2 * PART_SIZE + 12_345);
+    let undeclared = page_of(7, PART_SIZE + 1);
+
+    let declared_sha256 = store_page(&backend.pages, &declared, true).await;
+    let undeclared_sha256 = store_page(&backend.pages, &undeclared, false).await;
+
+    assert_eq!(read_back(&backend.pages, &declared_sha256).await, declared);
+    assert_eq!(
+        read_back(&backend.pages, &undeclared_sha256).await,
+        undeclared
+    );
+}
+
+async fn the_same_bytes_are_stored_once(backend: &Backend) {
+    let small = page_of(8, 4096);
+    let large = page_of(9, PART_SIZE + 4096);
+
+    let small_sha256 = store_page(&backend.pages, &small, false).await;
+    store_page(&backend.pages, &small, false).await;
+    // Declared twice (the second finds it stored), then staged and found stored.
+    let large_sha256 = store_page(&backend.pages, &large, true).await;
+    store_page(&backend.pages, &large, true).await;
+    store_page(&backend.pages, &large, false).await;
+
+    let mut expected = vec![
+        content_key(&small_sha256).to_string(),
+        content_key(&large_sha256).to_string(),
+    ];
+    expected.sort();
+    assert_eq!(keys(&backend.objects).await, expected);
+    assert_eq!(read_back(&backend.pages, &small_sha256).await, small);
+    assert_eq!(read_back(&backend.pages, &large_sha256).await, large);
 }
 
 async fn a_large_page_with_its_declared_digest_is_stored_under_its_key_alone(backend: &Backend) {
@@ -215,6 +314,26 @@ async fn a_large_page_that_does_not_prove_its_declared_digest_stores_nothing(bac
     assert!(upload.finish(&digest(&page)).await.is_err());
 
     assert!(keys(objects).await.is_empty(), "{:?}", keys(objects).await);
+}
+
+/// What filing does with a page whose bytes do not prove its declared digest.
+async fn an_aborted_large_page_stores_nothing(backend: &Backend) {
+    let page = page_of(10, PART_SIZE + 1);
+    let declared = digest(b"another page");
+
+    upload(&backend.pages, &page, Some(&declared))
+        .await
+        .abort()
+        .await;
+    upload(&backend.pages, &page, None).await.abort().await;
+
+    assert!(
+        keys(&backend.objects).await.is_empty(),
+        "{:?}",
+        keys(&backend.objects).await
+    );
+    assert_not_found(&backend.pages, &declared).await;
+    assert_not_found(&backend.pages, &digest(&page)).await;
 }
 
 async fn a_large_page_the_store_holds_already_is_not_written_again(backend: &Backend) {
@@ -254,4 +373,30 @@ async fn a_large_page_without_a_declared_digest_is_copied_from_staging_which_is_
 
     assert_eq!(keys(objects).await, [content_key(&sha256).to_string()]);
     assert_eq!(stored(objects, &sha256).await, page);
+}
+
+async fn a_missing_page_is_the_stores_not_found(backend: &Backend) {
+    assert_not_found(&backend.pages, &digest(b"never stored")).await;
+}
+
+async fn a_deleted_page_is_gone_and_deleting_it_again_is_fine(backend: &Backend) {
+    let small = store_page(&backend.pages, &page_of(11, 4096), false).await;
+    let large = store_page(&backend.pages, &page_of(12, PART_SIZE + 1), true).await;
+
+    for sha256 in [small, large] {
+        backend.pages.delete(&sha256).await.unwrap();
+        assert_not_found(&backend.pages, &sha256).await;
+        backend.pages.delete(&sha256).await.unwrap();
+    }
+    assert!(
+        keys(&backend.objects).await.is_empty(),
+        "{:?}",
+        keys(&backend.objects).await
+    );
+}
+
+async fn ping_answers_on_an_empty_store_and_on_one_with_pages(backend: &Backend) {
+    backend.pages.ping().await.unwrap();
+    store_page(&backend.pages, &page_of(13, 4096), false).await;
+    backend.pages.ping().await.unwrap();
 }
