@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Postgres, Transaction};
 use uuid::Uuid;
 
-use super::{Database, parse_column};
+use super::Database;
+use super::codec::parse_column;
 use crate::domain::{AccountNumber, AuditEvent, AuditFilter, ChainedEvent, Resource};
 use crate::storage::StorageError;
 

@@ -4,11 +4,11 @@
 
 use uuid::Uuid;
 
-use super::{Database, decode, decode_confidentiality, parse_column};
+use super::Database;
+use super::codec::{decode, decode_confidentiality, encode, parse_column, work_order};
 use crate::domain::{
-    AccountNumber, AuditEvent, BusinessProcess, Condition, CustomerClass, CustomerStatus,
-    DocumentTypeCode, Filed, FiledDocument, OrgUnitCode, ReportAccount, ReportCursor, Rule,
-    RuleClass, RuleKey, WorkOrderNumber,
+    AccountNumber, AuditEvent, DocumentTypeCode, Filed, FiledDocument, OrgUnitCode, ReportAccount,
+    ReportCursor, Rule, RuleKey,
 };
 use crate::storage::StorageError;
 
@@ -26,19 +26,15 @@ impl TryFrom<RuleRow> for Rule {
 
     fn try_from(row: RuleRow) -> Result<Self, StorageError> {
         let key = RuleKey {
-            business_process: decode(
-                "business_process",
-                &row.business_process,
-                BusinessProcess::from_code,
-            )?,
-            customer_class: decode("customer_class", &row.customer_class, RuleClass::from_code)?,
+            business_process: decode("business_process", &row.business_process)?,
+            customer_class: decode("customer_class", &row.customer_class)?,
             document_type: parse_column(
                 "document_type",
                 &row.document_type,
                 DocumentTypeCode::parse,
             )?,
         };
-        let condition = decode("condition", &row.condition, Condition::from_code)?;
+        let condition = decode("condition", &row.condition)?;
         Rule::new(key, row.min_count.into(), condition).map_err(|error| {
             StorageError::Unexpected(anyhow::anyhow!("column min_count is invalid: {error}"))
         })
@@ -68,29 +64,6 @@ struct BatchRow {
     documents: Option<i64>,
 }
 
-fn work_order(text: &str) -> Result<Option<WorkOrderNumber>, StorageError> {
-    match text {
-        "" => Ok(None),
-        text => parse_column("work_order_number", text, WorkOrderNumber::parse).map(Some),
-    }
-}
-
-fn class_from_db(text: &str) -> Option<CustomerClass> {
-    match text {
-        "residential" => Some(CustomerClass::Residential),
-        "non_residential" => Some(CustomerClass::NonResidential),
-        _ => None,
-    }
-}
-
-fn status_from_db(text: &str) -> Option<CustomerStatus> {
-    match text {
-        "active" => Some(CustomerStatus::Active),
-        "closed" => Some(CustomerStatus::Closed),
-        _ => None,
-    }
-}
-
 impl Database {
     /// Every rule, in key order.
     #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "completeness_rules"))]
@@ -112,8 +85,8 @@ impl Database {
              FROM completeness_rules
              WHERE business_process = $1 AND customer_class = $2 AND document_type = $3",
         )
-        .bind(key.business_process.code())
-        .bind(key.customer_class.code())
+        .bind(encode(key.business_process))
+        .bind(encode(key.customer_class))
         .bind(key.document_type.as_str())
         .fetch_optional(&self.pool)
         .await?;
@@ -136,11 +109,11 @@ impl Database {
              SET min_count = EXCLUDED.min_count, condition = EXCLUDED.condition,
                  update_time = now()",
         )
-        .bind(rule.key.business_process.code())
-        .bind(rule.key.customer_class.code())
+        .bind(encode(rule.key.business_process))
+        .bind(encode(rule.key.customer_class))
         .bind(rule.key.document_type.as_str())
         .bind(rule.min_count as i32)
-        .bind(rule.condition.code())
+        .bind(encode(rule.condition))
         .execute(&mut *tx)
         .await?;
         self.commit_with_event(tx, event).await
@@ -158,8 +131,8 @@ impl Database {
             "DELETE FROM completeness_rules
              WHERE business_process = $1 AND customer_class = $2 AND document_type = $3",
         )
-        .bind(key.business_process.code())
-        .bind(key.customer_class.code())
+        .bind(encode(key.business_process))
+        .bind(encode(key.customer_class))
         .bind(key.document_type.as_str())
         .execute(&mut *tx)
         .await?
@@ -194,11 +167,7 @@ impl Database {
             .map(|row| {
                 Ok(FiledDocument {
                     id: row.document_id,
-                    business_process: decode(
-                        "business_process",
-                        &row.business_process,
-                        BusinessProcess::from_code,
-                    )?,
+                    business_process: decode("business_process", &row.business_process)?,
                     work_order: work_order(&row.work_order_number)?,
                     document_type: parse_column(
                         "document_type",
@@ -272,8 +241,8 @@ impl Database {
                         &row.org_unit_code,
                         OrgUnitCode::parse,
                     )?,
-                    customer_class: decode("customer_class", &row.customer_class, class_from_db)?,
-                    status: decode("status", &row.status, status_from_db)?,
+                    customer_class: decode("customer_class", &row.customer_class)?,
+                    status: decode("status", &row.status)?,
                     filed: Vec::new(),
                 });
             }
@@ -287,11 +256,7 @@ impl Database {
             };
             if let Some(account) = accounts.last_mut() {
                 account.filed.push(Filed {
-                    business_process: decode(
-                        "business_process",
-                        &process,
-                        BusinessProcess::from_code,
-                    )?,
+                    business_process: decode("business_process", &process)?,
                     work_order: work_order(&order)?,
                     document_type: parse_column(
                         "document_type",

@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Transaction};
 
 use super::Database;
+use super::codec::sha256;
 use crate::domain::Sha256Digest;
 use crate::storage::StorageError;
 
@@ -39,7 +40,9 @@ impl Database {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(digest).collect()
+        rows.into_iter()
+            .map(|bytes| sha256("sha256", bytes))
+            .collect()
     }
 
     /// Locks a queued content for deletion; `None` if it is no longer queued.
@@ -88,13 +91,6 @@ pub(super) async fn revive_destroyed_contents(
         return Err(StorageError::ContentDestroyed);
     }
     Ok(())
-}
-
-fn digest(bytes: Vec<u8>) -> Result<Sha256Digest, StorageError> {
-    bytes
-        .try_into()
-        .map(Sha256Digest)
-        .map_err(|_| StorageError::Unexpected(anyhow::anyhow!("content digest is not 32 bytes")))
 }
 
 /// A queued content, locked while its object is deleted.

@@ -3,11 +3,11 @@
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Transaction};
 
-use super::documents::number;
-use super::{Database, decode, parse_column};
+use super::Database;
+use super::codec::{decode, encode, number, parse_column};
 use crate::domain::{
-    AccountNumber, AuditEvent, ChangeStamp, Customer, CustomerChanges, CustomerClass,
-    CustomerDisplayName, CustomerStatus, NewCustomer, OrgUnitCode, PersonalText,
+    AccountNumber, AuditEvent, ChangeStamp, Customer, CustomerChanges, CustomerDisplayName,
+    NewCustomer, OrgUnitCode, PersonalText,
 };
 use crate::storage::StorageError;
 
@@ -41,9 +41,9 @@ impl TryFrom<CustomerRow> for Customer {
                 &row.display_name,
                 CustomerDisplayName::parse,
             )?,
-            customer_class: decode("customer_class", &row.customer_class, class_from_db)?,
+            customer_class: decode("customer_class", &row.customer_class)?,
             org_unit_code: parse_column("org_unit_code", &row.org_unit_code, OrgUnitCode::parse)?,
-            status: decode("status", &row.status, status_from_db)?,
+            status: decode("status", &row.status)?,
             id_number: personal("id_number", row.id_number)?,
             phone: personal("phone", row.phone)?,
             address: personal("address", row.address)?,
@@ -59,32 +59,6 @@ fn personal(column: &str, value: Option<String>) -> Result<Option<PersonalText>,
         .as_deref()
         .map(|text| parse_column(column, text, PersonalText::parse))
         .transpose()
-}
-
-fn class_to_db(class: CustomerClass) -> &'static str {
-    match class {
-        CustomerClass::Residential => "residential",
-        CustomerClass::NonResidential => "non_residential",
-    }
-}
-
-fn class_from_db(text: &str) -> Option<CustomerClass> {
-    [CustomerClass::Residential, CustomerClass::NonResidential]
-        .into_iter()
-        .find(|class| class_to_db(*class) == text)
-}
-
-fn status_to_db(status: CustomerStatus) -> &'static str {
-    match status {
-        CustomerStatus::Active => "active",
-        CustomerStatus::Closed => "closed",
-    }
-}
-
-fn status_from_db(text: &str) -> Option<CustomerStatus> {
-    [CustomerStatus::Active, CustomerStatus::Closed]
-        .into_iter()
-        .find(|status| status_to_db(*status) == text)
 }
 
 impl Database {
@@ -107,9 +81,9 @@ impl Database {
         )
         .bind(new.account_number.as_str())
         .bind(new.display_name.as_str())
-        .bind(class_to_db(new.customer_class))
+        .bind(encode(new.customer_class))
         .bind(new.org_unit_code.as_str())
-        .bind(status_to_db(new.status))
+        .bind(encode(new.status))
         .bind(new.id_number.as_ref().map(PersonalText::as_str))
         .bind(new.phone.as_ref().map(PersonalText::as_str))
         .bind(new.address.as_ref().map(PersonalText::as_str))
@@ -164,9 +138,9 @@ impl Database {
                 .as_ref()
                 .map(CustomerDisplayName::as_str),
         )
-        .bind(changes.customer_class.map(class_to_db))
+        .bind(changes.customer_class.map(encode))
         .bind(changes.org_unit_code.as_ref().map(OrgUnitCode::as_str))
-        .bind(changes.status.map(status_to_db))
+        .bind(changes.status.map(encode))
         .bind(changes.id_number.as_ref().map(PersonalText::as_str))
         .bind(changes.phone.as_ref().map(PersonalText::as_str))
         .bind(changes.address.as_ref().map(PersonalText::as_str))

@@ -7,8 +7,9 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Postgres, Transaction};
 use uuid::Uuid;
 
+use super::Database;
+use super::codec::{decode, decode_confidentiality, encode, parse_column};
 use super::retention::{ExpiredRow, active_hold_sql, rule};
-use super::{Database, decode_confidentiality, parse_column};
 use crate::domain::{
     AccountNumber, AuditEvent, Decision, DestructionList, DestructionListName, DisposalCandidate,
     DocumentName, DocumentTypeCode, ExpiredDocument, ListState, OrgUnitCode, Reason, Title,
@@ -76,25 +77,6 @@ struct ListRow {
     decision_note: Option<String>,
 }
 
-fn state_to_db(state: ListState) -> &'static str {
-    match state {
-        ListState::Proposed => "proposed",
-        ListState::Destroyed => "destroyed",
-        ListState::Rejected => "rejected",
-    }
-}
-
-fn state_from_db(text: &str) -> Result<ListState, StorageError> {
-    [
-        ListState::Proposed,
-        ListState::Destroyed,
-        ListState::Rejected,
-    ]
-    .into_iter()
-    .find(|state| state_to_db(*state) == text)
-    .ok_or_else(|| StorageError::Unexpected(anyhow::anyhow!("unknown list state {text:?}")))
-}
-
 /// The candidates among `ids`; `$2` is the list being decided, whose own items do not count as
 /// "on another list".
 const CANDIDATES: &str = concat!(
@@ -160,7 +142,7 @@ impl Database {
         .bind(list.name.0)
         .bind(list.org_unit.as_str())
         .bind(list.reason.as_str())
-        .bind(state_to_db(list.state))
+        .bind(encode(list.state))
         .bind(&list.proposed_by)
         .bind(&list.proposer_person)
         .bind(list.propose_time)
@@ -198,7 +180,12 @@ impl Database {
                 .map(|d| d.title.as_str())
                 .collect::<Vec<_>>(),
         )
-        .bind(documents.iter().map(|d| class_to_db(d)).collect::<Vec<_>>())
+        .bind(
+            documents
+                .iter()
+                .map(|d| encode(d.rule.class))
+                .collect::<Vec<_>>(),
+        )
         .bind(documents.iter().map(|d| d.filed_at).collect::<Vec<_>>())
         .bind(documents.iter().map(|d| d.expire_time).collect::<Vec<_>>())
         .bind(
@@ -255,7 +242,7 @@ impl Database {
             name: DestructionListName(row.list_id),
             org_unit: parse_column("org_unit_code", &row.org_unit_code, OrgUnitCode::parse)?,
             reason: parse_column("reason", &row.reason, Reason::parse)?,
-            state: state_from_db(&row.state)?,
+            state: decode("state", &row.state)?,
             proposed_by: row.proposed_by,
             proposer_person: row.proposer_person,
             propose_time: row.propose_time,
@@ -296,14 +283,6 @@ impl Database {
     }
 }
 
-fn class_to_db(document: &ExpiredDocument) -> &'static str {
-    match document.rule.class {
-        crate::domain::RetentionClass::Permanent => "permanent",
-        crate::domain::RetentionClass::ThirtyYears => "30_years",
-        crate::domain::RetentionClass::TenYears => "10_years",
-    }
-}
-
 async fn decide(
     tx: &mut Transaction<'_, Postgres>,
     name: &DestructionListName,
@@ -316,7 +295,7 @@ async fn decide(
          WHERE list_id = $1 AND state = 'proposed'",
     )
     .bind(name.0)
-    .bind(state_to_db(state))
+    .bind(encode(state))
     .bind(&decision.decided_by)
     .bind(decision.time)
     .bind(decision.note.as_ref().map(Reason::as_str))
@@ -340,7 +319,10 @@ impl Disposal<'_> {
                 .bind(self.list.0)
                 .fetch_optional(&mut *self.tx)
                 .await?;
-        state.as_deref().map(state_from_db).transpose()
+        state
+            .as_deref()
+            .map(|state| decode("state", state))
+            .transpose()
     }
 
     /// Locks the documents and their accounts (so no hold, closure change or correction lands

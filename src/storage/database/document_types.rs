@@ -1,7 +1,8 @@
 //! Queries of the `document_types` catalog.
 
-use super::{Database, decode, decode_confidentiality, parse_column};
-use crate::domain::{DocumentType, DocumentTypeCode, RetentionClass, RetentionTrigger};
+use super::Database;
+use super::codec::{decode, decode_confidentiality, parse_column};
+use crate::domain::{DocumentType, DocumentTypeCode};
 use crate::storage::StorageError;
 
 #[derive(sqlx::FromRow)]
@@ -23,32 +24,11 @@ impl TryFrom<DocumentTypeRow> for DocumentType {
             code: parse_column("code", &row.code, DocumentTypeCode::parse)?,
             display_name: row.display_name,
             chinese_name: row.chinese_name,
-            retention_class: decode("retention_class", &row.retention_class, retention_class)?,
-            retention_trigger: decode(
-                "retention_trigger",
-                &row.retention_trigger,
-                retention_trigger,
-            )?,
+            retention_class: decode("retention_class", &row.retention_class)?,
+            retention_trigger: decode("retention_trigger", &row.retention_trigger)?,
             contains_personal_data: row.contains_personal_data,
             confidentiality: decode_confidentiality(row.confidentiality)?,
         })
-    }
-}
-
-pub(super) fn retention_class(text: &str) -> Option<RetentionClass> {
-    match text {
-        "permanent" => Some(RetentionClass::Permanent),
-        "30_years" => Some(RetentionClass::ThirtyYears),
-        "10_years" => Some(RetentionClass::TenYears),
-        _ => None,
-    }
-}
-
-pub(super) fn retention_trigger(text: &str) -> Option<RetentionTrigger> {
-    match text {
-        "filing" => Some(RetentionTrigger::Filing),
-        "account_closure" => Some(RetentionTrigger::AccountClosure),
-        _ => None,
     }
 }
 

@@ -7,13 +7,16 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::versions::insert_pages;
-use super::{Database, decode, decode_confidentiality, parse_column};
+use super::Database;
+use super::codec::{
+    decode, decode_confidentiality, encode, number, parse_column, sha256, work_order,
+    work_order_text,
+};
+use super::pages::insert_pages;
 use crate::domain::{
-    AccountNumber, AuditEvent, BusinessProcess, ClientRequestId, Confidentiality, Destruction,
-    DestructionListName, Document, DocumentCursor, DocumentFilter, DocumentName, DocumentTypeCode,
-    FilingHeader, MediaType, OrgUnitCode, PageInfo, Sha256Digest, SourceSystem, Title,
-    VersionAuthor, Visibility, WorkOrderNumber,
+    AccountNumber, AuditEvent, ClientRequestId, Confidentiality, Destruction, DestructionListName,
+    Document, DocumentCursor, DocumentFilter, DocumentName, DocumentTypeCode, FilingHeader,
+    OrgUnitCode, PageInfo, SourceSystem, Title, VersionAuthor, Visibility, WorkOrderNumber,
 };
 use crate::storage::StorageError;
 
@@ -34,33 +37,8 @@ pub struct NewDocument<'a> {
 /// unit, followed by the given clauses: one statement, so a read costs one round trip.
 macro_rules! select_documents {
     ($clauses:literal) => {
-        concat!(
-            "SELECT d.document_id, d.account_number, d.source_system, d.client_request_id,
-                    d.filed_at, v.version, v.document_type, v.business_process,
-                    v.work_order_number, v.title, t.confidentiality, d.current_version,
-                    d.customer_revision, v.created_at AS version_created_at, d.destroyed_at,
-                    d.destruction_list_id, o.org_unit_code, p.page_numbers, p.media_types,
-                    p.page_sizes, p.page_digests
-             FROM documents d
-             JOIN customers o ON o.account_number = d.account_number
-             JOIN document_versions v
-               ON v.document_id = d.document_id AND v.version = d.current_version
-             JOIN document_types t ON t.code = v.document_type
-             CROSS JOIN LATERAL (
-                 SELECT coalesce(array_agg(pp.page_number ORDER BY pp.page_number), '{}')
-                            AS page_numbers,
-                        coalesce(array_agg(c.media_type ORDER BY pp.page_number), '{}')
-                            AS media_types,
-                        coalesce(array_agg(c.size_bytes ORDER BY pp.page_number), '{}')
-                            AS page_sizes,
-                        coalesce(array_agg(c.sha256 ORDER BY pp.page_number), '{}')
-                            AS page_digests
-                 FROM pages pp
-                 JOIN page_contents c ON c.sha256 = pp.sha256
-                 WHERE pp.document_id = d.document_id AND pp.version = d.current_version
-             ) p ",
-            $clauses
-        )
+        // The file ends without a space or newline; this space joins it to the clauses.
+        concat!(include_str!("sql/select_documents.sql"), " ", $clauses)
     };
 }
 
@@ -125,14 +103,6 @@ pub(super) struct DocumentRow {
     destruction_list_id: Option<Uuid>,
 }
 
-/// A version's work order: stored as '' when there is none.
-pub(super) fn work_order(text: &str) -> Result<Option<WorkOrderNumber>, StorageError> {
-    match text {
-        "" => Ok(None),
-        text => parse_column("work_order_number", text, WorkOrderNumber::parse).map(Some),
-    }
-}
-
 impl DocumentRow {
     pub(super) fn into_document(self, pages: Vec<PageInfo>) -> Result<Document, StorageError> {
         Ok(Document {
@@ -143,7 +113,7 @@ impl DocumentRow {
                 &self.document_type,
                 DocumentTypeCode::parse,
             )?,
-            business_process: decode("business_process", &self.business_process, process_from_db)?,
+            business_process: decode("business_process", &self.business_process)?,
             work_order_number: work_order(&self.work_order_number)?,
             title: parse_column("title", &self.title, Title::parse)?,
             source_system: parse_column("source_system", &self.source_system, SourceSystem::parse)?,
@@ -170,12 +140,6 @@ impl DocumentRow {
     }
 }
 
-/// A version or revision number, which the schema keeps positive.
-pub(super) fn number(column: &str, value: i32) -> Result<u32, StorageError> {
-    u32::try_from(value)
-        .map_err(|_| StorageError::Unexpected(anyhow::anyhow!("column {column} holds {value}")))
-}
-
 #[derive(sqlx::FromRow)]
 pub(super) struct PageRow {
     page_number: i32,
@@ -191,44 +155,11 @@ impl TryFrom<PageRow> for PageInfo {
         let corrupt = |what: &str| StorageError::Unexpected(anyhow::anyhow!("page row has {what}"));
         Ok(PageInfo {
             number: u32::try_from(row.page_number).map_err(|_| corrupt("a negative number"))?,
-            media_type: decode("media_type", &row.media_type, MediaType::from_mime)?,
+            media_type: decode("media_type", &row.media_type)?,
             size_bytes: u64::try_from(row.size_bytes).map_err(|_| corrupt("a negative size"))?,
-            sha256: Sha256Digest(
-                row.sha256
-                    .try_into()
-                    .map_err(|_| corrupt("a short digest"))?,
-            ),
+            sha256: sha256("sha256", row.sha256)?,
         })
     }
-}
-
-pub(super) fn process_to_db(process: BusinessProcess) -> &'static str {
-    match process {
-        BusinessProcess::NewConnection => "new_connection",
-        BusinessProcess::CapacityIncrease => "capacity_increase",
-        BusinessProcess::CapacityReduction => "capacity_reduction",
-        BusinessProcess::Transfer => "transfer",
-        BusinessProcess::Rename => "rename",
-        BusinessProcess::TariffClassChange => "tariff_class_change",
-        BusinessProcess::Suspension => "suspension",
-        BusinessProcess::Closure => "closure",
-        BusinessProcess::Inspection => "inspection",
-    }
-}
-
-pub(super) fn process_from_db(text: &str) -> Option<BusinessProcess> {
-    Some(match text {
-        "new_connection" => BusinessProcess::NewConnection,
-        "capacity_increase" => BusinessProcess::CapacityIncrease,
-        "capacity_reduction" => BusinessProcess::CapacityReduction,
-        "transfer" => BusinessProcess::Transfer,
-        "rename" => BusinessProcess::Rename,
-        "tariff_class_change" => BusinessProcess::TariffClassChange,
-        "suspension" => BusinessProcess::Suspension,
-        "closure" => BusinessProcess::Closure,
-        "inspection" => BusinessProcess::Inspection,
-        _ => return None,
-    })
 }
 
 impl Database {
@@ -270,13 +201,8 @@ impl Database {
         )
         .bind(new.id)
         .bind(header.document_type.as_str())
-        .bind(process_to_db(header.business_process))
-        .bind(
-            header
-                .work_order_number
-                .as_ref()
-                .map_or("", WorkOrderNumber::as_str),
-        )
+        .bind(encode(header.business_process))
+        .bind(work_order_text(header.work_order_number.as_ref()))
         .bind(header.title.as_str())
         .bind(filed_at)
         .bind(&new.author.system)
@@ -376,7 +302,7 @@ impl Database {
         ))
         .bind(account.as_str())
         .bind(filter.document_type.as_ref().map(DocumentTypeCode::as_str))
-        .bind(filter.business_process.map(process_to_db))
+        .bind(filter.business_process.map(encode))
         .bind(
             filter
                 .work_order_number

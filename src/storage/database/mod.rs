@@ -1,6 +1,7 @@
 //! PostgreSQL: the pool, migrations, and one module of queries per resource.
 
 mod audit;
+mod codec;
 mod completeness;
 mod content_destructions;
 mod customer_history;
@@ -9,6 +10,7 @@ mod disposal;
 mod document_reads;
 mod document_types;
 mod documents;
+mod pages;
 mod retention;
 mod versions;
 
@@ -123,37 +125,4 @@ fn pool_options(max_connections: u32, acquire_timeout: Duration) -> PgPoolOption
 /// callers.
 fn document_readers(max_connections: u32) -> usize {
     (max_connections as usize / 4).max(1)
-}
-
-/// Converts a column's text into a domain value, or reports the corrupt row.
-fn decode<T>(
-    column: &str,
-    value: &str,
-    parse: impl FnOnce(&str) -> Option<T>,
-) -> Result<T, StorageError> {
-    parse(value).ok_or_else(|| {
-        StorageError::Unexpected(anyhow::anyhow!(
-            "column {column} holds an unknown value {value:?}"
-        ))
-    })
-}
-
-/// Converts a stored confidentiality level.
-fn decode_confidentiality(level: i16) -> Result<crate::domain::Confidentiality, StorageError> {
-    crate::domain::Confidentiality::from_level(level).ok_or_else(|| {
-        StorageError::Unexpected(anyhow::anyhow!("unknown confidentiality level {level}"))
-    })
-}
-
-/// Like [`decode`] for the domain's `parse` functions that explain their refusal.
-fn parse_column<T>(
-    column: &str,
-    value: &str,
-    parse: impl FnOnce(&str) -> Result<T, String>,
-) -> Result<T, StorageError> {
-    parse(value).map_err(|reason| {
-        StorageError::Unexpected(anyhow::anyhow!(
-            "column {column} holds an invalid value: {reason}"
-        ))
-    })
 }

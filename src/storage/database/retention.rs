@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::document_types::{retention_class, retention_trigger};
-use super::{Database, decode, parse_column};
+use super::Database;
+use super::codec::{decode, parse_column};
 use crate::domain::{
     AccountNumber, AuditEvent, DocumentName, DocumentTypeCode, ExpiredDocument, ExpiryCursor,
     HoldRelease, HoldTarget, LegalHold, LegalHoldName, OrgUnitCode, Reason, RetentionFacts,
@@ -40,8 +40,8 @@ pub(super) use active_hold_sql;
 
 pub(super) fn rule(class: &str, trigger: &str) -> Result<RetentionRule, StorageError> {
     Ok(RetentionRule {
-        class: decode("retention_class", class, retention_class)?,
-        trigger: decode("retention_trigger", trigger, retention_trigger)?,
+        class: decode("retention_class", class)?,
+        trigger: decode("retention_trigger", trigger)?,
     })
 }
 

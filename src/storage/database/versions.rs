@@ -5,18 +5,17 @@
 //! `documents.current_version` and appends the audit event. New page objects are in the store
 //! before it begins (as for filing), so a committed version never lacks a page.
 
-use std::collections::HashSet;
-
 use chrono::{DateTime, Utc};
-use sqlx::{Postgres, Transaction};
-use uuid::Uuid;
 
-use super::content_destructions::revive_destroyed_contents;
-use super::documents::{DocumentRow, PageRow, number, process_from_db, process_to_db, work_order};
-use super::{Database, decode, decode_confidentiality, parse_column};
+use super::Database;
+use super::codec::{
+    decode, decode_confidentiality, encode, number, parse_column, work_order, work_order_text,
+};
+use super::documents::{DocumentRow, PageRow};
+use super::pages::insert_pages;
 use crate::domain::{
     AuditEvent, Document, DocumentName, DocumentTypeCode, DocumentVersion, PageInfo, Title,
-    VersionAuthor, WorkOrderNumber,
+    VersionAuthor,
 };
 use crate::storage::StorageError;
 
@@ -72,7 +71,7 @@ impl TryFrom<VersionRow> for DocumentVersion {
                 &row.document_type,
                 DocumentTypeCode::parse,
             )?,
-            business_process: decode("business_process", &row.business_process, process_from_db)?,
+            business_process: decode("business_process", &row.business_process)?,
             work_order_number: work_order(&row.work_order_number)?,
             title: parse_column("title", &row.title, Title::parse)?,
             created_at: row.created_at,
@@ -130,13 +129,8 @@ impl Database {
         .bind(document.id)
         .bind(document.version as i32)
         .bind(document.document_type.as_str())
-        .bind(process_to_db(document.business_process))
-        .bind(
-            document
-                .work_order_number
-                .as_ref()
-                .map_or("", WorkOrderNumber::as_str),
-        )
+        .bind(encode(document.business_process))
+        .bind(work_order_text(document.work_order_number.as_ref()))
         .bind(document.title.as_str())
         .bind(document.version_created_at)
         .bind(&new.author.system)
@@ -236,62 +230,4 @@ impl Database {
         .await?;
         rows.into_iter().map(DocumentVersion::try_from).collect()
     }
-}
-
-/// Inserts the pages of one version, and each page content not yet known, reviving contents
-/// a disposal queued for deletion (see disposal.rs; `uploads_began` is PostgreSQL's clock
-/// before the first page object was written). Filing and correction both write pages here.
-pub(super) async fn insert_pages(
-    tx: &mut Transaction<'_, Postgres>,
-    document_id: Uuid,
-    version: u32,
-    pages: &[PageInfo],
-    uploads_began: DateTime<Utc>,
-) -> Result<(), StorageError> {
-    // The same content may appear on several pages; insert each once.
-    let mut seen = HashSet::new();
-    let contents: Vec<&PageInfo> = pages.iter().filter(|p| seen.insert(p.sha256)).collect();
-    sqlx::query(
-        "INSERT INTO page_contents (sha256, media_type, size_bytes)
-         SELECT * FROM UNNEST($1::bytea[], $2::text[], $3::bigint[])
-         ON CONFLICT (sha256) DO NOTHING",
-    )
-    .bind(
-        contents
-            .iter()
-            .map(|p| p.sha256.0.to_vec())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        contents
-            .iter()
-            .map(|p| p.media_type.as_mime())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        contents
-            .iter()
-            .map(|p| p.size_bytes as i64)
-            .collect::<Vec<_>>(),
-    )
-    .execute(&mut **tx)
-    .await?;
-    let digests: Vec<Vec<u8>> = contents.iter().map(|p| p.sha256.0.to_vec()).collect();
-    revive_destroyed_contents(tx, &digests, uploads_began).await?;
-    sqlx::query(
-        "INSERT INTO pages (document_id, version, page_number, sha256)
-         SELECT $1, $2, * FROM UNNEST($3::int[], $4::bytea[])",
-    )
-    .bind(document_id)
-    .bind(version as i32)
-    .bind(pages.iter().map(|p| p.number as i32).collect::<Vec<_>>())
-    .bind(
-        pages
-            .iter()
-            .map(|p| p.sha256.0.to_vec())
-            .collect::<Vec<_>>(),
-    )
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }

@@ -1,0 +1,346 @@
+//! The one mapping between each column's stored form and its domain value; every query module
+//! decodes and encodes its columns here.
+
+use crate::domain::{
+    BusinessProcess, Condition, Confidentiality, CustomerClass, CustomerStatus, ListState,
+    MediaType, RetentionClass, RetentionTrigger, RuleClass, Sha256Digest, WorkOrderNumber,
+};
+use crate::storage::StorageError;
+
+/// A domain enum stored as text. `to_db` is the one text of each value; decoding is its
+/// inverse over `ALL`, so the two directions cannot disagree.
+pub(super) trait ColumnText: Copy + 'static {
+    /// Every value of the enum.
+    const ALL: &'static [Self];
+
+    fn to_db(self) -> &'static str;
+}
+
+/// The text a value is stored as.
+pub(super) fn encode<T: ColumnText>(value: T) -> &'static str {
+    value.to_db()
+}
+
+/// Converts a column's text into a domain value, or reports the corrupt row.
+pub(super) fn decode<T: ColumnText>(column: &str, value: &str) -> Result<T, StorageError> {
+    T::ALL
+        .iter()
+        .copied()
+        .find(|candidate| candidate.to_db() == value)
+        .ok_or_else(|| {
+            StorageError::Unexpected(anyhow::anyhow!(
+                "column {column} holds an unknown value {value:?}"
+            ))
+        })
+}
+
+/// Converts a column's text with a domain `parse` function, which explains its refusal.
+pub(super) fn parse_column<T>(
+    column: &str,
+    value: &str,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, StorageError> {
+    parse(value).map_err(|reason| {
+        StorageError::Unexpected(anyhow::anyhow!(
+            "column {column} holds an invalid value: {reason}"
+        ))
+    })
+}
+
+/// Converts a stored confidentiality level.
+pub(super) fn decode_confidentiality(level: i16) -> Result<Confidentiality, StorageError> {
+    Confidentiality::from_level(level).ok_or_else(|| {
+        StorageError::Unexpected(anyhow::anyhow!("unknown confidentiality level {level}"))
+    })
+}
+
+/// A version or revision number, which the schema keeps positive.
+pub(super) fn number(column: &str, value: i32) -> Result<u32, StorageError> {
+    u32::try_from(value)
+        .map_err(|_| StorageError::Unexpected(anyhow::anyhow!("column {column} holds {value}")))
+}
+
+/// A content digest, stored as its 32 bytes.
+pub(super) fn sha256(column: &str, bytes: Vec<u8>) -> Result<Sha256Digest, StorageError> {
+    let length = bytes.len();
+    bytes.try_into().map(Sha256Digest).map_err(|_| {
+        StorageError::Unexpected(anyhow::anyhow!(
+            "column {column} holds {length} bytes, not a SHA-256 digest"
+        ))
+    })
+}
+
+/// A version's work order: stored as '' when there is none.
+pub(super) fn work_order(text: &str) -> Result<Option<WorkOrderNumber>, StorageError> {
+    match text {
+        "" => Ok(None),
+        text => parse_column("work_order_number", text, WorkOrderNumber::parse).map(Some),
+    }
+}
+
+/// The stored form of a version's work order: '' when there is none.
+pub(super) fn work_order_text(work_order: Option<&WorkOrderNumber>) -> &str {
+    work_order.map_or("", WorkOrderNumber::as_str)
+}
+
+// Where the domain already names a value's text (the codes of resource names, MIME types),
+// the column holds that same text: the tests below pin it to the migrations' CHECKs, so a
+// renamed code cannot silently stop decoding the rows already stored.
+
+/// `document_versions.business_process` and `completeness_rules.business_process`, which allow
+/// the same texts.
+impl ColumnText for BusinessProcess {
+    const ALL: &'static [Self] = &BusinessProcess::ALL;
+
+    fn to_db(self) -> &'static str {
+        self.code()
+    }
+}
+
+/// `completeness_rules.customer_class`: a customer class or `any`.
+impl ColumnText for RuleClass {
+    const ALL: &'static [Self] = &RuleClass::ALL;
+
+    fn to_db(self) -> &'static str {
+        self.code()
+    }
+}
+
+/// `completeness_rules.condition`.
+impl ColumnText for Condition {
+    const ALL: &'static [Self] = &Condition::ALL;
+
+    fn to_db(self) -> &'static str {
+        self.code()
+    }
+}
+
+/// `page_contents.media_type`: the MIME type.
+impl ColumnText for MediaType {
+    const ALL: &'static [Self] = &[Self::Jpeg, Self::Png, Self::Tiff, Self::Pdf];
+
+    fn to_db(self) -> &'static str {
+        self.as_mime()
+    }
+}
+
+/// `customers.customer_class` (and `customer_revisions`, which copies it).
+impl ColumnText for CustomerClass {
+    const ALL: &'static [Self] = &[Self::Residential, Self::NonResidential];
+
+    fn to_db(self) -> &'static str {
+        match self {
+            Self::Residential => "residential",
+            Self::NonResidential => "non_residential",
+        }
+    }
+}
+
+/// `customers.status` (and `customer_revisions`, which copies it).
+impl ColumnText for CustomerStatus {
+    const ALL: &'static [Self] = &[Self::Active, Self::Closed];
+
+    fn to_db(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Closed => "closed",
+        }
+    }
+}
+
+/// `destruction_lists.state`.
+impl ColumnText for ListState {
+    const ALL: &'static [Self] = &[Self::Proposed, Self::Destroyed, Self::Rejected];
+
+    fn to_db(self) -> &'static str {
+        match self {
+            Self::Proposed => "proposed",
+            Self::Destroyed => "destroyed",
+            Self::Rejected => "rejected",
+        }
+    }
+}
+
+/// `document_types.retention_class` (and `destruction_list_items`, which copies it).
+impl ColumnText for RetentionClass {
+    const ALL: &'static [Self] = &[Self::Permanent, Self::ThirtyYears, Self::TenYears];
+
+    fn to_db(self) -> &'static str {
+        match self {
+            Self::Permanent => "permanent",
+            Self::ThirtyYears => "30_years",
+            Self::TenYears => "10_years",
+        }
+    }
+}
+
+/// `document_types.retention_trigger`.
+impl ColumnText for RetentionTrigger {
+    const ALL: &'static [Self] = &[Self::Filing, Self::AccountClosure];
+
+    fn to_db(self) -> &'static str {
+        match self {
+            Self::Filing => "filing",
+            Self::AccountClosure => "account_closure",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::fmt::Debug;
+
+    use super::*;
+
+    const CUSTOMERS: &str = include_str!("../../../migrations/20261122100000_create_customers.sql");
+    const DOCUMENT_TYPES: &str =
+        include_str!("../../../migrations/20261122100100_create_document_types.sql");
+    const CONFIDENTIALITY: &str = include_str!(
+        "../../../migrations/20261122110000_add_confidentiality_to_document_types.sql"
+    );
+    const DOCUMENTS: &str = include_str!("../../../migrations/20261122100300_create_documents.sql");
+    const RECORDS_RULES: &str =
+        include_str!("../../../migrations/20261122120000_create_records_rules.sql");
+    const COMPLETENESS_RULES: &str =
+        include_str!("../../../migrations/20261122130000_create_completeness_rules.sql");
+
+    /// Every value decodes from its own text, and no two values share one.
+    fn round_trips<T: ColumnText + PartialEq + Debug>() {
+        for value in T::ALL {
+            let decoded: T = decode("column", encode(*value)).unwrap();
+            assert_eq!(decoded, *value);
+        }
+        let texts: BTreeSet<&str> = T::ALL.iter().map(|value| encode(*value)).collect();
+        assert_eq!(texts.len(), T::ALL.len(), "{texts:?}");
+    }
+
+    /// Texts of no value, including near misses of real ones, are refused naming the column.
+    fn refuses<T: ColumnText + Debug>(unknown: &[&str]) {
+        for text in unknown {
+            let error = decode::<T>("the_column", text).unwrap_err();
+            let message = format!("{:#}", anyhow::Error::from(error));
+            assert!(
+                message.contains("column the_column holds an unknown value"),
+                "{message}"
+            );
+        }
+    }
+
+    /// The texts of `T` are exactly those the column's CHECK in `migration` allows.
+    fn matches_check<T: ColumnText>(migration: &str, column: &str) {
+        let opening = format!("CHECK ({column} IN (");
+        let start = migration
+            .find(&opening)
+            .unwrap_or_else(|| panic!("no CHECK on {column} in the migration"))
+            + opening.len();
+        let end = start + migration[start..].find(')').unwrap();
+        let allowed: BTreeSet<&str> = migration[start..end]
+            .split(',')
+            .map(|text| text.trim().trim_matches('\''))
+            .collect();
+        let texts: BTreeSet<&str> = T::ALL.iter().map(|value| encode(*value)).collect();
+        assert_eq!(texts, allowed, "column {column}");
+    }
+
+    #[test]
+    fn business_processes_are_stored_as_both_their_columns_allow() {
+        round_trips::<BusinessProcess>();
+        refuses::<BusinessProcess>(&["", "New_Connection", "new-connection", "newConnection"]);
+        matches_check::<BusinessProcess>(DOCUMENTS, "business_process");
+        matches_check::<BusinessProcess>(COMPLETENESS_RULES, "business_process");
+    }
+
+    #[test]
+    fn customer_classes_are_stored_as_customers_allows() {
+        round_trips::<CustomerClass>();
+        refuses::<CustomerClass>(&["", "any", "Residential", "non-residential"]);
+        matches_check::<CustomerClass>(CUSTOMERS, "customer_class");
+    }
+
+    #[test]
+    fn rule_classes_are_stored_as_completeness_rules_allows() {
+        round_trips::<RuleClass>();
+        refuses::<RuleClass>(&["", "Any", "all", "non-residential"]);
+        matches_check::<RuleClass>(COMPLETENESS_RULES, "customer_class");
+    }
+
+    #[test]
+    fn customer_statuses_are_stored_as_customers_allows() {
+        round_trips::<CustomerStatus>();
+        refuses::<CustomerStatus>(&["", "Active", "open", "closed "]);
+        matches_check::<CustomerStatus>(CUSTOMERS, "status");
+    }
+
+    #[test]
+    fn conditions_are_stored_as_completeness_rules_allows() {
+        round_trips::<Condition>();
+        refuses::<Condition>(&["", "Always", "on-file", "closed"]);
+        matches_check::<Condition>(COMPLETENESS_RULES, "condition");
+    }
+
+    #[test]
+    fn list_states_are_stored_as_destruction_lists_allows() {
+        round_trips::<ListState>();
+        refuses::<ListState>(&["", "Proposed", "approved", "destroyed\n"]);
+        matches_check::<ListState>(RECORDS_RULES, "state");
+    }
+
+    #[test]
+    fn retention_classes_are_stored_as_document_types_allows() {
+        round_trips::<RetentionClass>();
+        refuses::<RetentionClass>(&["", "Permanent", "30 years", "thirty_years"]);
+        matches_check::<RetentionClass>(DOCUMENT_TYPES, "retention_class");
+    }
+
+    #[test]
+    fn retention_triggers_are_stored_as_document_types_allows() {
+        round_trips::<RetentionTrigger>();
+        refuses::<RetentionTrigger>(&["", "Filing", "account-closure", "closure"]);
+        matches_check::<RetentionTrigger>(RECORDS_RULES, "retention_trigger");
+    }
+
+    #[test]
+    fn media_types_are_stored_as_page_contents_allows() {
+        round_trips::<MediaType>();
+        refuses::<MediaType>(&["", "IMAGE/PNG", "image/jpg", "image/gif"]);
+        matches_check::<MediaType>(DOCUMENTS, "media_type");
+    }
+
+    #[test]
+    fn confidentiality_levels_are_those_document_types_allows() {
+        assert!(CONFIDENTIALITY.contains("CHECK (confidentiality BETWEEN 0 AND 2)"));
+        for level in 0..=2 {
+            assert_eq!(decode_confidentiality(level).unwrap().level(), level);
+        }
+        for level in [-1, 3, i16::MAX] {
+            assert!(decode_confidentiality(level).is_err(), "{level}");
+        }
+    }
+
+    #[test]
+    fn a_missing_work_order_is_stored_as_the_empty_text() {
+        assert_eq!(work_order_text(None), "");
+        assert_eq!(work_order("").unwrap(), None);
+        let order = WorkOrderNumber::parse("WO-2026/001").unwrap();
+        assert_eq!(
+            work_order(work_order_text(Some(&order))).unwrap(),
+            Some(order)
+        );
+        assert!(work_order("not a work order").is_err());
+    }
+
+    #[test]
+    fn a_content_digest_is_its_32_bytes() {
+        let digest = Sha256Digest([7; 32]);
+        assert_eq!(sha256("sha256", digest.0.to_vec()).unwrap(), digest);
+        assert!(sha256("sha256", vec![7; 31]).is_err());
+        assert!(sha256("sha256", Vec::new()).is_err());
+    }
+
+    #[test]
+    fn version_numbers_are_never_negative() {
+        assert_eq!(number("version", 1).unwrap(), 1);
+        assert!(number("version", -1).is_err());
+    }
+}

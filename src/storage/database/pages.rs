@@ -1,0 +1,71 @@
+//! Writes the page rows of a version: its `pages` and the `page_contents` not yet known. Every
+//! writer of a version (filing's first, a correction's next) inserts its pages here.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use sqlx::{Postgres, Transaction};
+use uuid::Uuid;
+
+use super::codec::encode;
+use super::content_destructions::revive_destroyed_contents;
+use crate::domain::PageInfo;
+use crate::storage::StorageError;
+
+/// Inserts the pages of one version, and each page content not yet known, reviving contents
+/// a disposal queued for deletion (see disposal.rs; `uploads_began` is PostgreSQL's clock
+/// before the first page object was written). Filing and correction both write pages here.
+pub(super) async fn insert_pages(
+    tx: &mut Transaction<'_, Postgres>,
+    document_id: Uuid,
+    version: u32,
+    pages: &[PageInfo],
+    uploads_began: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    // The same content may appear on several pages; insert each once.
+    let mut seen = HashSet::new();
+    let contents: Vec<&PageInfo> = pages.iter().filter(|p| seen.insert(p.sha256)).collect();
+    sqlx::query(
+        "INSERT INTO page_contents (sha256, media_type, size_bytes)
+         SELECT * FROM UNNEST($1::bytea[], $2::text[], $3::bigint[])
+         ON CONFLICT (sha256) DO NOTHING",
+    )
+    .bind(
+        contents
+            .iter()
+            .map(|p| p.sha256.0.to_vec())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        contents
+            .iter()
+            .map(|p| encode(p.media_type))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        contents
+            .iter()
+            .map(|p| p.size_bytes as i64)
+            .collect::<Vec<_>>(),
+    )
+    .execute(&mut **tx)
+    .await?;
+    let digests: Vec<Vec<u8>> = contents.iter().map(|p| p.sha256.0.to_vec()).collect();
+    revive_destroyed_contents(tx, &digests, uploads_began).await?;
+    sqlx::query(
+        "INSERT INTO pages (document_id, version, page_number, sha256)
+         SELECT $1, $2, * FROM UNNEST($3::int[], $4::bytea[])",
+    )
+    .bind(document_id)
+    .bind(version as i32)
+    .bind(pages.iter().map(|p| p.number as i32).collect::<Vec<_>>())
+    .bind(
+        pages
+            .iter()
+            .map(|p| p.sha256.0.to_vec())
+            .collect::<Vec<_>>(),
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
