@@ -135,6 +135,15 @@ impl Settings {
 
     /// Loads the settings from the defaults, `file` (if any) and the environment.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        Self::load_from(file, None)
+    }
+
+    /// Loads the settings as [`Settings::load`] does, with `environment` standing in for the
+    /// process environment when given (tests must not change the environment other tests read).
+    fn load_from(
+        file: Option<&Path>,
+        environment: Option<config::Map<String, String>>,
+    ) -> anyhow::Result<Self> {
         let mut builder = config::Config::builder();
         if let Some(file) = file {
             builder = builder.add_source(config::File::from(file));
@@ -143,7 +152,8 @@ impl Settings {
             .add_source(
                 config::Environment::with_prefix("CUSTODIAN")
                     .prefix_separator("_")
-                    .separator("__"),
+                    .separator("__")
+                    .source(environment),
             )
             .build()?
             .try_deserialize()?;
@@ -282,18 +292,20 @@ mod tests {
 
     #[test]
     fn environment_values_keep_their_text_and_still_fill_numbers() {
-        // The only test that touches the process environment.
-        unsafe {
-            std::env::set_var("CUSTODIAN_DATABASE__URL", "postgres://u:p@h/d");
-            std::env::set_var("CUSTODIAN_AUTH__AUDIT_CHAIN_KEY", "0123456789");
-            std::env::set_var("CUSTODIAN_LIMITS__MAX_PAGES_PER_DOCUMENT", "7");
-            std::env::set_var("CUSTODIAN_OBJECT_STORE__KIND", "s3");
-            std::env::set_var("CUSTODIAN_OBJECT_STORE__S3__BUCKET", "b");
-            std::env::set_var("CUSTODIAN_OBJECT_STORE__S3__ACCESS_KEY_ID", "007");
-            std::env::set_var("CUSTODIAN_OBJECT_STORE__S3__SECRET_ACCESS_KEY", "s");
-            std::env::set_var("CUSTODIAN_OBJECT_STORE__S3__ALLOW_HTTP", "true");
-        }
-        let settings = Settings::load(None).unwrap();
+        let environment = [
+            ("CUSTODIAN_DATABASE__URL", "postgres://u:p@h/d"),
+            ("CUSTODIAN_AUTH__AUDIT_CHAIN_KEY", "0123456789"),
+            ("CUSTODIAN_LIMITS__MAX_PAGES_PER_DOCUMENT", "7"),
+            ("CUSTODIAN_OBJECT_STORE__KIND", "s3"),
+            ("CUSTODIAN_OBJECT_STORE__S3__BUCKET", "b"),
+            ("CUSTODIAN_OBJECT_STORE__S3__ACCESS_KEY_ID", "007"),
+            ("CUSTODIAN_OBJECT_STORE__S3__SECRET_ACCESS_KEY", "s"),
+            ("CUSTODIAN_OBJECT_STORE__S3__ALLOW_HTTP", "true"),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect();
+        let settings = Settings::load_from(None, Some(environment)).unwrap();
         assert_eq!(settings.auth.audit_chain_key.expose_secret(), "0123456789");
         assert_eq!(settings.limits.max_pages_per_document, 7);
         assert_eq!(settings.server.listen_addr.port(), 50051);

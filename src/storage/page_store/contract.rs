@@ -69,10 +69,8 @@ impl Backend {
         let settings = ObjectStoreSettings {
             kind: ObjectStoreKind::S3,
             prefix: format!("tests/page-store-contract/{}", uuid::Uuid::new_v4()),
-            local: LocalSettings {
-                path: "unused".into(),
-            },
             s3: Some(s3_settings()),
+            ..ObjectStoreSettings::default()
         };
         let objects = open_object_store(&settings).expect("the S3 store opens");
         Self::over(objects, None)
@@ -96,7 +94,7 @@ impl Backend {
 /// The S3 settings of the environment, read as the server reads them; a missing one fails
 /// the test rather than skipping S3 unnoticed.
 fn s3_settings() -> S3Settings {
-    let environment = starting_environment();
+    let environment: config::Map<String, String> = std::env::vars().collect();
     for name in S3_VARIABLES {
         assert!(
             environment.contains_key(name),
@@ -114,23 +112,6 @@ fn s3_settings() -> S3Settings {
         .build()
         .and_then(|settings| settings.get::<S3Settings>("object_store.s3"))
         .expect("the CUSTODIAN_OBJECT_STORE__S3__* settings are valid")
-}
-
-/// The environment this test process started with. The settings test sets CUSTODIAN_*
-/// variables of its own (bucket `b`, key `007`) in the same process while the others run, so
-/// the live environment may no longer be what `make test` set; Linux keeps the original in
-/// /proc/self/environ.
-fn starting_environment() -> config::Map<String, String> {
-    let Ok(bytes) = std::fs::read("/proc/self/environ") else {
-        return std::env::vars().collect();
-    };
-    bytes
-        .split(|byte| *byte == 0)
-        .filter_map(|entry| {
-            let (name, value) = std::str::from_utf8(entry).ok()?.split_once('=')?;
-            Some((name.to_owned(), value.to_owned()))
-        })
-        .collect()
 }
 
 /// Runs each case on every backend, as `{backend}::{case}` tests.
