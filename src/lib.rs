@@ -1,20 +1,30 @@
 //! Custodian: the electronic archive of an electric utility's customer records.
 //!
-//! A request travels through three layers:
+//! A request travels through three layers, in one direction:
 //!
-//! - [`grpc`] admits the call (limits, an RPC span), authenticates its bearer token into an
-//!   actor, decodes it into domain types (rejecting bad input with a status that says what is
-//!   wrong), calls the [`domain::Archive`] and encodes the reply;
-//! - [`domain`] holds the archive's things (customers and their history, documents and their
-//!   versions, pages, document types) and its rules (completeness, retention, legal holds,
-//!   two-person disposal), the access policy and the audit trail, and runs each use case:
-//!   policy check, work, audit event. Date rules read an injected clock;
-//! - [`storage`] keeps metadata in PostgreSQL and page bytes in an object store (S3 or a local
-//!   directory), by content address.
+//! - [`grpc`] — `middleware` gives every call its span, a place among the calls in flight,
+//!   an actor from its bearer token, and (if unary) a time limit; then a module of `services`
+//!   decodes it into domain types (rejecting bad input with a status that says what is wrong),
+//!   calls the [`domain::Archive`] and encodes the reply. Errors become statuses in one place.
+//! - [`domain`] — the archive's things and rules, one folder per area, and its use cases as
+//!   methods of [`domain::Archive`] (policy check, work, one audit event):
+//!   - `access`: the actor, the policy (roles, reach, clearance) and masking of personal data;
+//!   - `audit`: the hash-chained event and how the trail is queried and verified;
+//!   - `catalog`: document types with their retention and confidentiality;
+//!   - `customers`: accounts and their history;
+//!   - `documents`: documents, filing, page intake with its limits, versions, pages;
+//!   - `completeness`: the rules per business process, their evaluation and the report;
+//!   - `records`: retention, legal holds, appraisal and two-person disposal.
 //!
-//! Around them: [`settings`] (configuration), [`startup`] (building and running the server),
-//! [`health`] (the grpc.health.v1 status), [`telemetry`] (logs and traces), [`metrics`],
-//! [`proto`] (generated code) and [`cli`] (the `custodian` command, server and client side).
+//!   Date rules read an injected clock.
+//! - [`storage`] — PostgreSQL for metadata (one query module per resource, one codec for every
+//!   column mapping) and an object store (S3 or a local directory) for page bytes, by content
+//!   address; the audit writer and the chain scan.
+//!
+//! Around them: [`settings`] (every setting and its default), [`startup`] (building and running
+//! the server, its background jobs, the shutdown signal), [`health`] (the grpc.health.v1
+//! status), [`telemetry`] (logs and traces), [`metrics`], [`proto`] (generated code) and [`cli`]
+//! (the `custodian` command, server and client side).
 
 pub mod cli;
 pub mod domain;

@@ -44,7 +44,7 @@ impl RuleClass {
 }
 
 /// When a requirement applies and which documents count towards it. A closed set: each value
-/// is evaluated in [`super::evaluation`], and the proto documents the same meaning.
+/// is evaluated in `completeness::evaluation`, and the proto documents the same meaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Condition {
     /// Required in every case of the process; only the case's own documents count.

@@ -17,7 +17,7 @@ use super::is_health_check;
 
 type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
 
-/// Refuses calls beyond the limit of calls in flight; see [`Protection::layer`].
+/// Refuses calls beyond the limit of calls in flight; see [`stack`](super::stack).
 #[derive(Debug, Clone)]
 pub struct AdmissionLayer {
     pub(super) places: Option<Arc<Semaphore>>,

@@ -16,7 +16,7 @@ use super::Methods;
 
 type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
 
-/// Ends unary calls that run too long; see [`Protection::layer`].
+/// Ends unary calls that run too long; see [`stack`](super::stack).
 #[derive(Debug, Clone)]
 pub struct UnaryTimeoutLayer {
     pub(super) timeout: Option<Duration>,

@@ -29,7 +29,7 @@ pub struct NewDocument<'a> {
     pub filed_at: DateTime<Utc>,
     /// Who files it: the author of version 1.
     pub author: &'a VersionAuthor,
-    /// PostgreSQL's clock before the first page object was written (see disposal.rs).
+    /// PostgreSQL's clock before the first page object was written (see content_destructions.rs).
     pub uploads_began: DateTime<Utc>,
 }
 

@@ -13,7 +13,7 @@ use crate::domain::PageInfo;
 use crate::storage::StorageError;
 
 /// Inserts the pages of one version, and each page content not yet known, reviving contents
-/// a disposal queued for deletion (see disposal.rs; `uploads_began` is PostgreSQL's clock
+/// a disposal queued for deletion (see content_destructions.rs; `uploads_began` is PostgreSQL's clock
 /// before the first page object was written). Filing and correction both write pages here.
 pub(super) async fn insert_pages(
     tx: &mut Transaction<'_, Postgres>,

@@ -27,7 +27,7 @@ pub struct NewVersion<'a> {
     pub expected_version: u32,
     pub author: &'a VersionAuthor,
     pub reason: &'a str,
-    /// PostgreSQL's clock before the first new page object was written (see disposal.rs).
+    /// PostgreSQL's clock before the first new page object was written (see content_destructions.rs).
     pub uploads_began: DateTime<Utc>,
 }
 
