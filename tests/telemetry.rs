@@ -5,7 +5,7 @@
 //! integration tests must not share.
 
 #[allow(dead_code)]
-#[path = "api/helpers.rs"]
+#[path = "api/helpers/mod.rs"]
 mod helpers;
 
 use std::sync::{Arc, Mutex};
