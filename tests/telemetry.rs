@@ -4,7 +4,8 @@
 //! A test binary of its own: it installs the process-wide subscriber, which the other
 //! integration tests must not share.
 
-#[allow(dead_code)]
+// The api tests' harness, of which this binary uses a few helpers.
+#[allow(dead_code, unused_imports)]
 #[path = "api/helpers/mod.rs"]
 mod helpers;
 
