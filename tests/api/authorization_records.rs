@@ -6,7 +6,7 @@ use custodian::domain::{Confidentiality, Permission};
 use custodian::proto::v1 as pb;
 use tonic::Code;
 
-use crate::authorization::{Caller, Expect, Matrix, World, account, called, outcome, world};
+use crate::helpers::{Caller, Expect, Matrix, World, account, called, outcome, world};
 use crate::helpers::{Clients, TestApp, Token, filing, header, jpeg_page};
 
 /// A custodian of the province the account lies in, named so the two-person rule never stands

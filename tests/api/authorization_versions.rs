@@ -5,8 +5,8 @@
 use custodian::domain::{Confidentiality, Permission};
 use custodian::proto::v1 as pb;
 
-use crate::authorization::{Caller, Expect, Matrix, account, called, outcome, world};
 use crate::helpers::Token;
+use crate::helpers::{Caller, Expect, Matrix, account, called, outcome, world};
 use crate::versions::{correct, retitle};
 
 #[tokio::test]

@@ -3,16 +3,19 @@
 //! - `app`: the server of one test (its own database and object prefix) and clients for it;
 //! - `tokens`: the callers' tokens and how they are sent;
 //! - `pages`: page contents, their digests, and the repository's fixture files;
-//! - `actions`: doing things through the API as a caller would (customers, filings, reads).
+//! - `actions`: doing things through the API as a caller would (customers, filings, reads);
+//! - `matrix`: the authorisation matrix: a caller per role, documents in and out of scope, cells.
 //!
 //! Tests import what they need from here, never from one another.
 
 mod actions;
 mod app;
+mod matrix;
 mod pages;
 mod tokens;
 
 pub use actions::{customer, filing, header, message, open_filing};
 pub use app::{Clients, TestApp, TestConfig, spawn_app, spawn_app_with};
+pub use matrix::{Caller, Expect, Matrix, World, account, called, listed, outcome, type_of, world};
 pub use pages::{fixture, jpeg_page, pdf_page, png_page, repository_file, sha256_hex};
 pub use tokens::Token;
