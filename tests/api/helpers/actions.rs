@@ -1,15 +1,19 @@
-//! Doing a thing through the API as a caller would: the messages of a customer and of a filing,
-//! a filing held open, and the calls tests make over and over.
+//! Doing a thing through the API as a caller would: the messages of a customer, a filing and a
+//! correction, a filing held open, and the calls that several test files make (completeness,
+//! retention, corrections).
 
 use bytes::Bytes;
 use custodian::proto::v1 as pb;
+use custodian::proto::v1::correct_document_request;
 use custodian::proto::v1::document_service_client::DocumentServiceClient;
 use custodian::proto::v1::file_document_request::Part;
 use futures::StreamExt;
+use prost_types::FieldMask;
 use tokio::task::JoinHandle;
 
-use super::app::TestApp;
-use super::tokens::Authorized;
+use super::app::{Clients, TestApp};
+use super::pages::jpeg_page;
+use super::tokens::{Authorized, Token};
 
 impl TestApp {
     /// Opens a residential customer of account `account` in county 120101 and returns it.
@@ -147,4 +151,127 @@ pub async fn open_filing(
 
 pub fn message(part: Part) -> pb::FileDocumentRequest {
     pb::FileDocumentRequest { part: Some(part) }
+}
+
+// Completeness: an account of a class, and one-page filings for a case.
+
+/// Opens an account of `class` in `org_unit`.
+pub async fn open(app: &mut TestApp, account: &str, class: pb::CustomerClass, org_unit: &str) {
+    app.customers
+        .create_customer(pb::CreateCustomerRequest {
+            customer: Some(pb::Customer {
+                customer_class: class.into(),
+                ..customer(account, org_unit)
+            }),
+        })
+        .await
+        .expect("the customer is created");
+}
+
+/// Files a one-page document of `document_type` for the case (`process`, `work_order`).
+pub async fn file(
+    app: &mut TestApp,
+    account: &str,
+    document_type: &str,
+    process: pb::BusinessProcess,
+    work_order: &str,
+) -> pb::Document {
+    let header = pb::FilingHeader {
+        document_type: document_type.into(),
+        business_process: process.into(),
+        work_order_number: work_order.into(),
+        title: format!("{document_type} {work_order}"),
+        ..header(account, &uuid::Uuid::new_v4().to_string())
+    };
+    app.file(filing(header, &[jpeg_page(100, rand_seed())], 100))
+        .await
+        .expect("filing never waits for completeness")
+}
+
+fn rand_seed() -> u64 {
+    uuid::Uuid::new_v4().as_u64_pair().0
+}
+
+pub async fn completeness(
+    app: &mut TestApp,
+    account: &str,
+    process: pb::BusinessProcess,
+    work_order: &str,
+) -> pb::Completeness {
+    app.completeness
+        .get_completeness(pb::GetCompletenessRequest {
+            name: format!("customers/{account}/completeness"),
+            business_process: process.into(),
+            work_order_number: work_order.into(),
+        })
+        .await
+        .expect("completeness is answered")
+        .into_inner()
+}
+
+// Retention: a filing of a given type, and its retention.
+
+/// Files a one-page document of `document_type` and returns its name.
+pub async fn file_typed(
+    app: &mut TestApp,
+    account: &str,
+    document_type: &str,
+    seed: u64,
+) -> String {
+    let header = pb::FilingHeader {
+        document_type: document_type.into(),
+        title: format!("{document_type} {seed}"),
+        ..header(account, &format!("{document_type}-{seed}"))
+    };
+    app.file(filing(header, &[jpeg_page(300, seed)], 300))
+        .await
+        .expect("the document is filed")
+        .name
+}
+
+pub async fn retention(app: &mut TestApp, document: &str) -> pb::Retention {
+    app.clients_as(&Token::custodian())
+        .retention
+        .get_retention(pb::GetRetentionRequest {
+            name: document.into(),
+        })
+        .await
+        .expect("the retention is read")
+        .into_inner()
+}
+
+// Versions: the messages of a correction, and the call.
+
+pub fn part(part: correct_document_request::Part) -> pb::CorrectDocumentRequest {
+    pb::CorrectDocumentRequest { part: Some(part) }
+}
+
+/// A correction header that changes the title of `name`, made against `expected_version`.
+pub fn retitle(name: &str, expected_version: i32, title: &str) -> pb::CorrectionHeader {
+    pb::CorrectionHeader {
+        name: name.into(),
+        expected_version,
+        reason: "标题有误".into(),
+        document: Some(pb::Document {
+            title: title.into(),
+            ..Default::default()
+        }),
+        update_mask: Some(FieldMask {
+            paths: vec!["title".into()],
+        }),
+    }
+}
+
+pub async fn correct(
+    clients: &mut Clients,
+    header: pb::CorrectionHeader,
+    pages: Vec<pb::CorrectDocumentRequest>,
+) -> Result<pb::Document, tonic::Status> {
+    let mut messages = vec![part(correct_document_request::Part::Header(header))];
+    messages.extend(pages);
+    clients
+        .documents
+        .correct_document(futures::stream::iter(messages))
+        .await
+        .map(tonic::Response::into_inner)
 }
