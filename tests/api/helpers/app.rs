@@ -26,9 +26,11 @@ use custodian::storage::{
     open_object_store,
 };
 use futures::StreamExt;
-use object_store::ObjectStore;
+use object_store::aws::{AwsAuthorizer, AwsCredential};
+use object_store::client::{HttpConnector, HttpRequestBody, ReqwestConnector};
 use object_store::path::Path;
-use secrecy::SecretString;
+use object_store::{ClientOptions, ObjectStore};
+use secrecy::{ExposeSecret, SecretString};
 use sqlx::Connection;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -270,6 +272,43 @@ impl TestApp {
             .await;
         keys.sort();
         keys
+    }
+
+    /// How many multipart uploads below the test's prefix are begun and neither completed nor
+    /// aborted. Object listings leave them out, so this asks S3 (ListMultipartUploads).
+    pub async fn uploads_under_way(&self) -> usize {
+        let s3 = s3_settings();
+        let credential = AwsCredential {
+            key_id: s3.access_key_id,
+            secret_key: s3.secret_access_key.expose_secret().to_owned(),
+            token: None,
+        };
+        // A prefix is `tests/{uuid}` (or another test's): `/` is all that needs escaping.
+        let url = format!(
+            "{}/{}?prefix={}%2F&uploads=",
+            s3.endpoint.trim_end_matches('/'),
+            s3.bucket,
+            self.object_prefix.replace('/', "%2F")
+        );
+        let mut request = http::Request::get(url)
+            .body(HttpRequestBody::empty())
+            .expect("a valid request");
+        AwsAuthorizer::new(&credential, "s3", &s3.region)
+            .try_authorize(&mut request, None)
+            .expect("the request is signed");
+        let client = ReqwestConnector::default()
+            .connect(&ClientOptions::new().with_allow_http(true))
+            .expect("an HTTP client");
+        let response = client.execute(request).await.expect("S3 answers");
+        let status = response.status();
+        let body = response
+            .into_body()
+            .bytes()
+            .await
+            .expect("S3's reply arrives");
+        let body = String::from_utf8_lossy(&body);
+        assert!(status.is_success(), "ListMultipartUploads: {status} {body}");
+        body.matches("<UploadId>").count()
     }
 }
 
