@@ -4,8 +4,9 @@
 //! A test binary of its own: it installs the process-wide subscriber, which the other
 //! integration tests must not share.
 
-#[allow(dead_code)]
-#[path = "api/helpers.rs"]
+// The api tests' harness, of which this binary uses a few helpers.
+#[allow(dead_code, unused_imports)]
+#[path = "api/helpers/mod.rs"]
 mod helpers;
 
 use std::sync::{Arc, Mutex};

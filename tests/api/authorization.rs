@@ -2,12 +2,13 @@
 //! outside the caller's org scope × each confidentiality level, against the real server.
 //!
 //! The expected answer of each cell is derived from `config/policy.toml` and the proto's method
-//! list: an RPC added without a row here fails `every_rpc_of_the_api_is_in_the_matrix`.
+//! list: an RPC added without a row here fails `every_rpc_of_the_api_is_in_the_matrix`. The
+//! callers, documents and cells, shared with `authorization_*.rs`, are in `helpers/matrix.rs`.
 
 use std::collections::BTreeSet;
 
 use bytes::Bytes;
-use custodian::domain::{Confidentiality, Permission, Policy, Scope};
+use custodian::domain::{Confidentiality, Permission, Scope};
 use custodian::proto::v1 as pb;
 use custodian::proto::v1::file_document_request::Part;
 use prost::Message;
@@ -15,11 +16,9 @@ use prost_types::FieldMask;
 use tonic::Code;
 
 use crate::helpers::{
-    Clients, TestApp, Token, filing, header, jpeg_page, message, repository_file, spawn_app,
+    Caller, Expect, Matrix, account, called, customer, header, jpeg_page, listed, message, outcome,
+    type_of, world,
 };
-
-pub(crate) const INSIDE: &str = "1201000001"; // org 120101, within every org-scoped test role's unit 1201
-pub(crate) const OUTSIDE: &str = "1301000001"; // org 130101, outside it
 
 /// The RPCs the matrix covers, as `Service/Method`.
 const COVERED: &[&str] = &[
@@ -77,225 +76,6 @@ fn every_rpc_of_the_api_is_in_the_matrix() {
     assert_eq!(api, covered, "add the new RPC to the authorisation matrix");
 }
 
-/// The cells a matrix test ran and those that differ from the policy.
-#[derive(Default)]
-pub(crate) struct Matrix {
-    cells: usize,
-    mismatches: Vec<String>,
-}
-
-impl Matrix {
-    /// Records one cell: `rpc` called by `caller` on a resource inside or outside its scope
-    /// (at a confidentiality level where a document is named).
-    pub(crate) fn cell(
-        &mut self,
-        rpc: &str,
-        caller: &Caller,
-        inside: bool,
-        level: Option<Confidentiality>,
-        expected: Expect,
-        actual: Expect,
-    ) {
-        self.cells += 1;
-        if expected != actual {
-            self.mismatches.push(format!(
-                "{rpc} as {} ({} scope, {level:?}): expected {expected:?}, got {actual:?}",
-                caller.role,
-                if inside { "inside" } else { "outside" }
-            ));
-        }
-    }
-
-    /// Fails naming every cell that differs, or when fewer cells ran than the matrix has.
-    pub(crate) fn assert_matches_policy(self, at_least: usize) {
-        let cells = self.cells;
-        assert!(cells >= at_least, "the matrix ran {cells} cells");
-        assert!(
-            self.mismatches.is_empty(),
-            "{} of {cells} cells differ from the policy:\n{}",
-            self.mismatches.len(),
-            self.mismatches.join("\n")
-        );
-    }
-}
-
-/// What a cell of the matrix must answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Expect {
-    /// The call succeeds (and a listing contains the item).
-    Allowed,
-    /// The call succeeds but a listing leaves the item out.
-    Hidden,
-    Refused(Code),
-}
-
-/// A role of the policy, and a token that asserts it.
-pub(crate) struct Caller {
-    pub(crate) role: String,
-    pub(crate) scope: Scope,
-    pub(crate) permissions: BTreeSet<String>,
-    pub(crate) clearance: Confidentiality,
-    pub(crate) types: Option<BTreeSet<String>>,
-    pub(crate) clients: Clients,
-}
-
-impl Caller {
-    pub(crate) fn can(&self, permission: Permission) -> bool {
-        self.permissions.contains(&format!("{permission:?}"))
-    }
-
-    pub(crate) fn reaches(&self, inside: bool) -> bool {
-        match self.scope {
-            Scope::All => true,
-            Scope::OrgUnit | Scope::OwnAccount => inside,
-        }
-    }
-
-    pub(crate) fn sees(&self, level: Confidentiality) -> bool {
-        level <= self.clearance
-            && self
-                .types
-                .as_ref()
-                .is_none_or(|t| t.contains(type_of(level)))
-    }
-
-    /// The common rule: permission first, then scope (hidden as NOT_FOUND), then visibility.
-    pub(crate) fn expect(
-        &self,
-        permission: Permission,
-        inside: bool,
-        level: Option<Confidentiality>,
-    ) -> Expect {
-        if !self.can(permission) {
-            Expect::Refused(Code::PermissionDenied)
-        } else if !self.reaches(inside) || level.is_some_and(|level| !self.sees(level)) {
-            Expect::Refused(Code::NotFound)
-        } else {
-            Expect::Allowed
-        }
-    }
-}
-
-/// The document type filed at each confidentiality level.
-pub(crate) fn type_of(level: Confidentiality) -> &'static str {
-    match level {
-        Confidentiality::Public => "notice",
-        Confidentiality::Internal => "supply-contract",
-        Confidentiality::Confidential => "identity-proof",
-    }
-}
-
-pub(crate) fn account(inside: bool) -> &'static str {
-    if inside { INSIDE } else { OUTSIDE }
-}
-
-pub(crate) fn outcome<T>(result: Result<T, tonic::Status>) -> Result<T, Code> {
-    result.map_err(|status| status.code())
-}
-
-pub(crate) fn listed(result: Result<bool, Code>) -> Expect {
-    match result {
-        Ok(true) => Expect::Allowed,
-        Ok(false) => Expect::Hidden,
-        Err(code) => Expect::Refused(code),
-    }
-}
-
-pub(crate) fn called<T>(result: Result<T, Code>) -> Expect {
-    match result {
-        Ok(_) => Expect::Allowed,
-        Err(code) => Expect::Refused(code),
-    }
-}
-
-pub(crate) struct World {
-    pub(crate) app: TestApp,
-    /// `documents[inside][level]`: the name of a filed document with one page.
-    pub(crate) documents: Vec<Vec<String>>,
-    pub(crate) callers: Vec<Caller>,
-}
-
-pub(crate) async fn world() -> World {
-    let app = spawn_app().await;
-    let policy =
-        Policy::parse(&std::fs::read_to_string(repository_file("config/policy.toml")).unwrap())
-            .unwrap();
-    // Custodians of province 12 and of province 13 open one account each.
-    let mut documents = vec![Vec::new(), Vec::new()];
-    for inside in [false, true] {
-        let (province, org) = if inside {
-            ("12", "120101")
-        } else {
-            ("13", "130101")
-        };
-        let mut custodian = app.clients_as(&Token::new(
-            "archive-desk",
-            "province-custodian",
-            Some(province),
-        ));
-        custodian
-            .customers
-            .create_customer(pb::CreateCustomerRequest {
-                customer: Some(crate::helpers::customer(account(inside), org)),
-            })
-            .await
-            .unwrap();
-        for level in Confidentiality::ALL {
-            let header = pb::FilingHeader {
-                document_type: type_of(level).into(),
-                ..header(account(inside), &format!("seed-{inside}-{level:?}"))
-            };
-            let document = custodian
-                .documents
-                .file_document(futures::stream::iter(filing(
-                    header,
-                    &[jpeg_page(500, 1)],
-                    500,
-                )))
-                .await
-                .unwrap()
-                .into_inner();
-            documents[inside as usize].push(document.name);
-        }
-    }
-    let mut callers = Vec::new();
-    for (role, role_policy) in &policy.roles {
-        let system = policy
-            .systems
-            .iter()
-            .filter(|(_, system)| system.roles.contains(role))
-            .map(|(name, _)| name.clone())
-            .min()
-            .expect("every role is assertable by some system");
-        let mut token = Token::new(&system, role, Some("1201"));
-        if role_policy.scope == Scope::OwnAccount {
-            token.org_unit = None;
-            token.account = Some(INSIDE.into());
-        }
-        callers.push(Caller {
-            role: role.clone(),
-            scope: role_policy.scope,
-            permissions: role_policy
-                .permissions
-                .iter()
-                .map(|p| format!("{p:?}"))
-                .collect(),
-            clearance: role_policy.clearance,
-            types: role_policy
-                .document_types
-                .as_ref()
-                .map(|t| t.iter().cloned().collect()),
-            clients: app.clients_as(&token),
-        });
-    }
-    callers.sort_by(|a, b| a.role.cmp(&b.role));
-    World {
-        app,
-        documents,
-        callers,
-    }
-}
-
 #[tokio::test]
 async fn every_role_gets_exactly_what_the_policy_grants() {
     let world = world().await;
@@ -320,7 +100,7 @@ async fn every_role_gets_exactly_what_the_policy_grants() {
             let actual = called(outcome(
                 c.customers
                     .create_customer(pb::CreateCustomerRequest {
-                        customer: Some(crate::helpers::customer(&new_account, org)),
+                        customer: Some(customer(&new_account, org)),
                     })
                     .await,
             ));

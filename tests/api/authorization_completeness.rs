@@ -5,7 +5,7 @@ use custodian::domain::{Permission, Scope};
 use custodian::proto::v1 as pb;
 use tonic::Code;
 
-use crate::authorization::{Caller, Expect, Matrix, account, called, outcome, world};
+use crate::helpers::{Caller, Expect, Matrix, account, called, outcome, world};
 
 /// The rule each manager's delete removes: set again before each attempt.
 fn suspension_notice() -> pb::CompletenessRule {

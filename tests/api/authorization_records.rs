@@ -6,8 +6,10 @@ use custodian::domain::{Confidentiality, Permission};
 use custodian::proto::v1 as pb;
 use tonic::Code;
 
-use crate::authorization::{Caller, Expect, Matrix, World, account, called, outcome, world};
-use crate::helpers::{Clients, TestApp, Token, filing, header, jpeg_page};
+use crate::helpers::{
+    Caller, Clients, Expect, Matrix, TestApp, Token, World, account, called, filing, header,
+    jpeg_page, outcome, world,
+};
 
 /// A custodian of the province the account lies in, named so the two-person rule never stands
 /// in the way of the callers (who are all `tester`).

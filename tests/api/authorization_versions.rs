@@ -5,9 +5,9 @@
 use custodian::domain::{Confidentiality, Permission};
 use custodian::proto::v1 as pb;
 
-use crate::authorization::{Caller, Expect, Matrix, account, called, outcome, world};
-use crate::helpers::Token;
-use crate::versions::{correct, retitle};
+use crate::helpers::{
+    Caller, Expect, Matrix, Token, account, called, correct, outcome, retitle, world,
+};
 
 #[tokio::test]
 async fn every_role_gets_exactly_what_the_policy_grants_on_versions_and_history() {

@@ -6,66 +6,7 @@ use pb::BusinessProcess as P;
 use prost_types::FieldMask;
 use tonic::Code;
 
-use crate::helpers::{TestApp, Token, customer, filing, header, jpeg_page, spawn_app};
-
-/// Opens an account of `class` in `org_unit`.
-pub(crate) async fn open(
-    app: &mut TestApp,
-    account: &str,
-    class: pb::CustomerClass,
-    org_unit: &str,
-) {
-    app.customers
-        .create_customer(pb::CreateCustomerRequest {
-            customer: Some(pb::Customer {
-                customer_class: class.into(),
-                ..customer(account, org_unit)
-            }),
-        })
-        .await
-        .expect("the customer is created");
-}
-
-/// Files a one-page document of `document_type` for the case (`process`, `work_order`).
-pub(crate) async fn file(
-    app: &mut TestApp,
-    account: &str,
-    document_type: &str,
-    process: P,
-    work_order: &str,
-) -> pb::Document {
-    let header = pb::FilingHeader {
-        document_type: document_type.into(),
-        business_process: process.into(),
-        work_order_number: work_order.into(),
-        title: format!("{document_type} {work_order}"),
-        ..header(account, &uuid::Uuid::new_v4().to_string())
-    };
-    app.file(filing(header, &[jpeg_page(100, rand_seed())], 100))
-        .await
-        .expect("filing never waits for completeness")
-}
-
-fn rand_seed() -> u64 {
-    uuid::Uuid::new_v4().as_u64_pair().0
-}
-
-pub(crate) async fn completeness(
-    app: &mut TestApp,
-    account: &str,
-    process: P,
-    work_order: &str,
-) -> pb::Completeness {
-    app.completeness
-        .get_completeness(pb::GetCompletenessRequest {
-            name: format!("customers/{account}/completeness"),
-            business_process: process.into(),
-            work_order_number: work_order.into(),
-        })
-        .await
-        .expect("completeness is answered")
-        .into_inner()
-}
+use crate::helpers::{TestApp, Token, completeness, file, open, spawn_app};
 
 /// The statuses of a case's items, by document type.
 fn statuses(case: &pb::CompletenessCase) -> Vec<(String, pb::ItemStatus, i32)> {

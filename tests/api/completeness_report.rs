@@ -8,8 +8,7 @@ use secrecy::ExposeSecret;
 use sqlx::Connection;
 use tonic::Code;
 
-use crate::completeness::{file, open};
-use crate::helpers::{Clients, TestApp, Token, spawn_app};
+use crate::helpers::{Clients, TestApp, Token, file, open, spawn_app};
 
 /// Runs the report; returns the incomplete archives and the summary.
 async fn report(

@@ -5,8 +5,7 @@ use custodian::proto::v1 as pb;
 use pb::BusinessProcess as P;
 use tonic::Code;
 
-use crate::completeness::{completeness, file, open};
-use crate::helpers::{Token, spawn_app};
+use crate::helpers::{Token, completeness, file, open, spawn_app};
 
 fn rule(
     process: P,

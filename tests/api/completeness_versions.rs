@@ -5,8 +5,7 @@ use pb::BusinessProcess as P;
 use secrecy::ExposeSecret;
 use sqlx::Connection;
 
-use crate::completeness::{completeness, file, open};
-use crate::helpers::spawn_app;
+use crate::helpers::{completeness, file, open, spawn_app};
 
 #[tokio::test]
 async fn a_destroyed_document_no_longer_counts() {
@@ -117,8 +116,7 @@ async fn a_correction_that_retypes_a_document_completes_its_case() {
     use custodian::proto::v1::correct_document_request::Part;
     use prost_types::FieldMask;
 
-    use crate::helpers::Token;
-    use crate::versions::{correct, part};
+    use crate::helpers::{Token, correct, part};
 
     let mut app = spawn_app().await;
     open(

@@ -8,9 +8,9 @@ use sqlx::Connection as _;
 use tonic::Code;
 
 use crate::helpers::{
-    TestApp, TestConfig, Token, filing, header, jpeg_page, sha256_hex, spawn_app, spawn_app_with,
+    TestApp, TestConfig, Token, file_typed, filing, header, jpeg_page, retention, sha256_hex,
+    spawn_app, spawn_app_with,
 };
-use crate::retention::{file_typed, retention};
 
 const ACCOUNT: &str = "1201000001";
 

@@ -9,8 +9,8 @@ use custodian::storage::{PART_SIZE, PayloadSigning};
 use tonic::Code;
 
 use crate::helpers::{
-    Clients, TestConfig, Token, filing, header, jpeg_page, message, open_filing, pdf_page,
-    png_page, sha256_hex, spawn_app, spawn_app_with,
+    Clients, TestConfig, Token, eventually, filing, header, jpeg_page, message, open_filing,
+    pdf_page, png_page, sha256_hex, spawn_app, spawn_app_with,
 };
 
 fn other_title() -> pb::FilingHeader {
@@ -21,6 +21,9 @@ fn other_title() -> pb::FilingHeader {
 }
 
 const MIB: usize = 1024 * 1024;
+
+/// The longest a test waits for a condition that normally holds within milliseconds.
+const WAIT: Duration = Duration::from_secs(10);
 
 #[tokio::test]
 async fn a_multi_page_document_is_filed_and_read_back_byte_for_byte() {
@@ -215,7 +218,12 @@ async fn a_declared_checksum_that_matches_is_accepted() {
 
 #[tokio::test]
 async fn a_stream_cut_off_mid_page_files_nothing() {
-    let mut app = spawn_app().await;
+    // One call in flight at most: a call admitted after the cut shows the server let go of it.
+    let mut app = spawn_app_with(TestConfig {
+        max_concurrent_requests: 1,
+        ..TestConfig::default()
+    })
+    .await;
     app.create_customer("1200000001").await;
     // The caller has a connection of its own, which goes with it as a crashing client's would.
     let connection = tonic::transport::Channel::from_shared(format!("http://{}", app.address))
@@ -233,12 +241,31 @@ async fn a_stream_cut_off_mid_page_files_nothing() {
             .await
             .unwrap();
     }
-    // Let the server take in what was sent, then vanish: the call and its connection go.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Let the server take in what was sent (it has begun the page's multipart upload), then
+    // vanish: the call and its connection go.
+    eventually(WAIT, "the page's multipart upload to begin", || async {
+        app.uploads_under_way().await > 0
+    })
+    .await;
     call.abort();
     let _ = call.await;
     drop(sender);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Only once the server is done with the cut-off call does the listing below show what it
+    // left: its place among the calls in flight is free again.
+    eventually(WAIT, "the server to let go of the cut-off call", || {
+        let mut catalog = app.document_types.clone();
+        async move {
+            match catalog
+                .list_document_types(pb::ListDocumentTypesRequest {})
+                .await
+            {
+                Ok(_) => true,
+                Err(status) if status.code() == Code::ResourceExhausted => false,
+                Err(status) => panic!("the catalog is read: {status:?}"),
+            }
+        }
+    })
+    .await;
 
     let listed = app
         .list_all(pb::ListDocumentsRequest {

@@ -6,42 +6,13 @@ use custodian::proto::v1 as pb;
 use prost_types::{FieldMask, Timestamp};
 use tonic::Code;
 
-use crate::helpers::{TestApp, Token, filing, header, jpeg_page, spawn_app};
+use crate::helpers::{TestApp, Token, file_typed, retention, spawn_app};
 
 const ACCOUNT: &str = "1201000001";
 
-pub fn time(timestamp: &Option<Timestamp>) -> DateTime<Utc> {
+fn time(timestamp: &Option<Timestamp>) -> DateTime<Utc> {
     let t = timestamp.as_ref().expect("a timestamp is set");
     DateTime::from_timestamp(t.seconds, t.nanos as u32).unwrap()
-}
-
-/// Files a one-page document of `document_type` and returns its name.
-pub async fn file_typed(
-    app: &mut TestApp,
-    account: &str,
-    document_type: &str,
-    seed: u64,
-) -> String {
-    let header = pb::FilingHeader {
-        document_type: document_type.into(),
-        title: format!("{document_type} {seed}"),
-        ..header(account, &format!("{document_type}-{seed}"))
-    };
-    app.file(filing(header, &[jpeg_page(300, seed)], 300))
-        .await
-        .expect("the document is filed")
-        .name
-}
-
-pub async fn retention(app: &mut TestApp, document: &str) -> pb::Retention {
-    app.clients_as(&Token::custodian())
-        .retention
-        .get_retention(pb::GetRetentionRequest {
-            name: document.into(),
-        })
-        .await
-        .expect("the retention is read")
-        .into_inner()
 }
 
 async fn close_account(app: &mut TestApp, account: &str) {

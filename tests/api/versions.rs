@@ -12,30 +12,11 @@ use sqlx::Connection;
 use tonic::Code;
 
 use crate::helpers::{
-    Clients, TestApp, Token, filing, header, jpeg_page, png_page, sha256_hex, spawn_app,
+    Clients, TestApp, Token, correct, filing, header, jpeg_page, part, png_page, retitle,
+    sha256_hex, spawn_app,
 };
 
 const ACCOUNT: &str = "1201000001";
-
-pub(crate) fn part(part: Part) -> pb::CorrectDocumentRequest {
-    pb::CorrectDocumentRequest { part: Some(part) }
-}
-
-/// A correction header that changes the title of `name`, made against `expected_version`.
-pub(crate) fn retitle(name: &str, expected_version: i32, title: &str) -> pb::CorrectionHeader {
-    pb::CorrectionHeader {
-        name: name.into(),
-        expected_version,
-        reason: "标题有误".into(),
-        document: Some(pb::Document {
-            title: title.into(),
-            ..Default::default()
-        }),
-        update_mask: Some(FieldMask {
-            paths: vec!["title".into()],
-        }),
-    }
-}
 
 fn new_page(bytes: &[u8]) -> Vec<pb::CorrectDocumentRequest> {
     vec![
@@ -48,20 +29,6 @@ fn new_page(bytes: &[u8]) -> Vec<pb::CorrectDocumentRequest> {
 
 fn keep(page_number: i32) -> pb::CorrectDocumentRequest {
     part(Part::KeepPage(pb::KeepPage { page_number }))
-}
-
-pub(crate) async fn correct(
-    clients: &mut Clients,
-    header: pb::CorrectionHeader,
-    pages: Vec<pb::CorrectDocumentRequest>,
-) -> Result<pb::Document, tonic::Status> {
-    let mut messages = vec![part(Part::Header(header))];
-    messages.extend(pages);
-    clients
-        .documents
-        .correct_document(futures::stream::iter(messages))
-        .await
-        .map(tonic::Response::into_inner)
 }
 
 async fn get(app: &mut TestApp, name: &str, version: i32) -> Result<pb::Document, tonic::Status> {

@@ -1,5 +1,5 @@
-//! The test harness: each test gets the real server on port 0, its own PostgreSQL database and
-//! its own key prefix in the real S3 store, and talks to it through the generated clients.
+//! The server of one test: the real server on port 0, with its own PostgreSQL database and its
+//! own key prefix in the real S3 store, and the generated clients that talk to it.
 //!
 //! The backends come from the environment that `scripts/with-services.sh` sets up (`make
 //! test`): `CUSTODIAN_DATABASE__URL` and `CUSTODIAN_OBJECT_STORE__S3__*`.
@@ -7,17 +7,14 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use chrono::Utc;
 use custodian::domain::ManualClock;
-use custodian::proto::v1 as pb;
 use custodian::proto::v1::audit_service_client::AuditServiceClient;
 use custodian::proto::v1::completeness_service_client::CompletenessServiceClient;
 use custodian::proto::v1::customer_service_client::CustomerServiceClient;
 use custodian::proto::v1::disposal_service_client::DisposalServiceClient;
 use custodian::proto::v1::document_service_client::DocumentServiceClient;
 use custodian::proto::v1::document_type_service_client::DocumentTypeServiceClient;
-use custodian::proto::v1::file_document_request::Part;
 use custodian::proto::v1::page_service_client::PageServiceClient;
 use custodian::proto::v1::retention_service_client::RetentionServiceClient;
 use custodian::settings::{
@@ -29,40 +26,19 @@ use custodian::storage::{
     open_object_store,
 };
 use futures::StreamExt;
-use object_store::ObjectStore;
+use object_store::aws::{AwsAuthorizer, AwsCredential};
+use object_store::client::{HttpConnector, HttpRequestBody, ReqwestConnector};
 use object_store::path::Path;
-use secrecy::SecretString;
+use object_store::{ClientOptions, ObjectStore};
+use secrecy::{ExposeSecret, SecretString};
 use sqlx::Connection;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tonic::metadata::{Ascii, MetadataValue};
-use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
-#[allow(unused_imports)]
-pub use tonic::Code;
-
-/// A channel whose calls carry one caller's bearer token.
-pub type Authorized = InterceptedService<Channel, Bearer>;
-
-/// Adds `authorization: Bearer …` to every call.
-#[derive(Clone)]
-pub struct Bearer(Option<MetadataValue<Ascii>>);
-
-impl Interceptor for Bearer {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(token) = &self.0 {
-            request
-                .metadata_mut()
-                .insert("authorization", token.clone());
-        }
-        Ok(request)
-    }
-}
+use super::pages::{fixture, repository_file};
+use super::tokens::{AUDIENCE, Authorized, Bearer, ISSUER, Token};
 
 /// Typed clients that all call as one caller.
 #[derive(Clone)]
@@ -79,10 +55,7 @@ pub struct Clients {
 
 impl Clients {
     pub fn new(channel: &Channel, token: Option<&str>) -> Self {
-        let bearer = Bearer(token.map(|token| {
-            MetadataValue::try_from(format!("Bearer {token}")).expect("a token is ASCII")
-        }));
-        let authorized = InterceptedService::new(channel.clone(), bearer);
+        let authorized = InterceptedService::new(channel.clone(), Bearer::new(token));
         Self {
             customers: CustomerServiceClient::new(authorized.clone()),
             documents: DocumentServiceClient::new(authorized.clone()),
@@ -289,70 +262,6 @@ impl TestApp {
         }
     }
 
-    /// Opens a residential customer in county 120101 and returns its account number.
-    pub async fn create_customer(&mut self, account: &str) -> pb::Customer {
-        self.customers
-            .create_customer(pb::CreateCustomerRequest {
-                customer: Some(customer(account, "120101")),
-            })
-            .await
-            .expect("the customer is created")
-            .into_inner()
-    }
-
-    /// Files a document and returns the reply or the status.
-    pub async fn file(
-        &mut self,
-        messages: Vec<pb::FileDocumentRequest>,
-    ) -> Result<pb::Document, tonic::Status> {
-        self.documents
-            .file_document(futures::stream::iter(messages))
-            .await
-            .map(tonic::Response::into_inner)
-    }
-
-    /// Reads a whole page back: its metadata and its bytes.
-    pub async fn read_page(&mut self, name: &str) -> Result<(pb::Page, Vec<u8>), tonic::Status> {
-        let mut stream = self
-            .pages
-            .read_page(pb::ReadPageRequest {
-                name: name.into(),
-                ..Default::default()
-            })
-            .await?
-            .into_inner();
-        let mut page = None;
-        let mut bytes = Vec::new();
-        while let Some(message) = stream.next().await {
-            let message = message?;
-            if message.page.is_some() {
-                assert!(page.is_none(), "only the first message carries the page");
-                page = message.page;
-            }
-            bytes.extend_from_slice(&message.chunk);
-        }
-        Ok((page.expect("the first message carries the page"), bytes))
-    }
-
-    /// Lists every document of an account, following page tokens.
-    pub async fn list_all(&mut self, request: pb::ListDocumentsRequest) -> Vec<pb::Document> {
-        let mut documents = Vec::new();
-        let mut request = request;
-        loop {
-            let response = self
-                .documents
-                .list_documents(request.clone())
-                .await
-                .expect("listing succeeds")
-                .into_inner();
-            documents.extend(response.documents);
-            if response.next_page_token.is_empty() {
-                return documents;
-            }
-            request.page_token = response.next_page_token;
-        }
-    }
-
     /// The keys of the objects below `prefix` in the test's part of the store.
     pub async fn object_keys(&self, prefix: &str) -> Vec<String> {
         let mut keys: Vec<String> = self
@@ -364,117 +273,49 @@ impl TestApp {
         keys.sort();
         keys
     }
+
+    /// How many multipart uploads below the test's prefix are begun and neither completed nor
+    /// aborted. Object listings leave them out, so this asks S3 (ListMultipartUploads).
+    pub async fn uploads_under_way(&self) -> usize {
+        let s3 = s3_settings();
+        let credential = AwsCredential {
+            key_id: s3.access_key_id,
+            secret_key: s3.secret_access_key.expose_secret().to_owned(),
+            token: None,
+        };
+        // A prefix is `tests/{uuid}` (or another test's): `/` is all that needs escaping.
+        let url = format!(
+            "{}/{}?prefix={}%2F&uploads=",
+            s3.endpoint.trim_end_matches('/'),
+            s3.bucket,
+            self.object_prefix.replace('/', "%2F")
+        );
+        let mut request = http::Request::get(url)
+            .body(HttpRequestBody::empty())
+            .expect("a valid request");
+        AwsAuthorizer::new(&credential, "s3", &s3.region)
+            .try_authorize(&mut request, None)
+            .expect("the request is signed");
+        let client = ReqwestConnector::default()
+            .connect(&ClientOptions::new().with_allow_http(true))
+            .expect("an HTTP client");
+        let response = client.execute(request).await.expect("S3 answers");
+        let status = response.status();
+        let body = response
+            .into_body()
+            .bytes()
+            .await
+            .expect("S3's reply arrives");
+        let body = String::from_utf8_lossy(&body);
+        assert!(status.is_success(), "ListMultipartUploads: {status} {body}");
+        body.matches("<UploadId>").count()
+    }
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.begin_stop();
     }
-}
-
-pub fn customer(account: &str, org_unit: &str) -> pb::Customer {
-    pb::Customer {
-        account_number: account.into(),
-        display_name: format!("Customer {account}"),
-        customer_class: pb::CustomerClass::Residential.into(),
-        org_unit_code: org_unit.into(),
-        ..Default::default()
-    }
-}
-
-/// A filing header with sensible defaults for `account`.
-pub fn header(account: &str, request_id: &str) -> pb::FilingHeader {
-    pb::FilingHeader {
-        parent: format!("customers/{account}"),
-        document_type: "application-form".into(),
-        business_process: pb::BusinessProcess::NewConnection.into(),
-        work_order_number: "WO-1".into(),
-        title: "居民新装用电申请书".into(),
-        // Empty: the calling system named by the token.
-        source_system: String::new(),
-        client_request_id: request_id.into(),
-    }
-}
-
-/// The messages of a filing: the header, then each page in chunks of `chunk_size`.
-pub fn filing(
-    header: pb::FilingHeader,
-    pages: &[Vec<u8>],
-    chunk_size: usize,
-) -> Vec<pb::FileDocumentRequest> {
-    let mut messages = vec![message(Part::Header(header))];
-    for page in pages {
-        messages.push(message(Part::PageStart(pb::PageStart::default())));
-        for chunk in page.chunks(chunk_size) {
-            messages.push(message(Part::Chunk(Bytes::copy_from_slice(chunk))));
-        }
-    }
-    messages
-}
-
-/// Starts a filing that stays open: the header and a `page_start` are sent, and the test sends
-/// (or withholds) the page's chunks through the returned sender, then awaits the call.
-pub async fn open_filing(
-    mut client: DocumentServiceClient<Authorized>,
-    account: &str,
-    request_id: &str,
-) -> (
-    tokio::sync::mpsc::Sender<pb::FileDocumentRequest>,
-    JoinHandle<Result<tonic::Response<pb::Document>, tonic::Status>>,
-) {
-    // Room for one message: each send returns once the client has taken the one before.
-    let (sender, receiver) = tokio::sync::mpsc::channel(1);
-    let call = tokio::spawn(async move {
-        client
-            .file_document(tokio_stream::wrappers::ReceiverStream::new(receiver))
-            .await
-    });
-    sender
-        .send(message(Part::Header(header(account, request_id))))
-        .await
-        .expect("the call takes the header");
-    sender
-        .send(message(Part::PageStart(pb::PageStart::default())))
-        .await
-        .expect("the call takes the page start");
-    (sender, call)
-}
-
-pub fn message(part: Part) -> pb::FileDocumentRequest {
-    pb::FileDocumentRequest { part: Some(part) }
-}
-
-/// A JPEG-looking page of `size` bytes whose content depends on `seed`.
-pub fn jpeg_page(size: usize, seed: u64) -> Vec<u8> {
-    page_with_magic(b"\xFF\xD8\xFF\xE0", size, seed)
-}
-
-pub fn png_page(size: usize, seed: u64) -> Vec<u8> {
-    page_with_magic(b"\x89PNG\r\n\x1A\n", size, seed)
-}
-
-pub fn pdf_page(size: usize, seed: u64) -> Vec<u8> {
-    page_with_magic(b"%PDF-1.7\n", size, seed)
-}
-
-fn page_with_magic(magic: &[u8], size: usize, seed: u64) -> Vec<u8> {
-    assert!(size >= magic.len());
-    let mut bytes = magic.to_vec();
-    // xorshift64: cheap, deterministic noise that does not compress or repeat.
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    while bytes.len() < size {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        bytes.extend_from_slice(&state.to_le_bytes());
-    }
-    bytes.truncate(size);
-    bytes
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 /// The S3 settings of the test environment.
@@ -497,7 +338,6 @@ fn env(name: &str) -> String {
     })
 }
 
-/// Creates an empty, migrated database for one test and returns its URL.
 /// Test databases older than this are dropped by the next test run.
 const TEST_DATABASE_LIFETIME_SECS: u64 = 3600;
 
@@ -574,95 +414,4 @@ fn init_logs() {
     }
 }
 
-pub const ISSUER: &str = "https://idp.test.custodian";
-pub const AUDIENCE: &str = "custodian";
 pub const AUDIT_CHAIN_KEY: &str = "test-audit-chain-key";
-
-pub fn fixture(name: &str) -> PathBuf {
-    repository_file("tests/fixtures").join(name)
-}
-
-/// A file of this repository, found at run time: a test binary may have been
-/// built in another clone sharing the target directory, so the compile-time
-/// `env!("CARGO_MANIFEST_DIR")` can name a checkout that no longer exists.
-pub fn repository_file(relative: &str) -> PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
-        .join(relative)
-}
-
-/// The claims of a test token and how it is signed.
-#[derive(Debug, Clone)]
-pub struct Token {
-    pub system: Option<String>,
-    pub person: Option<String>,
-    pub role: Option<String>,
-    pub org_unit: Option<String>,
-    pub account: Option<String>,
-    pub issuer: String,
-    pub audience: String,
-    /// Seconds from now.
-    pub expires_in: i64,
-    pub not_before_in: i64,
-    pub algorithm: jsonwebtoken::Algorithm,
-    pub key_file: String,
-}
-
-impl Token {
-    /// A token of `system` acting in `role` for person `tester` within `org_unit`.
-    pub fn new(system: &str, role: &str, org_unit: Option<&str>) -> Self {
-        Self {
-            system: Some(system.into()),
-            person: Some("tester".into()),
-            role: Some(role.into()),
-            org_unit: org_unit.map(Into::into),
-            account: None,
-            issuer: ISSUER.into(),
-            audience: AUDIENCE.into(),
-            expires_in: 600,
-            not_before_in: -5,
-            algorithm: jsonwebtoken::Algorithm::EdDSA,
-            key_file: "issuer-ed25519.pem".into(),
-        }
-    }
-
-    /// The default caller of the tests: a custodian of province 12.
-    pub fn custodian() -> Self {
-        Self::new("archive-desk", "province-custodian", Some("12"))
-    }
-
-    pub fn mint(&self) -> String {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
-        let mut claims = serde_json::json!({
-            "iss": self.issuer,
-            "aud": self.audience,
-            "iat": now,
-            "nbf": now + self.not_before_in,
-            "exp": now + self.expires_in,
-        });
-        let fields = [
-            ("sub", &self.person),
-            ("client_id", &self.system),
-            ("role", &self.role),
-            ("org_unit", &self.org_unit),
-            ("account_number", &self.account),
-        ];
-        for (claim, value) in fields {
-            if let Some(value) = value {
-                claims[claim] = serde_json::Value::String(value.clone());
-            }
-        }
-        let pem = std::fs::read(fixture(&self.key_file)).expect("the fixture key exists");
-        let key = match self.algorithm {
-            jsonwebtoken::Algorithm::EdDSA => jsonwebtoken::EncodingKey::from_ed_pem(&pem),
-            _ => jsonwebtoken::EncodingKey::from_rsa_pem(&pem),
-        }
-        .expect("the fixture key parses");
-        jsonwebtoken::encode(&jsonwebtoken::Header::new(self.algorithm), &claims, &key)
-            .expect("the token signs")
-    }
-}

@@ -1,0 +1,28 @@
+//! The test harness, by concern:
+//!
+//! - `app`: the server of one test (its own database and object prefix) and clients for it;
+//! - `tokens`: the callers' tokens and how they are sent;
+//! - `pages`: page contents, their digests, and the repository's fixture files;
+//! - `actions`: doing things through the API as a caller would (customers, filings, reads,
+//!   corrections, completeness, retention);
+//! - `matrix`: the authorisation matrix: a caller per role, documents in and out of scope, cells;
+//! - `wait`: waiting for an observable condition rather than for a guessed time.
+//!
+//! Tests import what they need from here, never from one another.
+
+mod actions;
+mod app;
+mod matrix;
+mod pages;
+mod tokens;
+mod wait;
+
+pub use actions::{
+    completeness, correct, customer, file, file_typed, filing, header, message, open, open_filing,
+    part, retention, retitle,
+};
+pub use app::{Clients, TestApp, TestConfig, spawn_app, spawn_app_with};
+pub use matrix::{Caller, Expect, Matrix, World, account, called, listed, outcome, type_of, world};
+pub use pages::{fixture, jpeg_page, pdf_page, png_page, repository_file, sha256_hex};
+pub use tokens::Token;
+pub use wait::eventually;
