@@ -4,7 +4,6 @@
 //! The backends come from the environment that `scripts/with-services.sh` sets up (`make
 //! test`): `CUSTODIAN_DATABASE__URL` and `CUSTODIAN_OBJECT_STORE__S3__*`.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -18,12 +17,11 @@ use custodian::proto::v1::document_type_service_client::DocumentTypeServiceClien
 use custodian::proto::v1::page_service_client::PageServiceClient;
 use custodian::proto::v1::retention_service_client::RetentionServiceClient;
 use custodian::settings::{
-    AuthSettings, DatabaseSettings, LimitSettings, LogFormat, LogSettings, ServerSettings, Settings,
+    AuthSettings, DatabaseSettings, LimitSettings, LogFormat, LogSettings, Settings,
 };
 use custodian::startup::App;
 use custodian::storage::{
-    Database, LocalSettings, ObjectStoreKind, ObjectStoreSettings, PayloadSigning, S3Settings,
-    open_object_store,
+    Database, ObjectStoreKind, ObjectStoreSettings, PayloadSigning, S3Settings, open_object_store,
 };
 use futures::StreamExt;
 use object_store::aws::{AwsAuthorizer, AwsCredential};
@@ -114,19 +112,20 @@ pub struct TestConfig {
 
 impl Default for TestConfig {
     fn default() -> Self {
+        let defaults = Settings::defaults();
         Self {
+            // Smaller documents than in production keep the limit tests quick.
             limits: LimitSettings {
-                max_page_bytes: 64 * 1024 * 1024,
                 max_document_bytes: 256 * 1024 * 1024,
                 max_pages_per_document: 200,
-                filing_idle_timeout_secs: 60,
+                ..defaults.limits
             },
             database_reachable: true,
             object_store_reachable: true,
             shutdown_grace_period_secs: 10,
-            max_concurrent_requests: 256,
-            unary_timeout_secs: 30,
-            max_message_bytes: 4 * 1024 * 1024 + 1024,
+            max_concurrent_requests: defaults.server.max_concurrent_requests,
+            unary_timeout_secs: defaults.server.unary_timeout_secs,
+            max_message_bytes: defaults.server.max_message_bytes,
             shared_database: None,
             shared_object_prefix: None,
             payload_signing: PayloadSigning::Auto,
@@ -156,50 +155,39 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
     if !config.object_store_reachable {
         s3.endpoint = "http://127.0.0.1:1".into();
     }
-    let settings = Settings {
-        server: ServerSettings {
-            listen_addr: "127.0.0.1:0".parse().expect("a valid address"),
-            shutdown_grace_period_secs: config.shutdown_grace_period_secs,
-            health_check_interval_ms: 200,
-            max_concurrent_requests: config.max_concurrent_requests,
-            unary_timeout_secs: config.unary_timeout_secs,
-            max_message_bytes: config.max_message_bytes,
-            max_concurrent_streams_per_connection: 128,
-            http2_keepalive_interval_secs: 30,
-            http2_keepalive_timeout_secs: 10,
-        },
-        database: DatabaseSettings {
-            url: database_url,
-            max_connections: 5,
-            acquire_timeout_secs: 2,
-        },
-        object_store: ObjectStoreSettings {
-            kind: ObjectStoreKind::S3,
-            prefix: object_prefix.clone(),
-            local: LocalSettings {
-                path: PathBuf::from("unused"),
-            },
-            s3: Some(s3),
-        },
-        limits: config.limits,
-        log: LogSettings {
-            format: LogFormat::Pretty,
-            filter: "warn".into(),
-        },
-        telemetry: Default::default(),
-        auth: AuthSettings {
-            issuer: ISSUER.into(),
-            audience: AUDIENCE.into(),
-            leeway_secs: 5,
-            public_key_file: Some(fixture("issuer-ed25519.pub.pem")),
-            algorithm: "EdDSA".into(),
-            keys: vec![custodian::settings::VerificationKey {
-                public_key_file: fixture("issuer-rsa.pub.pem"),
-                algorithm: "RS256".into(),
-            }],
-            policy_file: repository_file("config/policy.toml"),
-            audit_chain_key: SecretString::from(AUDIT_CHAIN_KEY),
-        },
+    // The server's own defaults, with what a test server needs instead.
+    let mut settings = Settings::defaults();
+    settings.server.listen_addr = "127.0.0.1:0".parse().expect("a valid address");
+    settings.server.shutdown_grace_period_secs = config.shutdown_grace_period_secs;
+    settings.server.health_check_interval_ms = 200;
+    settings.server.max_concurrent_requests = config.max_concurrent_requests;
+    settings.server.unary_timeout_secs = config.unary_timeout_secs;
+    settings.server.max_message_bytes = config.max_message_bytes;
+    settings.database = DatabaseSettings {
+        url: database_url,
+        max_connections: 5,
+        acquire_timeout_secs: 2,
+    };
+    settings.object_store = ObjectStoreSettings {
+        kind: ObjectStoreKind::S3,
+        prefix: object_prefix.clone(),
+        s3: Some(s3),
+        ..ObjectStoreSettings::default()
+    };
+    settings.limits = config.limits;
+    settings.log.filter = "warn".into();
+    settings.auth = AuthSettings {
+        issuer: ISSUER.into(),
+        audience: AUDIENCE.into(),
+        leeway_secs: 5,
+        public_key_file: Some(fixture("issuer-ed25519.pub.pem")),
+        keys: vec![custodian::settings::VerificationKey {
+            public_key_file: fixture("issuer-rsa.pub.pem"),
+            algorithm: "RS256".into(),
+        }],
+        policy_file: repository_file("config/policy.toml"),
+        audit_chain_key: SecretString::from(AUDIT_CHAIN_KEY),
+        ..AuthSettings::default()
     };
     let objects = open_object_store(&settings.object_store).expect("object store settings");
     let settings_database_url = settings.database.url.clone();
