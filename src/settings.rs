@@ -68,6 +68,9 @@ pub struct ServerSettings {
     /// Calls in flight at once over all connections (health excepted); more are refused
     /// with RESOURCE_EXHAUSTED rather than queued. 0 turns the limit off.
     pub max_concurrent_requests: usize,
+    /// Calls one caller (one person of one system) may have in flight at once; more are
+    /// refused with RESOURCE_EXHAUSTED, so no caller can take every place. 0 turns it off.
+    pub max_requests_per_caller: usize,
     /// The longest a unary call may run (streaming calls are exempt). 0 turns it off.
     pub unary_timeout_secs: u64,
     /// The largest gRPC message decoded or encoded, on every service.
@@ -184,6 +187,9 @@ impl Default for ServerSettings {
             shutdown_grace_period_secs: 30,
             health_check_interval_ms: 5000,
             max_concurrent_requests: 256,
+            // Half the places: a stalled or runaway caller leaves the other half to everyone
+            // else, and a screen that fetches a hundred-page archive at once still fits.
+            max_requests_per_caller: 128,
             unary_timeout_secs: 30,
             // One ReadPage chunk (1 MiB) fits with room to spare; filings stream in chunks.
             max_message_bytes: 4 * 1024 * 1024 + 1024,

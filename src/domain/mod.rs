@@ -94,6 +94,19 @@ impl Archive {
         self.audit.record_now(event);
     }
 
+    /// Records a call that failed before its use case could start (its request did not parse,
+    /// its stream stalled before the header), so that it too leaves its event.
+    pub async fn record_unstarted_call(&self, actor: &Actor, action: &str, error: &Error) {
+        let event = AuditEvent::new(actor, action, Resource::named("-"), error.code_name())
+            .with_details(serde_json::json!({ "reason": error.to_string() }));
+        self.audit.record(event).await;
+    }
+
+    /// How long a filing's stream may stay silent, its header included.
+    pub fn filing_idle_timeout(&self) -> std::time::Duration {
+        self.limits.idle_timeout
+    }
+
     /// Succeeds when both stores answer; the health service reports SERVING only then.
     pub async fn ping(&self) -> Result<(), Error> {
         let (database, objects) = tokio::join!(self.db.ping(), self.pages.ping());

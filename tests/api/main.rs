@@ -23,6 +23,7 @@ mod listing;
 mod masking;
 mod pages;
 mod retention;
+mod stalls;
 mod versions;
 
 mod helpers;

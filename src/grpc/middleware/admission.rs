@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 use tonic::Status;
 use tonic::body::Body;
 use tower::{Layer, Service};
@@ -85,23 +85,30 @@ where
         Box::pin(async move {
             let response = response.await?;
             Ok(response.map(|body| match place {
-                Some(place) => Body::new(Holding {
-                    body: Body::new(body),
-                    _place: place,
-                }),
+                Some(place) => Body::new(Holding::new(Body::new(body), place)),
                 None => Body::new(body),
             }))
         })
     }
 }
 
-/// A reply body that keeps its call's place until it has been sent or dropped.
-struct Holding {
+/// A reply body that keeps its call's place (a permit, a caller's place) until it has been sent
+/// or dropped.
+pub(super) struct Holding<P> {
     body: Body,
-    _place: OwnedSemaphorePermit,
+    _place: P,
 }
 
-impl http_body::Body for Holding {
+impl<P> Holding<P> {
+    pub(super) fn new(body: Body, place: P) -> Self {
+        Self {
+            body,
+            _place: place,
+        }
+    }
+}
+
+impl<P: Unpin> http_body::Body for Holding<P> {
     type Data = Bytes;
     type Error = Status;
 

@@ -5,6 +5,7 @@
 
 mod admission;
 mod authentication;
+mod caller_places;
 mod linger;
 mod rpc_span;
 mod unary_timeout;
@@ -25,6 +26,7 @@ pub use admission::{Admission, AdmissionLayer};
 pub use authentication::{
     Authentication, AuthenticationLayer, Authenticator, Gate, TrustedKey, actor,
 };
+pub use caller_places::{CallerPlaces, CallerPlacesLayer};
 pub use linger::LingeringClose;
 pub use rpc_span::{RpcSpan, RpcSpanLayer};
 pub use unary_timeout::{UnaryTimeout, UnaryTimeoutLayer};
@@ -39,7 +41,10 @@ const MIN_MESSAGE_BYTES: usize = MAX_CHUNK_BYTES + 1024;
 /// The layers [`stack`] builds, outermost first.
 pub type Middleware = Stack<
     UnaryTimeoutLayer,
-    Stack<AuthenticationLayer, Stack<AdmissionLayer, Stack<RpcSpanLayer, Identity>>>,
+    Stack<
+        CallerPlacesLayer,
+        Stack<AuthenticationLayer, Stack<AdmissionLayer, Stack<RpcSpanLayer, Identity>>>,
+    >,
 >;
 
 /// The middleware, in the order a call meets it:
@@ -56,7 +61,11 @@ pub type Middleware = Stack<
 ///    of calls cannot make the server verify signatures beyond its limit.
 /// 3. Authentication: the bearer token becomes the call's actor, or the call is refused
 ///    UNAUTHENTICATED (and recorded) before any service decodes it. Health needs no token.
-/// 4. Unary timeout: a unary call still running after `server.unary_timeout_secs` is dropped
+/// 4. Places per caller: one person of one system (the token's `client_id` and `sub`) holds at
+///    most `server.max_requests_per_caller` of the places, so a caller that stalls its streams
+///    or floods the server with calls cannot take the pool from everyone else. It needs the
+///    actor, so it comes after authentication.
+/// 5. Unary timeout: a unary call still running after `server.unary_timeout_secs` is dropped
 ///    and answered DEADLINE_EXCEEDED. Streaming calls (FileDocument, ReadPage, health Watch,
 ///    reflection) are spared: a large page takes minutes, and a filing has its own idle
 ///    timeout. It comes last so that only admitted, authenticated calls are timed.
@@ -70,6 +79,7 @@ pub fn stack(protection: &Protection, gate: Gate) -> Middleware {
             gate,
             methods: protection.methods.clone(),
         })
+        .layer(protection.caller_places.clone())
         .layer(protection.unary_timeout_layer())
         .into_inner()
 }
@@ -80,6 +90,8 @@ pub struct Protection {
     /// The places for calls in flight, shared by every connection; `None` without a limit.
     places: Option<Arc<Semaphore>>,
     max_concurrent_requests: usize,
+    /// Each caller's places, shared by every connection.
+    caller_places: CallerPlacesLayer,
     unary_timeout: Option<Duration>,
     /// The methods the server offers, by path (`/package.Service/Method`).
     methods: Arc<Methods>,
@@ -126,6 +138,9 @@ impl Protection {
         Ok(Self {
             places: (limit > 0).then(|| Arc::new(Semaphore::new(limit))),
             max_concurrent_requests: limit,
+            caller_places: CallerPlacesLayer::new(
+                (server.max_requests_per_caller > 0).then_some(server.max_requests_per_caller),
+            ),
             unary_timeout: seconds(server.unary_timeout_secs),
             methods: Arc::new(methods()?),
             max_message_bytes: server.max_message_bytes,

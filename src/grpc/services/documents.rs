@@ -33,6 +33,9 @@ impl pb::document_service_server::DocumentService for Documents {
     ) -> Result<Response<pb::Document>, Status> {
         let actor = actor(&request)?;
         let (header, parts) = split_upload(
+            &self.archive,
+            &actor,
+            "FileDocument",
             request.into_inner(),
             "filing",
             |first: pb::FileDocumentRequest| match first.part {

@@ -22,6 +22,9 @@ pub(super) async fn correct_document(
 ) -> Result<Response<pb::Document>, Status> {
     let actor = actor(&request)?;
     let (header, parts) = split_upload(
+        archive,
+        &actor,
+        "CorrectDocument",
         request.into_inner(),
         "correction",
         |first: pb::CorrectDocumentRequest| match first.part {
