@@ -36,7 +36,8 @@ const OPEN_POLICY: &str = r#"
 description = "benchmarks only"
 permissions = ["read-customers", "create-customers", "update-customers", "read-documents",
                "read-pages", "file-documents", "read-catalog", "read-audit", "manage-rules",
-               "correct-documents", "hold-records", "appraise-records", "approve-disposal"]
+               "correct-documents", "hold-records", "read-holds", "appraise-records",
+               "approve-disposal"]
 scope = "all"
 clearance = "confidential"
 personal_data = "full"

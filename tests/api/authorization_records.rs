@@ -176,7 +176,7 @@ async fn every_role_gets_exactly_what_the_policy_grants_over_records_rules() {
                     })
                     .await,
             ));
-            let expected = caller.expect(Permission::ReadDocuments, inside, None);
+            let expected = caller.expect(Permission::ReadHolds, inside, None);
             check("ListLegalHolds", caller, inside, expected, actual);
 
             let actual = called(outcome(

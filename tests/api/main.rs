@@ -22,6 +22,7 @@ mod limits;
 mod listing;
 mod masking;
 mod pages;
+mod reach_hardening;
 mod retention;
 mod stalls;
 mod versions;

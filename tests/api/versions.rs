@@ -484,11 +484,10 @@ async fn a_version_is_seen_only_by_those_who_see_its_type_and_the_document_now()
         .await
         .unwrap();
 
-    let mut kiosk = app.clients_as(&Token::new(
-        "payment-channel",
-        "payment-channel",
-        Some("1201"),
-    ));
+    let mut kiosk = app.clients_as(&Token {
+        account: Some(ACCOUNT.into()),
+        ..Token::new("payment-channel", "payment-channel", None)
+    });
     let get_as = |version: i32| pb::GetDocumentRequest {
         name: filed.name.clone(),
         version,

@@ -29,6 +29,22 @@ pub fn present_customer(mut customer: Customer, grant: &Grant<'_>) -> Customer {
     customer
 }
 
+/// Another holder's record, as the account's current holder may see it after a transfer: a
+/// household's name masked (a business's name is public), and no ID number, phone or address
+/// at all, whatever the role sees of its own holder.
+pub fn withhold_holder(mut customer: Customer) -> Customer {
+    if customer.customer_class == CustomerClass::Residential {
+        let masked = mask_name(customer.display_name.as_str());
+        if let Ok(name) = CustomerDisplayName::parse(&masked) {
+            customer.display_name = name;
+        }
+    }
+    customer.id_number = None;
+    customer.phone = None;
+    customer.address = None;
+    customer
+}
+
 /// Returns an audit event as the grant may see it: the personal values recorded in a change's
 /// details are masked like the customer's own fields.
 pub fn present_audit_event(mut event: ChainedEvent, grant: &Grant<'_>) -> ChainedEvent {
@@ -68,18 +84,26 @@ fn mask_json(value: &mut serde_json::Value) {
     }
 }
 
-/// 张三丰 → 张**: the family name stays, the given name goes.
+/// 张三丰 → 张**: the family name stays, the given name goes. A name of one or two characters
+/// keeps none (李 or 李四 as 李* would give it away, or most of it): `**`.
 fn mask_name(name: &str) -> String {
     let mut chars = name.chars();
     let first: String = chars.next().into_iter().collect();
-    let rest = chars.count().max(1);
+    let rest = chars.count();
+    if rest < 2 {
+        return "**".into();
+    }
     format!("{first}{}", "*".repeat(rest))
 }
 
-/// Keeps `head` leading and `tail` trailing characters; everything between becomes `*`.
+/// The fewest characters `keep_ends` hides; a shorter text is hidden whole.
+const HIDDEN_AT_LEAST: usize = 4;
+
+/// Keeps `head` leading and `tail` trailing characters; everything between becomes `*`. A text
+/// too short to hide at least four characters between them is hidden whole.
 fn keep_ends(text: &str, head: usize, tail: usize) -> String {
     let chars: Vec<char> = text.chars().collect();
-    if chars.len() <= head + tail {
+    if chars.len() < head + tail + HIDDEN_AT_LEAST {
         return "*".repeat(chars.len());
     }
     chars
@@ -95,9 +119,13 @@ fn keep_ends(text: &str, head: usize, tail: usize) -> String {
         .collect()
 }
 
-/// Keeps the first `head` characters (a district, not a door) and hides the rest.
+/// Keeps the first `head` characters (a district, not a door), but never more than half of
+/// the text, so a short address keeps little of itself; hides the rest.
 fn keep_start(text: &str, head: usize) -> String {
-    let kept: String = text.chars().take(head).collect();
+    let kept: String = text
+        .chars()
+        .take(head.min(text.chars().count() / 2))
+        .collect();
     format!("{kept}****")
 }
 
@@ -108,7 +136,13 @@ mod tests {
     #[test]
     fn a_chinese_name_keeps_only_the_family_name() {
         assert_eq!(mask_name("张三丰"), "张**");
-        assert_eq!(mask_name("李"), "李*");
+        assert_eq!(mask_name("欧阳娜娜"), "欧***");
+    }
+
+    #[test]
+    fn a_name_of_one_or_two_characters_keeps_none() {
+        assert_eq!(mask_name("李"), "**");
+        assert_eq!(mask_name("李四"), "**");
     }
 
     #[test]
@@ -120,6 +154,8 @@ mod tests {
     fn a_phone_number_keeps_its_prefix_and_last_four_digits() {
         assert_eq!(keep_ends("13812345678", 3, 4), "138****5678");
         assert_eq!(keep_ends("1234", 3, 4), "****");
+        // An eight-digit landline would keep seven of its eight digits.
+        assert_eq!(keep_ends("23456789", 3, 4), "********");
     }
 
     #[test]
@@ -141,5 +177,12 @@ mod tests {
             keep_start("天津市和平区南京路100号3门", 6),
             "天津市和平区****"
         );
+    }
+
+    #[test]
+    fn a_short_address_keeps_at_most_half_of_itself() {
+        assert_eq!(keep_start("和平区南京路1号", 6), "和平区南****");
+        assert_eq!(keep_start("南京路", 6), "南****");
+        assert_eq!(keep_start("甲", 6), "****");
     }
 }

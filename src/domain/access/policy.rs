@@ -44,6 +44,10 @@ pub enum Permission {
     CorrectDocuments,
     /// Place and release legal holds, which block disposal.
     HoldRecords,
+    /// See an account's legal holds: list them, and find them named in a document's retention.
+    /// Holds are the keepers' business (a dispute, an investigation); the customer and the
+    /// payment channels are not told of them.
+    ReadHolds,
     /// List records whose retention has expired and propose destruction lists.
     AppraiseRecords,
     /// Approve a destruction list someone else proposed; approval destroys its documents.

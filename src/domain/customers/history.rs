@@ -7,13 +7,13 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::Resource;
-use crate::domain::access::masking::present_customer;
+use crate::domain::access::masking::{present_customer, withhold_holder};
 use crate::domain::clock::Clock;
 use crate::domain::names::customer_name;
 use crate::domain::paging::{Cursor, Page, PageRequest};
 use crate::domain::{AccountNumber, Archive, Customer, Error, parse_customer_name};
 use crate::domain::{Actor, Permission};
+use crate::domain::{Grant, Reach, Resource};
 
 /// Who changes a customer and when: `{system}/{person}` of the caller, at the clock's now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,7 +119,7 @@ impl Archive {
             let policy = self.policy();
             let grant = policy.grant(actor)?;
             grant.require(Permission::ReadCustomers)?;
-            self.reachable_customer(&grant, account).await?;
+            let current = self.reachable_customer(&grant, account).await?;
             let revisions = self
                 .db
                 .customer_revisions(account, page.after.map(|c| c.0), page.size + 1)
@@ -131,7 +131,7 @@ impl Archive {
                 items: page
                     .items
                     .into_iter()
-                    .map(|revision| present_revision(revision, &grant))
+                    .map(|revision| present_revision(revision, &current, &grant))
                     .collect(),
                 next: page.next,
             })
@@ -150,27 +150,48 @@ impl Archive {
             let policy = self.policy();
             let grant = policy.grant(actor)?;
             grant.require(Permission::ReadCustomers)?;
-            self.reachable_customer(&grant, &name.account).await?;
+            let current = self.reachable_customer(&grant, &name.account).await?;
             let revision = self
                 .db
                 .customer_revision(&name.account, name.revision)
                 .await?
                 .ok_or_else(|| Error::NotFound(format!("revision {name} not found")))?;
-            Ok(present_revision(revision, &grant))
+            Ok(present_revision(revision, &current, &grant))
         })
         .await
     }
 }
 
-/// Masks a revision exactly as the customer itself is masked; a household's name in an old
-/// revision stays masked even if the account has become a business since.
+/// Masks a revision as the customer itself is masked; a household's name in an old revision
+/// stays masked even if the account has become a business since. A caller who acts for the
+/// account's holder (an own-account reach: the customer, a payment channel) sees the personal
+/// data of the current holding only: a revision of an earlier holder, before a transfer
+/// (过户), comes without its ID number, phone and address, and a household's name masked.
 fn present_revision(
     revision: CustomerRevision,
-    grant: &crate::domain::Grant<'_>,
+    current: &Customer,
+    grant: &Grant<'_>,
 ) -> CustomerRevision {
+    let for_the_holder = matches!(grant.reach(), Reach::Account(_));
+    let customer = if for_the_holder && !same_holding(&revision.customer, current) {
+        withhold_holder(revision.customer)
+    } else {
+        present_customer(revision.customer, grant)
+    };
     CustomerRevision {
-        customer: present_customer(revision.customer, grant),
+        customer,
         ..revision
+    }
+}
+
+/// Whether a revision's holder is the account's current holder. The ID number identifies the
+/// holder (a rename of the same person or company keeps it; a transfer replaces it); where
+/// either side has none recorded, the name must be the same. When in doubt the revision counts
+/// as another holder's, which hides more rather than less.
+fn same_holding(revision: &Customer, current: &Customer) -> bool {
+    match (&revision.id_number, &current.id_number) {
+        (Some(then), Some(now)) => then == now,
+        _ => revision.display_name == current.display_name,
     }
 }
 

@@ -15,7 +15,7 @@ use super::pages::{PageInfo, Sha256Digest};
 use super::versions::VersionAuthor;
 use crate::domain::CustomerStatus;
 use crate::domain::names::DocumentName;
-use crate::domain::{Actor, Permission};
+use crate::domain::{Actor, Grant, Permission};
 use crate::domain::{Archive, Error};
 use crate::domain::{AuditEvent, Resource};
 use crate::storage::NewDocument;
@@ -77,21 +77,28 @@ impl Archive {
                     header.source_system.as_str()
                 )));
             }
-            // The four lookups at once, one round trip of waiting; their results are judged
-            // in the order the rules need: a retry is answered before anything else.
-            // The database's clock is read before any page object is written (see
+            // The four lookups at once, one round trip of waiting. A retry is answered only
+            // once the caller is shown to reach the account and see the document type; any
+            // other caller gets what a fresh filing would, never the earlier document or its
+            // name. The database's clock is read before any page object is written (see
             // storage::database::content_destructions).
             let (earlier, customer, document_type, uploads_began) = tokio::join!(
-                self.earlier_filing(&header),
+                self.db
+                    .document_by_request(&header.source_system, &header.client_request_id),
                 self.reachable_customer(&grant, &header.account),
                 self.document_type(&header.document_type),
                 self.db.clock_now()
             );
-            if let Some(document) = earlier? {
+            let customer = customer?;
+            let sees_type = document_type
+                .as_ref()
+                .is_ok_and(|t| grant.sees(&t.code, t.confidentiality));
+            if sees_type && let Some(document) = earlier? {
+                let document = self.judge_retry(&grant, &header, document).await?;
                 self.audit.record(retry_event(event, &document)).await;
                 return Ok(Filing::Retry(document));
             }
-            if customer?.status == CustomerStatus::Closed {
+            if customer.status == CustomerStatus::Closed {
                 return Err(Error::FailedPrecondition(format!(
                     "customer customers/{} is closed; reopen the account before filing into it",
                     header.account
@@ -133,12 +140,17 @@ impl Archive {
                 Some(document) => Ok(Filing::New(document)),
                 // A concurrent retry committed first; answer as that one did.
                 None => {
-                    let document = self.earlier_filing(&header).await?.ok_or_else(|| {
-                        Error::Unexpected(anyhow::anyhow!(
-                            "filing request {} was a duplicate but its document is gone",
-                            header.client_request_id
-                        ))
-                    })?;
+                    let document = self
+                        .db
+                        .document_by_request(&header.source_system, &header.client_request_id)
+                        .await?
+                        .ok_or_else(|| {
+                            Error::Unexpected(anyhow::anyhow!(
+                                "filing request {} was a duplicate but its document is gone",
+                                header.client_request_id
+                            ))
+                        })?;
+                    let document = self.judge_retry(&grant, &header, document).await?;
                     self.audit.record(retry_event(event, &document)).await;
                     Ok(Filing::Retry(document))
                 }
@@ -147,24 +159,38 @@ impl Archive {
         .await
     }
 
-    async fn earlier_filing(&self, header: &FilingHeader) -> Result<Option<Document>, Error> {
-        let Some(document) = self
-            .db
-            .document_by_request(&header.source_system, &header.client_request_id)
-            .await?
-        else {
-            return Ok(None);
-        };
-        if document.was_filed_by(header) {
-            Ok(Some(document))
-        } else {
-            Err(Error::AlreadyExists(format!(
-                "client_request_id {:?} of source system {:?} was already used for document {} with other metadata; use a new id for a new document",
-                header.client_request_id.as_str(),
-                header.source_system.as_str(),
-                document.name()
-            )))
+    /// The answer to a filing whose request id names an earlier document: that document when
+    /// the filing is its retry, `ALREADY_EXISTS` when the id was used for another. The caller
+    /// reaches the filing's account and sees its type (the caller checks); the earlier
+    /// document is named only if the caller also sees it.
+    async fn judge_retry(
+        &self,
+        grant: &Grant<'_>,
+        header: &FilingHeader,
+        earlier: Document,
+    ) -> Result<Document, Error> {
+        // A retry names the same account and type, and both were just checked; a correction
+        // since may have moved the document out of the caller's sight.
+        let reached = earlier.account == header.account
+            || match self.reachable_customer(grant, &earlier.account).await {
+                Ok(_) => true,
+                Err(Error::NotFound(_)) => false,
+                Err(error) => return Err(error),
+            };
+        let visible = reached && grant.sees(&earlier.document_type, earlier.confidentiality);
+        if visible && earlier.was_filed_by(header) {
+            return Ok(earlier);
         }
+        let used_for = if visible {
+            format!("document {}", earlier.name())
+        } else {
+            "another document".into()
+        };
+        Err(Error::AlreadyExists(format!(
+            "client_request_id {:?} of source system {:?} was already used for {used_for} with other metadata; use a new id for a new document",
+            header.client_request_id.as_str(),
+            header.source_system.as_str(),
+        )))
     }
 
     /// Waits for the next message of a stream of page parts, at most the idle timeout.

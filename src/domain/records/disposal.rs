@@ -138,6 +138,18 @@ pub fn disposable_all(
     }
 }
 
+/// How many of the candidates lie outside the grant's reach or sight: an approver destroys
+/// only what they could read, as a proposer proposes only what they could.
+fn out_of_sight(grant: &Grant<'_>, candidates: &[DisposalCandidate]) -> usize {
+    candidates
+        .iter()
+        .filter(|c| {
+            !(grant.reaches_account(&c.name.account, &c.org_unit)
+                && grant.sees(&c.document_type, c.confidentiality))
+        })
+        .count()
+}
+
 fn list_resource(name: &DestructionListName) -> Resource {
     Resource::named(name.to_string())
 }
@@ -226,6 +238,13 @@ impl Archive {
                     let ids: Vec<DocumentName> =
                         list.documents.iter().map(|d| d.name.clone()).collect();
                     let candidates = disposal.candidates(&ids).await?;
+                    let beyond = out_of_sight(&grant, &candidates);
+                    if beyond > 0 {
+                        // Not named: they are out of the approver's sight.
+                        return Err(Error::PermissionDenied(format!(
+                            "destruction list {name} holds {beyond} documents you may not see; someone who sees them all must approve it"
+                        )));
+                    }
                     let now = self.clock.now();
                     disposable_all(&candidates, &list.org_unit, now)?;
                     let decision = Decision {
@@ -468,6 +487,44 @@ mod tests {
             let refused = kept.disposable(&unit, expiry + TimeDelta::days(365 * 100));
             assert!(refused.unwrap_err().contains(why), "{why}");
         }
+    }
+
+    #[test]
+    fn an_approver_sees_every_document_it_destroys() {
+        let policy = crate::domain::Policy::parse(
+            r#"
+            [roles.keeper]
+            description = "x"
+            permissions = ["approve-disposal"]
+            scope = "org-unit"
+            clearance = "internal"
+            personal_data = "full"
+            [systems.desk]
+            description = "x"
+            roles = ["keeper"]
+            "#,
+        )
+        .unwrap();
+        let actor = Actor {
+            system: "desk".into(),
+            person: "p".into(),
+            role: "keeper".into(),
+            org_unit: Some(OrgUnitCode::parse("1201").unwrap()),
+            account: None,
+            request_id: "r".into(),
+        };
+        let grant = policy.grant(&actor).unwrap();
+        let proof = DisposalCandidate {
+            document_type: DocumentTypeCode::parse("identity-proof").unwrap(),
+            confidentiality: Confidentiality::Confidential,
+            ..candidate()
+        };
+        let elsewhere = DisposalCandidate {
+            org_unit: OrgUnitCode::parse("130101").unwrap(),
+            ..candidate()
+        };
+        assert_eq!(out_of_sight(&grant, &[candidate()]), 0);
+        assert_eq!(out_of_sight(&grant, &[candidate(), proof, elsewhere]), 2);
     }
 
     #[test]

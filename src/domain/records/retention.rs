@@ -212,11 +212,15 @@ impl Archive {
             let grant = policy.grant(actor)?;
             grant.require(Permission::ReadDocuments)?;
             self.visible_document(&grant, name).await?;
-            let facts = self
+            let mut facts = self
                 .db
                 .retention_facts(name)
                 .await?
                 .ok_or_else(|| crate::domain::documents::document::document_not_found(name))?;
+            if grant.require(Permission::ReadHolds).is_err() {
+                // Whether a document is held is not told to those who may not see holds.
+                facts.holds.clear();
+            }
             Ok(Retention::at(name.clone(), facts, self.clock.now()))
         })
         .await
@@ -299,7 +303,8 @@ impl Archive {
         .await
     }
 
-    /// An archive's legal holds, newest first.
+    /// An archive's legal holds, newest first: those on the account and those on documents the
+    /// caller sees (a hold on a document out of its sight would name it).
     pub async fn legal_holds(
         &self,
         actor: &Actor,
@@ -311,9 +316,25 @@ impl Archive {
         self.audited(actor, "ListLegalHolds", resource, async {
             let policy = self.policy();
             let grant = policy.grant(actor)?;
-            grant.require(Permission::ReadDocuments)?;
+            grant.require(Permission::ReadHolds)?;
             self.reachable_customer(&grant, account).await?;
-            Ok(self.db.legal_holds(account, show_released).await?)
+            let mut holds = Vec::new();
+            for hold in self.db.legal_holds(account, show_released).await? {
+                let seen = match &hold.target {
+                    HoldTarget::Account(_) => true,
+                    HoldTarget::Document(document) => {
+                        match self.visible_document(&grant, document).await {
+                            Ok(_) => true,
+                            Err(Error::NotFound(_)) => false,
+                            Err(error) => return Err(error),
+                        }
+                    }
+                };
+                if seen {
+                    holds.push(hold);
+                }
+            }
+            Ok(holds)
         })
         .await
     }
