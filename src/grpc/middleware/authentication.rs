@@ -2,25 +2,17 @@
 //! system and the person it acts for. Verified here, it becomes the call's [`Actor`].
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-
-use bytes::Bytes;
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use tonic::body::Body;
 use tonic::{Request, Status};
-use tower::{Layer, Service};
 
+use super::checkpoint::{CheckpointLayer, Gatekeeper};
 use super::{Methods, is_health_check};
 use crate::domain::{AccountNumber, Actor, Archive, AuditEvent, OrgUnitCode, Resource};
-
-type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
 
 /// A key tokens may be signed with.
 #[derive(Clone)]
@@ -264,68 +256,33 @@ pub enum Gate {
 
 /// Gives every call but health its [`Actor`], or refuses it UNAUTHENTICATED before any
 /// service decodes it.
+pub type AuthenticationLayer = CheckpointLayer<Authentication>;
+
 #[derive(Clone)]
-pub struct AuthenticationLayer {
+pub struct Authentication {
     pub(super) gate: Gate,
     pub(super) methods: Arc<Methods>,
 }
 
-impl<S> Layer<S> for AuthenticationLayer {
-    type Service = Authentication<S>;
+impl Gatekeeper for Authentication {
+    type Place = ();
 
-    fn layer(&self, inner: S) -> Self::Service {
-        Authentication {
-            inner,
-            gate: self.gate.clone(),
-            methods: self.methods.clone(),
-        }
-    }
-}
-
-#[derive(Clone)]
-pub struct Authentication<S> {
-    inner: S,
-    gate: Gate,
-    methods: Arc<Methods>,
-}
-
-impl<S, B, R> Service<http::Request<B>> for Authentication<S>
-where
-    S: Service<http::Request<B>, Response = http::Response<R>>,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    R: http_body::Body<Data = Bytes> + Send + 'static,
-    R::Error: Into<tonic::codegen::StdError>,
-{
-    type Response = http::Response<Body>;
-    type Error = S::Error;
-    type Future = BoxFuture<Self::Response, Self::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+    fn admit<B>(&self, request: &mut http::Request<B>) -> Result<Option<()>, Status> {
         // Health stays reachable without a token, for probes and load balancers.
-        if !is_health_check(request.uri().path()) {
-            let actor = match &self.gate {
-                Gate::Tokens(authenticator) => authenticator.authenticate(
-                    self.methods.action_of(request.uri().path()),
-                    request.headers(),
-                ),
-                #[cfg(feature = "bench-bypass")]
-                Gate::Fixed(actor) => Ok(actor.clone()),
-            };
-            match actor {
-                // tonic hands the request's extensions on to the service's `Request`.
-                Ok(actor) => {
-                    request.extensions_mut().insert(actor);
-                }
-                Err(status) => return Box::pin(std::future::ready(Ok(status.into_http()))),
-            }
+        if is_health_check(request.uri().path()) {
+            return Ok(None);
         }
-        let response = self.inner.call(request);
-        Box::pin(async move { Ok(response.await?.map(Body::new)) })
+        let actor = match &self.gate {
+            Gate::Tokens(authenticator) => authenticator.authenticate(
+                self.methods.action_of(request.uri().path()),
+                request.headers(),
+            )?,
+            #[cfg(feature = "bench-bypass")]
+            Gate::Fixed(actor) => actor.clone(),
+        };
+        // tonic hands the request's extensions on to the service's `Request`.
+        request.extensions_mut().insert(actor);
+        Ok(None)
     }
 }
 

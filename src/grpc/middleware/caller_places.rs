@@ -3,20 +3,12 @@
 //! valid token — can take the whole pool from everyone else.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 
-use bytes::Bytes;
 use tonic::Status;
-use tonic::body::Body;
-use tower::{Layer, Service};
 
-use super::admission::Holding;
+use super::checkpoint::{CheckpointLayer, Gatekeeper};
 use crate::domain::Actor;
-
-type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
 
 /// The calls each caller has in flight, by (system, person).
 #[derive(Debug, Default)]
@@ -25,7 +17,7 @@ struct Ledger {
 }
 
 /// A caller's place: given back when the reply has been sent or dropped.
-pub(super) struct CallerPlace {
+pub struct CallerPlace {
     ledger: Arc<Ledger>,
     caller: (String, String),
 }
@@ -66,15 +58,16 @@ impl Drop for CallerPlace {
 }
 
 /// Refuses a call whose caller already holds `server.max_requests_per_caller` places.
+pub type CallerPlacesLayer = CheckpointLayer<CallerPlaces>;
+
 #[derive(Debug, Clone)]
-pub struct CallerPlacesLayer {
+pub struct CallerPlaces {
     ledger: Arc<Ledger>,
-    limit: Option<usize>,
+    limit: usize,
 }
 
-impl CallerPlacesLayer {
-    /// `None` leaves callers unlimited (beyond the global limit of admission).
-    pub(super) fn new(limit: Option<usize>) -> Self {
+impl CallerPlaces {
+    pub(super) fn new(limit: usize) -> Self {
         Self {
             ledger: Arc::default(),
             limit,
@@ -82,72 +75,34 @@ impl CallerPlacesLayer {
     }
 }
 
-impl<S> Layer<S> for CallerPlacesLayer {
-    type Service = CallerPlaces<S>;
+impl Gatekeeper for CallerPlaces {
+    type Place = CallerPlace;
 
-    fn layer(&self, inner: S) -> Self::Service {
-        CallerPlaces {
-            inner,
-            ledger: Arc::clone(&self.ledger),
-            limit: self.limit,
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct CallerPlaces<S> {
-    inner: S,
-    ledger: Arc<Ledger>,
-    limit: Option<usize>,
-}
-
-impl<S, B, R> Service<http::Request<B>> for CallerPlaces<S>
-where
-    S: Service<http::Request<B>, Response = http::Response<R>>,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    R: http_body::Body<Data = Bytes> + Send + 'static,
-    R::Error: Into<tonic::codegen::StdError>,
-{
-    type Response = http::Response<Body>;
-    type Error = S::Error;
-    type Future = BoxFuture<Self::Response, Self::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        // Health calls carry no actor: admission spares them, and so does this.
-        let place = match (self.limit, request.extensions().get::<Actor>()) {
-            (Some(limit), Some(actor)) => match self.ledger.take(actor, limit) {
-                Some(place) => Some(place),
-                None => {
-                    tracing::info!(
-                        system = %actor.system,
-                        person = %actor.person,
-                        limit,
-                        method = request.uri().path(),
-                        "call refused: the caller holds its share of the calls in flight"
-                    );
-                    let status = Status::resource_exhausted(format!(
-                        "{}/{} already has {limit} calls in flight, the most one caller may \
-                         have; let some finish (or cancel them) before starting more",
-                        actor.system, actor.person
-                    ));
-                    return Box::pin(std::future::ready(Ok(status.into_http())));
-                }
-            },
-            _ => None,
+    fn admit<B>(&self, request: &mut http::Request<B>) -> Result<Option<CallerPlace>, Status> {
+        // Health calls carry no actor: admission spares them, and so does this. 0 is no limit.
+        let Some(actor) = request.extensions().get::<Actor>() else {
+            return Ok(None);
         };
-        let response = self.inner.call(request);
-        Box::pin(async move {
-            let response = response.await?;
-            Ok(response.map(|body| match place {
-                Some(place) => Body::new(Holding::new(Body::new(body), place)),
-                None => Body::new(body),
-            }))
-        })
+        if self.limit == 0 {
+            return Ok(None);
+        }
+        match self.ledger.take(actor, self.limit) {
+            Some(place) => Ok(Some(place)),
+            None => {
+                tracing::info!(
+                    system = %actor.system,
+                    person = %actor.person,
+                    limit = self.limit,
+                    method = request.uri().path(),
+                    "call refused: the caller holds its share of the calls in flight"
+                );
+                Err(Status::resource_exhausted(format!(
+                    "{}/{} already has {} calls in flight, the most one caller may have; let \
+                     some finish (or cancel them) before starting more",
+                    actor.system, actor.person, self.limit
+                )))
+            }
+        }
     }
 }
 

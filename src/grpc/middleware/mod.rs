@@ -6,6 +6,7 @@
 mod admission;
 mod authentication;
 mod caller_places;
+mod checkpoint;
 mod linger;
 mod rpc_span;
 mod unary_timeout;
@@ -27,6 +28,7 @@ pub use authentication::{
     Authentication, AuthenticationLayer, Authenticator, Gate, TrustedKey, actor,
 };
 pub use caller_places::{CallerPlaces, CallerPlacesLayer};
+pub use checkpoint::{Checkpoint, CheckpointLayer, Gatekeeper};
 pub use linger::LingeringClose;
 pub use rpc_span::{RpcSpan, RpcSpanLayer};
 pub use unary_timeout::{UnaryTimeout, UnaryTimeoutLayer};
@@ -75,10 +77,10 @@ pub fn stack(protection: &Protection, gate: Gate) -> Middleware {
     ServiceBuilder::new()
         .layer(RpcSpanLayer)
         .layer(protection.admission_layer())
-        .layer(AuthenticationLayer {
+        .layer(AuthenticationLayer::new(Authentication {
             gate,
             methods: protection.methods.clone(),
-        })
+        }))
         .layer(protection.caller_places.clone())
         .layer(protection.unary_timeout_layer())
         .into_inner()
@@ -138,9 +140,9 @@ impl Protection {
         Ok(Self {
             places: (limit > 0).then(|| Arc::new(Semaphore::new(limit))),
             max_concurrent_requests: limit,
-            caller_places: CallerPlacesLayer::new(
-                (server.max_requests_per_caller > 0).then_some(server.max_requests_per_caller),
-            ),
+            caller_places: CallerPlacesLayer::new(CallerPlaces::new(
+                server.max_requests_per_caller,
+            )),
             unary_timeout: seconds(server.unary_timeout_secs),
             methods: Arc::new(methods()?),
             max_message_bytes: server.max_message_bytes,
@@ -173,10 +175,10 @@ impl Protection {
     }
 
     fn admission_layer(&self) -> AdmissionLayer {
-        AdmissionLayer {
+        AdmissionLayer::new(Admission {
             places: self.places.clone(),
             limit: self.max_concurrent_requests,
-        }
+        })
     }
 
     fn unary_timeout_layer(&self) -> UnaryTimeoutLayer {
