@@ -75,6 +75,10 @@ pub struct ServerSettings {
     pub unary_timeout_secs: u64,
     /// The largest gRPC message decoded or encoded, on every service.
     pub max_message_bytes: usize,
+    /// Connections open at once; one more is closed as soon as it is accepted. Each can hold
+    /// up to the HTTP/2 connection window (8 MiB) of data the server has not read yet, so
+    /// `max_connections × 8 MiB` plus the filings must fit the pod's memory. 0: no limit.
+    pub max_connections: usize,
     /// HTTP/2 streams a connection may have open at once. 0 leaves it unlimited.
     pub max_concurrent_streams_per_connection: u32,
     /// How long a connection may stay silent before the server pings it, to find dead peers.
@@ -193,6 +197,8 @@ impl Default for ServerSettings {
             unary_timeout_secs: 30,
             // One ReadPage chunk (1 MiB) fits with room to spare; filings stream in chunks.
             max_message_bytes: 4 * 1024 * 1024 + 1024,
+            // 64 × 8 MiB = 512 MiB: half of the chart's 1 GiB memory limit.
+            max_connections: 64,
             max_concurrent_streams_per_connection: 128,
             http2_keepalive_interval_secs: 30,
             http2_keepalive_timeout_secs: 10,

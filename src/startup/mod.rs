@@ -24,7 +24,7 @@ use tonic_health::ServingStatus;
 
 use self::jobs::{finish_destructions, reload_policy_on_hangup};
 use crate::domain::{Archive, ChainKey, Clock, Policy, SystemClock};
-use crate::grpc::middleware::{Authenticator, Gate, LingeringClose, Protection, TrustedKey};
+use crate::grpc::middleware::{Authenticator, Gate, Protection, TrustedKey};
 use crate::grpc::{SERVICE_NAMES, routes};
 use crate::settings::{AuthSettings, Settings};
 use crate::storage::{AuditLog, Database, PART_SIZE, PageStore, open_object_store};
@@ -198,11 +198,18 @@ impl App {
         };
         // serve_with_incoming ignores the builder's TCP options: set them on the listener.
         // Without TCP_NODELAY every response waits ~40 ms for a delayed ACK.
-        // Lingering close keeps a drain from resetting the end of the last streams.
+        // Lingering close keeps a drain from resetting the end of the last streams; a
+        // connection beyond `server.max_connections` is closed as soon as it is accepted.
+        let connections = protection.clone();
         let incoming = TcpIncoming::from(self.listener)
             .with_nodelay(Some(true))
             .with_keepalive(Some(Duration::from_secs(60)))
-            .map(|connection| connection.map(LingeringClose::new));
+            .filter_map(move |connection| {
+                std::future::ready(match connection {
+                    Ok(stream) => connections.admit_connection(stream).map(Ok),
+                    Err(error) => Some(Err(error)),
+                })
+            });
         let serve = Server::builder()
             // Large pages stream faster with windows bigger than HTTP/2's 64 KiB default.
             .initial_stream_window_size(Some(PART_SIZE as u32 / 4))
@@ -216,8 +223,8 @@ impl App {
             // Health stays reachable without a token, for probes and load balancers.
             .add_service(
                 health_service
-                    .max_decoding_message_size(protection.max_message_bytes())
-                    .max_encoding_message_size(protection.max_message_bytes()),
+                    .max_decoding_message_size(protection.max_health_message_bytes())
+                    .max_encoding_message_size(protection.max_health_message_bytes()),
             )
             .serve_with_incoming_shutdown(incoming, signal);
 

@@ -22,6 +22,7 @@ mod limits;
 mod listing;
 mod masking;
 mod pages;
+mod peer_limits;
 mod reach_hardening;
 mod retention;
 mod stalls;

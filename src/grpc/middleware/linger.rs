@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
 use tonic::transport::server::{Connected, TcpConnectInfo};
 
 /// The longest a finished connection is read from before it is closed; a client that saw the
@@ -26,12 +27,24 @@ const LINGER: Duration = Duration::from_secs(2);
 pub struct LingeringClose {
     /// `None` only once dropped.
     stream: Option<TcpStream>,
+    /// The connection's place among `server.max_connections`, given back once the socket is
+    /// closed (after lingering).
+    place: Option<OwnedSemaphorePermit>,
 }
 
 impl LingeringClose {
     pub fn new(stream: TcpStream) -> Self {
         Self {
             stream: Some(stream),
+            place: None,
+        }
+    }
+
+    /// The connection, holding `place` until it is closed.
+    pub fn holding(stream: TcpStream, place: OwnedSemaphorePermit) -> Self {
+        Self {
+            stream: Some(stream),
+            place: Some(place),
         }
     }
 
@@ -53,10 +66,12 @@ impl Drop for LingeringClose {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
+        let place = self.place.take();
         runtime.spawn(async move {
             let _ = stream.shutdown().await;
             let mut sink = tokio::io::sink();
             let _ = tokio::time::timeout(LINGER, tokio::io::copy(&mut stream, &mut sink)).await;
+            drop(place);
         });
     }
 }

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use prost::Message as _;
+use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tonic::server::NamedService;
 use tonic_health::pb::health_server::HealthServer;
@@ -39,6 +40,9 @@ use crate::settings::ServerSettings;
 /// The smallest message limit that still lets a ReadPage reply through: one chunk of page plus
 /// the message's own fields.
 const MIN_MESSAGE_BYTES: usize = MAX_CHUNK_BYTES + 1024;
+
+/// See [`Protection::max_health_message_bytes`].
+const HEALTH_MESSAGE_BYTES: usize = 1024;
 
 /// The layers [`stack`] builds, outermost first.
 pub type Middleware = Stack<
@@ -98,6 +102,9 @@ pub struct Protection {
     /// The methods the server offers, by path (`/package.Service/Method`).
     methods: Arc<Methods>,
     max_message_bytes: usize,
+    /// The places for connections; `None` without a limit.
+    connections: Option<Arc<Semaphore>>,
+    max_connections: usize,
     max_concurrent_streams: Option<u32>,
     keepalive_interval: Option<Duration>,
     keepalive_timeout: Duration,
@@ -146,6 +153,9 @@ impl Protection {
             unary_timeout: seconds(server.unary_timeout_secs),
             methods: Arc::new(methods()?),
             max_message_bytes: server.max_message_bytes,
+            connections: (server.max_connections > 0)
+                .then(|| Arc::new(Semaphore::new(server.max_connections))),
+            max_connections: server.max_connections,
             max_concurrent_streams: (server.max_concurrent_streams_per_connection > 0)
                 .then_some(server.max_concurrent_streams_per_connection),
             keepalive_interval: seconds(server.http2_keepalive_interval_secs),
@@ -157,6 +167,32 @@ impl Protection {
     /// message with OUT_OF_RANGE.
     pub fn max_message_bytes(&self) -> usize {
         self.max_message_bytes
+    }
+
+    /// The largest health message decoded or encoded: a service name and a status, nothing
+    /// more. Health needs no token, so nothing it accepts may be large.
+    pub fn max_health_message_bytes(&self) -> usize {
+        HEALTH_MESSAGE_BYTES
+    }
+
+    /// Admits an accepted connection, or refuses it (it is closed at once) when
+    /// `server.max_connections` are open: what connections can hold in memory stays bounded
+    /// however many a peer opens, with or without a token.
+    pub fn admit_connection(&self, stream: TcpStream) -> Option<LingeringClose> {
+        let Some(places) = &self.connections else {
+            return Some(LingeringClose::new(stream));
+        };
+        match places.clone().try_acquire_owned() {
+            Ok(place) => Some(LingeringClose::holding(stream, place)),
+            Err(_) => {
+                tracing::warn!(
+                    peer = ?stream.peer_addr().ok(),
+                    limit = self.max_connections,
+                    "connection refused: too many connections open"
+                );
+                None
+            }
+        }
     }
 
     /// HTTP/2 streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS); `None` is unlimited.
