@@ -576,7 +576,7 @@ fn init_logs() {
 
 pub const ISSUER: &str = "https://idp.test.custodian";
 pub const AUDIENCE: &str = "custodian";
-pub const AUDIT_CHAIN_KEY: &str = "test-audit-chain-key";
+pub const AUDIT_CHAIN_KEY: &str = "test-audit-chain-key-of-32-bytes-or-more";
 
 pub fn fixture(name: &str) -> PathBuf {
     repository_file("tests/fixtures").join(name)

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -14,11 +15,12 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tonic::body::Body;
+use tonic::transport::server::TcpConnectInfo;
 use tonic::{Request, Status};
 use tower::{Layer, Service};
 
 use super::{Methods, is_health_check};
-use crate::domain::{AccountNumber, Actor, Archive, AuditEvent, OrgUnitCode, Resource};
+use crate::domain::{AccountNumber, Actor, Archive, OrgUnitCode, Refusal};
 
 type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
 
@@ -218,8 +220,13 @@ fn describe(error: &jsonwebtoken::errors::Error) -> String {
 
 impl Authenticator {
     /// The actor of a call from its metadata, or the refusal, recorded in the audit trail as
-    /// `action`.
-    fn authenticate(&self, action: &str, headers: &http::HeaderMap) -> Result<Actor, Status> {
+    /// `action` from `peer` (coalesced with the same refusals from the same peer).
+    fn authenticate(
+        &self,
+        action: &str,
+        headers: &http::HeaderMap,
+        peer: Option<IpAddr>,
+    ) -> Result<Actor, Status> {
         let request_id = headers
             .get("x-request-id")
             .and_then(|value| value.to_str().ok())
@@ -234,18 +241,8 @@ impl Authenticator {
             None => Err("a bearer token is required in the authorization metadata".into()),
         };
         verified.map_err(|reason| {
-            let anonymous = Actor {
-                system: "-".into(),
-                person: "-".into(),
-                role: "-".into(),
-                org_unit: None,
-                account: None,
-                request_id,
-            };
-            let event =
-                AuditEvent::new(&anonymous, action, Resource::named("-"), "unauthenticated")
-                    .with_details(serde_json::json!({ "reason": reason }));
-            self.archive.record_refusal(event);
+            self.archive
+                .record_refusal(Refusal::new(peer, action, &reason, request_id));
             Status::unauthenticated(reason)
         })
     }
@@ -312,6 +309,7 @@ where
                 Gate::Tokens(authenticator) => authenticator.authenticate(
                     self.methods.action_of(request.uri().path()),
                     request.headers(),
+                    peer_of(&request),
                 ),
                 #[cfg(feature = "bench-bypass")]
                 Gate::Fixed(actor) => Ok(actor.clone()),
@@ -327,6 +325,17 @@ where
         let response = self.inner.call(request);
         Box::pin(async move { Ok(response.await?.map(Body::new)) })
     }
+}
+
+/// The caller's IP address: tonic's transport puts the connection's [`TcpConnectInfo`] in
+/// every request's extensions before the middleware sees it. The port is left out, so that a
+/// caller opening connection after connection is still one peer.
+fn peer_of<B>(request: &http::Request<B>) -> Option<IpAddr> {
+    request
+        .extensions()
+        .get::<TcpConnectInfo>()
+        .and_then(TcpConnectInfo::remote_addr)
+        .map(|address| address.ip())
 }
 
 /// The actor the authentication layer attached to a request.
