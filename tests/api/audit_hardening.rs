@@ -268,10 +268,13 @@ async fn health_is_not_serving_while_the_audit_trail_cannot_be_written() {
 #[tokio::test]
 async fn a_huge_person_filter_is_refused_and_its_record_is_bounded() {
     let mut app = spawn_app().await;
+    app.create_customer(ACCOUNT).await;
+    // A listing the caller may make, but for its filter.
     let huge = "x".repeat(1 << 20);
     let refused = app
         .audit
         .list_audit_events(pb::ListAuditEventsRequest {
+            account_number: ACCOUNT.into(),
             person: huge.clone(),
             ..Default::default()
         })
@@ -286,6 +289,7 @@ async fn a_huge_person_filter_is_refused_and_its_record_is_bounded() {
     let refused = app
         .audit
         .list_audit_events(pb::ListAuditEventsRequest {
+            account_number: ACCOUNT.into(),
             action: "Get\u{0}Customer".into(),
             ..Default::default()
         })
@@ -308,9 +312,16 @@ async fn a_huge_person_filter_is_refused_and_its_record_is_bounded() {
         assert!(row.resource.len() <= 2048, "{} bytes", row.resource.len());
         assert!(!row.resource.contains('\u{0}'));
     }
-    assert!(listings[0].resource.starts_with("auditEvents?person=xxx"));
+    assert!(
+        listings[0]
+            .resource
+            .starts_with(&format!("auditEvents?account={ACCOUNT}&person=xxx"))
+    );
     assert!(listings[0].resource.ends_with('…'), "marked as cut");
-    assert_eq!(listings[1].resource, "auditEvents?action=Get%00Customer");
+    assert_eq!(
+        listings[1].resource,
+        format!("auditEvents?account={ACCOUNT}&action=Get%00Customer")
+    );
     let mut db = connect(&app).await;
     let longest: i32 = sqlx::query_scalar(
         "SELECT max(octet_length(resource) + octet_length(person) + octet_length(action)
@@ -442,14 +453,16 @@ async fn deleting_the_newest_events_or_all_shows_against_the_last_checkpoint() {
     // Stopping writes the queued events, then a checkpoint of the head they reach.
     first.begin_stop();
     first.wait_stopped().await.unwrap();
+    // Perhaps one at start too, if the first event was in by then.
     let keys = first.object_keys("audit-checkpoints").await;
-    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(!keys.is_empty() && keys.len() <= 2, "{keys:?}");
     let mut db = connect(&first).await;
     let head: i64 = sqlx::query_scalar("SELECT max(seq) FROM audit_events")
         .fetch_one(&mut db)
         .await
         .unwrap();
-    assert!(keys[0].ends_with(&format!("{head:020}.json")), "{keys:?}");
+    let newest = keys.last().unwrap();
+    assert!(newest.ends_with(&format!("{head:020}.json")), "{keys:?}");
 
     let mut second = spawn_app_with(TestConfig {
         shared_database: Some(first.database_url.clone()),
