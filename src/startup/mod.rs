@@ -263,11 +263,14 @@ impl App {
             tracing::error!("queued audit events could not be written before shutdown");
         }
         // The head as it stands after the last events: a truncation after the stop shows too.
-        if let Err(error) = self.checkpointer.checkpoint().await {
-            tracing::error!(
+        // Bounded: a store that is down (and retried by its client) must not hold the exit.
+        match tokio::time::timeout(AUDIT_DRAIN_TIMEOUT, self.checkpointer.checkpoint()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => tracing::error!(
                 error = format!("{:#}", anyhow::Error::from(error)),
                 "no checkpoint of the audit chain at shutdown"
-            );
+            ),
+            Err(_) => tracing::error!("no checkpoint of the audit chain at shutdown: timed out"),
         }
         self.database.close().await;
         tracing::info!("stopped");
