@@ -239,7 +239,7 @@ async fn settings() -> anyhow::Result<Settings> {
         .await?;
     let (server, _) = admin_url.rsplit_once('/').unwrap_or((&admin_url, ""));
     let url = SecretString::from(format!("{server}/{name}"));
-    let chain_key = "bench-audit-chain-key";
+    let chain_key = "bench-audit-chain-key-of-at-least-32-bytes";
     let database =
         Database::connect_lazy(&url, 1, Duration::from_secs(5), ChainKey::new(chain_key))?;
     database.migrate().await?;

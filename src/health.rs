@@ -1,4 +1,5 @@
-//! The grpc.health.v1 status: SERVING only while PostgreSQL and the object store both answer.
+//! The grpc.health.v1 status: SERVING only while PostgreSQL and the object store both answer
+//! and the audit trail can be written.
 
 use std::time::Duration;
 

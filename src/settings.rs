@@ -47,8 +47,13 @@ pub struct AuthSettings {
     /// The access policy (TOML); reloaded on SIGHUP.
     pub policy_file: PathBuf,
     /// The secret the audit chain's HMAC is keyed with. Keep it out of the database's reach.
+    /// The server refuses to start with one shorter than [`MIN_AUDIT_CHAIN_KEY_BYTES`].
     pub audit_chain_key: SecretString,
 }
+
+/// The shortest `auth.audit_chain_key` the server accepts: 32 bytes, as `openssl rand -hex 16`
+/// prints (`-hex 32` is better).
+pub const MIN_AUDIT_CHAIN_KEY_BYTES: usize = 32;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct VerificationKey {
@@ -251,6 +256,20 @@ impl Default for AuthSettings {
     }
 }
 
+impl AuthSettings {
+    /// Refuses an audit chain key too short to resist guessing: with it, anyone who can write
+    /// the database could recompute the chain after editing it.
+    pub fn check_audit_chain_key(&self) -> anyhow::Result<()> {
+        let length = self.audit_chain_key.expose_secret().len();
+        anyhow::ensure!(
+            length >= MIN_AUDIT_CHAIN_KEY_BYTES,
+            "auth.audit_chain_key (CUSTODIAN_AUTH__AUDIT_CHAIN_KEY) must be at least \
+             {MIN_AUDIT_CHAIN_KEY_BYTES} bytes, it has {length}: make it with `openssl rand -hex 32`"
+        );
+        Ok(())
+    }
+}
+
 impl Default for TelemetrySettings {
     fn default() -> Self {
         Self {
@@ -300,6 +319,17 @@ mod tests {
             PathBuf::from("data/objects")
         );
         assert_eq!(settings.telemetry.service_name, "custodian");
+    }
+
+    #[test]
+    fn a_short_audit_chain_key_is_refused() {
+        let mut auth = AuthSettings::default();
+        assert!(auth.check_audit_chain_key().is_err(), "empty");
+        auth.audit_chain_key = SecretString::from("x".repeat(MIN_AUDIT_CHAIN_KEY_BYTES - 1));
+        let refused = auth.check_audit_chain_key().unwrap_err().to_string();
+        assert!(refused.contains("at least 32 bytes"), "{refused}");
+        auth.audit_chain_key = SecretString::from("x".repeat(MIN_AUDIT_CHAIN_KEY_BYTES));
+        auth.check_audit_chain_key().unwrap();
     }
 
     #[test]

@@ -81,7 +81,7 @@ impl Server {
             .env("CUSTODIAN_AUTH__ISSUER", ISSUER)
             .env(
                 "CUSTODIAN_AUTH__AUDIT_CHAIN_KEY",
-                "bench-county-audit-chain-key",
+                "bench-county-audit-chain-key-of-32-bytes-or-more",
             )
             .env(
                 "CUSTODIAN_AUTH__POLICY_FILE",

@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 
 use crate::settings::Settings;
 use crate::startup::{App, chain_key, shutdown_signal};
-use crate::storage::Database;
+use crate::storage::{AuditCheckpoints, Database, open_object_store};
 use crate::telemetry::Telemetry;
 
 #[derive(Debug, Parser)]
@@ -35,7 +35,8 @@ enum Command {
     Serve,
     /// Applies pending database migrations, then exits.
     Migrate,
-    /// Recomputes the audit chain straight from the database and reports where it breaks.
+    /// Recomputes the audit chain straight from the database, checks that it reaches the newest
+    /// checkpoint in the object store, and reports where it breaks.
     VerifyAuditChain,
     /// Prints a signed development token (never use the dev key in production).
     DevToken(dev_token::DevTokenArgs),
@@ -69,8 +70,14 @@ impl Cli {
             }
             Command::VerifyAuditChain => {
                 let settings = self.settings()?;
+                let store = open_object_store(&settings.object_store)
+                    .context("invalid object store settings")?;
+                let checkpoint = AuditCheckpoints::new(store)
+                    .latest()
+                    .await
+                    .context("cannot read the audit chain's checkpoints")?;
                 let verification = database(&settings)?
-                    .verify_audit_chain()
+                    .verify_audit_chain(checkpoint)
                     .await
                     .context("cannot verify the audit chain")?;
                 match verification.broken_at {

@@ -38,7 +38,7 @@ pub use names::{
 pub use paging::{Cursor, Page, PageRequest};
 pub use records::*;
 
-use crate::storage::{AuditLog, Database, PageStore};
+use crate::storage::{AuditCheckpoints, AuditLog, Database, PageStore};
 
 /// The archive service: every use case of the API, over the two stores.
 #[derive(Clone)]
@@ -48,6 +48,7 @@ pub struct Archive {
     limits: FilingLimits,
     policy: Arc<RwLock<Arc<Policy>>>,
     audit: AuditLog,
+    checkpoints: AuditCheckpoints,
     clock: Arc<dyn Clock>,
 }
 
@@ -58,6 +59,7 @@ impl Archive {
         limits: FilingLimits,
         policy: Policy,
         audit: AuditLog,
+        checkpoints: AuditCheckpoints,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
@@ -66,6 +68,7 @@ impl Archive {
             limits,
             policy: Arc::new(RwLock::new(Arc::new(policy))),
             audit,
+            checkpoints,
             clock,
         }
     }
@@ -89,9 +92,10 @@ impl Archive {
     }
 
     /// Records a call refused before it reached a use case (no valid token), without waiting:
-    /// the refusing layer cannot.
-    pub fn record_refusal(&self, event: AuditEvent) {
-        self.audit.record_now(event);
+    /// the refusing layer cannot. Refusals of one kind from one peer are coalesced (see
+    /// [`RefusalWindow`]).
+    pub fn record_refusal(&self, refusal: Refusal) {
+        self.audit.record_refusal(refusal);
     }
 
     /// Records a call that failed before its use case could start (its request did not parse,
@@ -107,11 +111,13 @@ impl Archive {
         self.limits.idle_timeout
     }
 
-    /// Succeeds when both stores answer; the health service reports SERVING only then.
+    /// Succeeds when both stores answer and the audit trail can be written; the health
+    /// service reports SERVING only then.
     pub async fn ping(&self) -> Result<(), Error> {
         let (database, objects) = tokio::join!(self.db.ping(), self.pages.ping());
         database?;
         objects?;
+        self.audit.writable()?;
         Ok(())
     }
 

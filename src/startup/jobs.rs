@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::load_policy;
-use crate::domain::Archive;
+use crate::domain::{Archive, AuditCheckpointer};
 
 /// How often queued page deletions of disposals are retried after the one at start.
 const DESTRUCTION_SWEEP_INTERVAL: Duration = Duration::from_secs(300);
@@ -26,6 +26,43 @@ pub(super) async fn finish_destructions(archive: Archive, mut stopping: watch::R
             Ok(deleted) => tracing::info!(deleted, "deleted page objects of earlier disposals"),
             Err(error) => {
                 tracing::warn!(error = %error, "page objects of earlier disposals not deleted yet")
+            }
+        }
+    }
+}
+
+/// Writes a signed checkpoint of the audit chain's head at start and every `interval` while
+/// the head moves, until the server stops (`App::run` writes a last one after the audit queue
+/// is drained).
+pub(super) async fn checkpoint_audit_chain(
+    checkpointer: AuditCheckpointer,
+    interval: Duration,
+    mut stopping: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stopping.wait_for(|stopping| *stopping) => return,
+        }
+        match checkpointer.checkpoint().await {
+            Ok(written) => {
+                if std::mem::take(&mut failing) {
+                    tracing::info!("audit chain checkpoints are written again");
+                }
+                if let Some(checkpoint) = written {
+                    tracing::debug!(seq = checkpoint.seq, "audit chain checkpointed");
+                }
+            }
+            Err(error) => {
+                let error = format!("{:#}", anyhow::Error::from(error));
+                if !std::mem::replace(&mut failing, true) {
+                    tracing::error!(error, "cannot checkpoint the audit chain");
+                } else {
+                    tracing::debug!(error, "still cannot checkpoint the audit chain");
+                }
             }
         }
     }

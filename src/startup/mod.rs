@@ -22,12 +22,14 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
-use self::jobs::{finish_destructions, reload_policy_on_hangup};
-use crate::domain::{Archive, ChainKey, Clock, Policy, SystemClock};
+use self::jobs::{checkpoint_audit_chain, finish_destructions, reload_policy_on_hangup};
+use crate::domain::{Archive, AuditCheckpointer, ChainKey, Clock, Policy, SystemClock};
 use crate::grpc::middleware::{Authenticator, Gate, Protection, TrustedKey};
 use crate::grpc::{SERVICE_NAMES, routes};
 use crate::settings::{AuthSettings, Settings};
-use crate::storage::{AuditLog, Database, PART_SIZE, PageStore, open_object_store};
+use crate::storage::{
+    AuditCheckpoints, AuditLog, Database, PART_SIZE, PageStore, open_object_store,
+};
 
 /// The policy of the unsecured benchmark server: one role that may do everything.
 #[cfg(feature = "bench-bypass")]
@@ -46,6 +48,10 @@ personal_data = "full"
 description = "benchmarks only"
 roles = ["bench"]
 "#;
+
+/// How often a signed checkpoint of the audit chain's head goes to the object store (when the
+/// head moved); one more is written at start and after the last events at shutdown.
+const AUDIT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
 
 /// How long queued audit events may take to be written after the server stopped.
 const AUDIT_DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
@@ -66,6 +72,7 @@ pub struct App {
     archive: Archive,
     gate: Gate,
     audit_writer: JoinHandle<()>,
+    checkpointer: AuditCheckpointer,
     database: Database,
     settings: Settings,
 }
@@ -101,7 +108,10 @@ impl App {
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
         let policy = match security {
-            Security::Enforced => load_policy(&settings.auth.policy_file)?,
+            Security::Enforced => {
+                settings.auth.check_audit_chain_key()?;
+                load_policy(&settings.auth.policy_file)?
+            }
             #[cfg(feature = "bench-bypass")]
             Security::Bypassed => open_policy()?,
         };
@@ -119,12 +129,15 @@ impl App {
             #[cfg(feature = "bench-bypass")]
             Security::Bypassed => (AuditLog::discarding(), tokio::spawn(async {})),
         };
+        let checkpoints = AuditCheckpoints::new(Arc::clone(&store));
+        let checkpointer = AuditCheckpointer::new(database.clone(), checkpoints.clone());
         let archive = Archive::new(
             database.clone(),
             PageStore::new(store),
             settings.limits.into(),
             policy,
             audit,
+            checkpoints,
             clock,
         );
         let gate = match security {
@@ -150,6 +163,7 @@ impl App {
             archive,
             gate,
             audit_writer,
+            checkpointer,
             database,
             settings,
         })
@@ -183,6 +197,11 @@ impl App {
             self.settings.auth.policy_file.clone(),
         ));
         tokio::spawn(finish_destructions(self.archive.clone(), stopping.clone()));
+        tokio::spawn(checkpoint_audit_chain(
+            self.checkpointer.clone(),
+            AUDIT_CHECKPOINT_INTERVAL,
+            stopping.clone(),
+        ));
         let pool = self.database.clone();
         crate::metrics::observe_pool(move || pool.pool_connections());
         tracing::info!(address = %self.local_addr(), "serving gRPC");
@@ -250,6 +269,16 @@ impl App {
             .is_err()
         {
             tracing::error!("queued audit events could not be written before shutdown");
+        }
+        // The head as it stands after the last events: a truncation after the stop shows too.
+        // Bounded: a store that is down (and retried by its client) must not hold the exit.
+        match tokio::time::timeout(AUDIT_DRAIN_TIMEOUT, self.checkpointer.checkpoint()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => tracing::error!(
+                error = format!("{:#}", anyhow::Error::from(error)),
+                "no checkpoint of the audit chain at shutdown"
+            ),
+            Err(_) => tracing::error!("no checkpoint of the audit chain at shutdown: timed out"),
         }
         self.database.close().await;
         tracing::info!("stopped");

@@ -19,6 +19,40 @@ pub enum StorageError {
     Unexpected(#[source] anyhow::Error),
 }
 
+impl StorageError {
+    /// The SQLSTATE PostgreSQL answered with, if this is its refusal of a statement.
+    pub fn sqlstate(&self) -> Option<String> {
+        let (Self::Unavailable(source) | Self::Unexpected(source)) = self else {
+            return None;
+        };
+        match source.downcast_ref::<sqlx::Error>()? {
+            sqlx::Error::Database(db) => db.code().map(|code| code.into_owned()),
+            _ => None,
+        }
+    }
+
+    /// Whether the database refused the values a statement carries, so that the same values
+    /// fail the same way however often they are retried: SQLSTATE class 22 (data exception,
+    /// e.g. a NUL byte in text), 23 (integrity constraint violation) or 54 (program limit
+    /// exceeded, e.g. an index row too large), or values the driver could not encode. Anything
+    /// else (the database down, overloaded, out of privileges, a failing trigger of its own)
+    /// is not the data's fault.
+    pub fn rejects_data(&self) -> bool {
+        if let Some(code) = self.sqlstate() {
+            return ["22", "23", "54"]
+                .iter()
+                .any(|class| code.starts_with(class));
+        }
+        let (Self::Unavailable(source) | Self::Unexpected(source)) = self else {
+            return false;
+        };
+        matches!(
+            source.downcast_ref::<sqlx::Error>(),
+            Some(sqlx::Error::Encode(_))
+        )
+    }
+}
+
 impl From<sqlx::Error> for StorageError {
     fn from(error: sqlx::Error) -> Self {
         let transient = match &error {

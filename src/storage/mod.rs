@@ -3,12 +3,14 @@
 //! Their interfaces speak domain types; sqlx and object_store types stay in here.
 
 mod audit_chain;
+mod audit_checkpoints;
 mod audit_log;
 mod database;
 mod error;
 mod object_store_config;
 mod page_store;
 
+pub use audit_checkpoints::AuditCheckpoints;
 pub use audit_log::AuditLog;
 pub use database::{Database, NewDocument, NewVersion, VersionInsert};
 pub use error::StorageError;

@@ -1,6 +1,7 @@
 //! Integration tests: the real server against real PostgreSQL and S3, called as a caller would.
 
 mod audit;
+mod audit_hardening;
 mod auth;
 mod authorization;
 mod authorization_completeness;

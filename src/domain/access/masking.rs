@@ -161,12 +161,12 @@ mod tests {
     #[test]
     fn personal_values_in_audit_details_are_masked_at_any_depth() {
         let mut details = serde_json::json!({
-            "old": { "phone": "13812345678", "status": "Active" },
+            "old": { "phone": "13812345678", "status": "active" },
             "changes": { "id_number": "11010519491231002X", "address": "天津市和平区南京路100号" },
         });
         mask_json(&mut details);
         assert_eq!(details["old"]["phone"], "138****5678");
-        assert_eq!(details["old"]["status"], "Active");
+        assert_eq!(details["old"]["status"], "active");
         assert_eq!(details["changes"]["id_number"], "110***********002X");
         assert_eq!(details["changes"]["address"], "天津市和平区****");
     }

@@ -54,6 +54,34 @@ pub enum Permission {
     ApproveDisposal,
 }
 
+impl Permission {
+    /// The permission's name in the policy file, e.g. `read-audit`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ReadCustomers => "read-customers",
+            Self::CreateCustomers => "create-customers",
+            Self::UpdateCustomers => "update-customers",
+            Self::ReadDocuments => "read-documents",
+            Self::ReadPages => "read-pages",
+            Self::FileDocuments => "file-documents",
+            Self::ReadCatalog => "read-catalog",
+            Self::ReadAudit => "read-audit",
+            Self::ManageRules => "manage-rules",
+            Self::CorrectDocuments => "correct-documents",
+            Self::HoldRecords => "hold-records",
+            Self::ReadHolds => "read-holds",
+            Self::AppraiseRecords => "appraise-records",
+            Self::ApproveDisposal => "approve-disposal",
+        }
+    }
+}
+
+impl std::fmt::Display for Permission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// How sensitive a document type is; a role sees types up to its clearance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -205,7 +233,7 @@ impl Grant<'_> {
             Ok(())
         } else {
             Err(Error::PermissionDenied(format!(
-                "role {:?} does not have the {permission:?} permission",
+                "role {:?} does not have the {permission} permission",
                 self.actor.role
             )))
         }

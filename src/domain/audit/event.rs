@@ -9,6 +9,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::checkpoint::{Checkpoint, SignedCheckpoint};
 use crate::domain::{AccountNumber, Actor, Error};
 
 /// The hash before the first event.
@@ -153,7 +154,7 @@ impl ChainKey {
 impl ChainKey {
     /// The key as HMAC uses it (RFC 2104): hashed if longer than SHA-256's 64-byte block, then
     /// zero-padded to the block. Building it here makes keying infallible.
-    fn block(&self) -> [u8; 64] {
+    pub(super) fn block(&self) -> [u8; 64] {
         let mut block = [0u8; 64];
         if self.0.len() > block.len() {
             let digest: [u8; 32] = Sha256::digest(&self.0).into();
@@ -188,6 +189,8 @@ pub struct ChainVerifier {
     prev_hash: [u8; 32],
     checked: u64,
     broken_at: Option<(i64, String)>,
+    /// The newest checkpoint of the head: the chain must reach it, through its event.
+    checkpoint: Option<Checkpoint>,
 }
 
 impl ChainVerifier {
@@ -198,7 +201,26 @@ impl ChainVerifier {
             prev_hash: GENESIS,
             checked: 0,
             broken_at: None,
+            checkpoint: None,
         }
+    }
+
+    /// Also requires the chain to reach `checkpoint` (the newest one stored), through the
+    /// event it names. A checkpoint the key did not sign breaks the verification at once.
+    pub fn against(mut self, checkpoint: Option<SignedCheckpoint>) -> Self {
+        if let Some(signed) = checkpoint {
+            if signed.verifies(&self.key) {
+                self.checkpoint = Some(signed.checkpoint);
+            } else {
+                self.broken_at = Some((
+                    signed.checkpoint.seq,
+                    "the newest checkpoint's signature does not verify: the checkpoints were \
+                     tampered with"
+                        .into(),
+                ));
+            }
+        }
+        self
     }
 
     /// Checks the next events; returns false once the chain is found broken.
@@ -221,7 +243,14 @@ impl ChainVerifier {
             } else if self.key.hash(&stored.prev_hash, stored.seq, &stored.event) != stored.hash {
                 Some("the event's content does not match its hash: it was edited".into())
             } else {
-                None
+                self.checkpoint
+                    .filter(|c| c.seq == stored.seq && c.hash != stored.hash)
+                    .map(|checkpoint| {
+                        format!(
+                            "the event is not the one checkpointed at {}: the chain was rebuilt",
+                            checkpoint.time
+                        )
+                    })
             };
             if let Some(reason) = problem {
                 self.broken_at = Some((self.expected_seq, reason));
@@ -233,7 +262,29 @@ impl ChainVerifier {
         true
     }
 
-    pub fn finish(self) -> Verification {
+    pub fn finish(mut self) -> Verification {
+        if self.broken_at.is_none()
+            && let Some(checkpoint) = self.checkpoint
+            && self.expected_seq <= checkpoint.seq
+        {
+            let last = self.expected_seq - 1;
+            self.broken_at = Some((
+                self.expected_seq,
+                if last == 0 {
+                    format!(
+                        "the trail is empty, but a checkpoint at {} saw it reach event {}: \
+                         it was wiped",
+                        checkpoint.time, checkpoint.seq
+                    )
+                } else {
+                    format!(
+                        "the chain ends at event {last}, but a checkpoint at {} saw it reach \
+                         event {}: the newest events were deleted",
+                        checkpoint.time, checkpoint.seq
+                    )
+                },
+            ));
+        }
         Verification {
             checked: self.checked,
             broken_at: self.broken_at,
@@ -346,10 +397,57 @@ mod tests {
     #[test]
     fn the_last_event_deleted_is_not_detectable_from_the_rows_alone() {
         // Truncating the tail leaves a valid, shorter chain; the head must be compared with an
-        // anchor kept elsewhere (see the README). This test documents that limit.
+        // anchor kept elsewhere: the checkpoints (below). This test documents that limit.
         let key = ChainKey::new("k");
         let mut events = chain(3, &key);
         events.pop();
         assert_eq!(verify(&events, &key).broken_at, None);
+    }
+
+    fn verify_against(
+        events: &[ChainedEvent],
+        key: &ChainKey,
+        checkpoint: SignedCheckpoint,
+    ) -> Verification {
+        let mut verifier = ChainVerifier::new(key.clone()).against(Some(checkpoint));
+        verifier.check(events);
+        verifier.finish()
+    }
+
+    #[test]
+    fn a_chain_cut_behind_its_checkpoint_is_found_truncated() {
+        let key = ChainKey::new("k");
+        let mut events = chain(5, &key);
+        let checkpoint = key.sign(5, events[4].hash);
+        assert_eq!(
+            verify_against(&events, &key, checkpoint.clone()).broken_at,
+            None
+        );
+        events.truncate(3);
+        let (seq, reason) = verify_against(&events, &key, checkpoint.clone())
+            .broken_at
+            .unwrap();
+        assert_eq!(seq, 4);
+        assert!(reason.contains("deleted"), "{reason}");
+        let (seq, reason) = verify_against(&[], &key, checkpoint).broken_at.unwrap();
+        assert_eq!(seq, 1);
+        assert!(reason.contains("wiped"), "{reason}");
+    }
+
+    #[test]
+    fn a_chain_that_grew_past_its_checkpoint_verifies() {
+        let key = ChainKey::new("k");
+        let events = chain(5, &key);
+        let checkpoint = key.sign(3, events[2].hash);
+        assert_eq!(verify_against(&events, &key, checkpoint).broken_at, None);
+    }
+
+    #[test]
+    fn a_checkpoint_not_signed_with_the_key_breaks_verification() {
+        let key = ChainKey::new("k");
+        let events = chain(3, &key);
+        let forged = ChainKey::new("guess").sign(1, events[0].hash);
+        let (_, reason) = verify_against(&events, &key, forged).broken_at.unwrap();
+        assert!(reason.contains("signature"), "{reason}");
     }
 }

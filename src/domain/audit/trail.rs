@@ -1,8 +1,9 @@
 //! Reading the audit trail: querying it, and verifying its chain (the scan is storage's).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use uuid::Uuid;
 
+use super::bounds::{MAX_ACTION_BYTES, MAX_PERSON_BYTES, check_recordable, is_recordable};
 use super::event::{ChainedEvent, Resource, Verification};
 use crate::domain::access::masking::present_audit_event;
 use crate::domain::paging::{Cursor, Page, PageRequest};
@@ -21,9 +22,81 @@ pub struct AuditFilter {
 }
 
 impl AuditFilter {
+    /// The listing as the trail records it (its resource) and page tokens are bound to: a
+    /// stable text, `auditEvents` followed by the filters set, always in this order, e.g.
+    /// `auditEvents?account=1200000001&person=clerk-7&after=2026-01-01T00:00:00Z`. Keys:
+    /// `account`, `document`, `person`, `action`, `after`, `before` (RFC 3339, UTC); in values
+    /// `%`, `&`, `=`, `#`, `+`, space and unrecordable characters are percent-encoded.
     pub fn describe(&self) -> String {
-        format!("audit events where {self:?}")
+        let mut query: Vec<(&str, String)> = Vec::new();
+        if let Some(account) = &self.account {
+            query.push(("account", account.to_string()));
+        }
+        if let Some(document) = self.document_id {
+            query.push(("document", document.to_string()));
+        }
+        if let Some(person) = &self.person {
+            query.push(("person", query_value(person)));
+        }
+        if let Some(action) = &self.action {
+            query.push(("action", query_value(action)));
+        }
+        let time = |t: &DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+        if let Some(after) = &self.after {
+            query.push(("after", time(after)));
+        }
+        if let Some(before) = &self.before {
+            query.push(("before", time(before)));
+        }
+        let mut description = String::from("auditEvents");
+        for (i, (key, value)) in query.iter().enumerate() {
+            description.push(if i == 0 { '?' } else { '&' });
+            description.push_str(key);
+            description.push('=');
+            description.push_str(value);
+        }
+        description
     }
+
+    /// The trail's resource of this listing: its description, and the account and document
+    /// it concerns, so that the listing shows in that account's (or document's) own trail.
+    pub fn resource(&self) -> Resource {
+        Resource {
+            name: self.describe(),
+            account: self.account.clone(),
+            document_id: self.document_id,
+        }
+    }
+
+    /// Refuses filters the trail could not record as given: the person and action filters
+    /// obey the limits and the character rule of the fields they match.
+    pub fn check(&self) -> Result<(), Error> {
+        if let Some(person) = &self.person {
+            check_recordable(person, MAX_PERSON_BYTES)
+                .map_err(|reason| Error::invalid("person", reason))?;
+        }
+        if let Some(action) = &self.action {
+            check_recordable(action, MAX_ACTION_BYTES)
+                .map_err(|reason| Error::invalid("action", reason))?;
+        }
+        Ok(())
+    }
+}
+
+/// `text` as a value of a resource description's query.
+fn query_value(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '&' | '=' | '#' | '+' | ' ') || !is_recordable(c) {
+            let mut bytes = [0; 4];
+            for byte in c.encode_utf8(&mut bytes).bytes() {
+                encoded.push_str(&format!("%{byte:02X}"));
+            }
+        } else {
+            encoded.push(c);
+        }
+    }
+    encoded
 }
 
 /// Audit listings continue below a sequence number.
@@ -49,11 +122,11 @@ impl Archive {
         filter: &AuditFilter,
         page: PageRequest<SeqCursor>,
     ) -> Result<Page<ChainedEvent, SeqCursor>, Error> {
-        let resource = Resource::named(filter.describe());
-        self.audited(actor, "ListAuditEvents", resource, async {
+        self.audited(actor, "ListAuditEvents", filter.resource(), async {
             let policy = self.policy();
             let grant = policy.grant(actor)?;
             grant.require(Permission::ReadAudit)?;
+            filter.check()?;
             if *grant.reach() != Reach::All {
                 let account = filter.account.as_ref().ok_or_else(|| {
                     Error::PermissionDenied(
@@ -80,7 +153,8 @@ impl Archive {
         .await
     }
 
-    /// Verifies the whole chain with `key`, reporting the first broken sequence number.
+    /// Verifies the whole chain with `key`, and that it reaches the newest checkpoint of its
+    /// head, reporting the first broken sequence number.
     pub async fn verify_audit_chain(&self, actor: &Actor) -> Result<Verification, Error> {
         self.audited(
             actor,
@@ -90,9 +164,63 @@ impl Archive {
                 let policy = self.policy();
                 let grant = policy.grant(actor)?;
                 grant.require(Permission::ReadAudit)?;
-                Ok(self.db.verify_audit_chain().await?)
+                let checkpoint = self.checkpoints.latest().await?;
+                Ok(self.db.verify_audit_chain(checkpoint).await?)
             },
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listing_is_described_by_stable_text_in_a_fixed_order() {
+        assert_eq!(AuditFilter::default().describe(), "auditEvents");
+        let filter = AuditFilter {
+            account: Some(AccountNumber::parse("1200000001").unwrap()),
+            document_id: Some(Uuid::nil()),
+            person: Some("张三 & co=1%".into()),
+            action: Some("GetCustomer".into()),
+            after: Some(DateTime::from_timestamp(1_767_225_600, 0).unwrap()),
+            before: Some(DateTime::from_timestamp(1_767_225_601, 500_000_000).unwrap()),
+        };
+        assert_eq!(
+            filter.describe(),
+            "auditEvents?account=1200000001&document=00000000-0000-0000-0000-000000000000\
+             &person=张三%20%26%20co%3D1%25&action=GetCustomer\
+             &after=2026-01-01T00:00:00Z&before=2026-01-01T00:00:01.500Z"
+        );
+        let resource = filter.resource();
+        assert_eq!(resource.account.unwrap().as_str(), "1200000001");
+        assert_eq!(resource.document_id, Some(Uuid::nil()));
+    }
+
+    #[test]
+    fn filters_the_trail_could_not_record_are_refused() {
+        let long = AuditFilter {
+            person: Some("x".repeat(1 << 20)),
+            ..AuditFilter::default()
+        };
+        assert!(matches!(
+            long.check(),
+            Err(Error::InvalidArgument {
+                field: "person",
+                ..
+            })
+        ));
+        let control = AuditFilter {
+            action: Some("Get\0Customer".into()),
+            ..AuditFilter::default()
+        };
+        assert!(matches!(
+            control.check(),
+            Err(Error::InvalidArgument {
+                field: "action",
+                ..
+            })
+        ));
     }
 }

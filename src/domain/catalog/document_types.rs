@@ -103,7 +103,7 @@ impl Archive {
     ) -> Result<DocumentType, Error> {
         self.db.document_type(code).await?.ok_or_else(|| {
             Error::NotFound(format!(
-                "document type {code:?} is not in the catalog; ListDocumentTypes shows the valid codes"
+                "document type {code} is not in the catalog; ListDocumentTypes shows the valid codes"
             ))
         })
     }

@@ -256,8 +256,8 @@ impl Archive {
                 return Err(Error::invalid(
                     "rule.document_type",
                     format!(
-                        "document type {:?} is not in the catalog; ListDocumentTypes shows the valid codes",
-                        rule.key.document_type.as_str()
+                        "document type {} is not in the catalog; ListDocumentTypes shows the valid codes",
+                        rule.key.document_type
                     ),
                 ));
             }

@@ -112,10 +112,30 @@ pub enum CustomerClass {
     NonResidential,
 }
 
+impl CustomerClass {
+    /// The class's code in the database and the audit trail, e.g. `non_residential`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Residential => "residential",
+            Self::NonResidential => "non_residential",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CustomerStatus {
     Active,
     Closed,
+}
+
+impl CustomerStatus {
+    /// The status's code in the database and the audit trail, e.g. `closed`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Closed => "closed",
+        }
+    }
 }
 
 /// A customer account: the owner of one archive.
@@ -403,9 +423,9 @@ fn stored_details(customer: &Customer) -> serde_json::Value {
 fn changes_details(changes: &CustomerChanges) -> serde_json::Value {
     serde_json::json!({
         "display_name": changes.display_name.as_ref().map(CustomerDisplayName::as_str),
-        "customer_class": changes.customer_class.map(|c| format!("{c:?}")),
+        "customer_class": changes.customer_class.map(CustomerClass::code),
         "org_unit_code": changes.org_unit_code.as_ref().map(OrgUnitCode::as_str),
-        "status": changes.status.map(|s| format!("{s:?}")),
+        "status": changes.status.map(CustomerStatus::code),
         "id_number": changes.id_number,
         "phone": changes.phone,
         "address": changes.address,

@@ -146,8 +146,8 @@ impl Archive {
             .map_err(|error| match error {
                 // The row promised the object (see the storage contract): its loss is a fault.
                 crate::storage::StorageError::NotFound(_) => Error::Unexpected(anyhow::anyhow!(
-                    "page object {:?} of {name} is missing from the store",
-                    page.sha256
+                    "page object {} of {name} is missing from the store",
+                    page.sha256.to_hex()
                 )),
                 other => other.into(),
             })?

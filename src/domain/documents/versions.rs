@@ -154,7 +154,7 @@ impl Document {
         serde_json::json!({
             "version": self.version,
             "document_type": self.document_type.as_str(),
-            "business_process": format!("{:?}", self.business_process),
+            "business_process": self.business_process.code(),
             "work_order_number": self.work_order_number.as_ref().map(WorkOrderNumber::as_str),
             "title": self.title.as_str(),
             "pages": self.pages.iter().map(|p| p.sha256.to_hex()).collect::<Vec<_>>(),

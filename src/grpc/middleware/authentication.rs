@@ -2,17 +2,19 @@
 //! system and the person it acts for. Verified here, it becomes the call's [`Actor`].
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use tonic::transport::server::TcpConnectInfo;
 use tonic::{Request, Status};
 
 use super::checkpoint::{CheckpointLayer, Gatekeeper};
 use super::{Methods, is_health_check};
-use crate::domain::{AccountNumber, Actor, Archive, AuditEvent, OrgUnitCode, Resource};
+use crate::domain::{AccountNumber, Actor, Archive, OrgUnitCode, Refusal};
 
 /// A key tokens may be signed with.
 #[derive(Clone)]
@@ -210,8 +212,13 @@ fn describe(error: &jsonwebtoken::errors::Error) -> String {
 
 impl Authenticator {
     /// The actor of a call from its metadata, or the refusal, recorded in the audit trail as
-    /// `action`.
-    fn authenticate(&self, action: &str, headers: &http::HeaderMap) -> Result<Actor, Status> {
+    /// `action` from `peer` (coalesced with the same refusals from the same peer).
+    fn authenticate(
+        &self,
+        action: &str,
+        headers: &http::HeaderMap,
+        peer: Option<IpAddr>,
+    ) -> Result<Actor, Status> {
         let request_id = headers
             .get("x-request-id")
             .and_then(|value| value.to_str().ok())
@@ -226,18 +233,8 @@ impl Authenticator {
             None => Err("a bearer token is required in the authorization metadata".into()),
         };
         verified.map_err(|reason| {
-            let anonymous = Actor {
-                system: "-".into(),
-                person: "-".into(),
-                role: "-".into(),
-                org_unit: None,
-                account: None,
-                request_id,
-            };
-            let event =
-                AuditEvent::new(&anonymous, action, Resource::named("-"), "unauthenticated")
-                    .with_details(serde_json::json!({ "reason": reason }));
-            self.archive.record_refusal(event);
+            self.archive
+                .record_refusal(Refusal::new(peer, action, &reason, request_id));
             Status::unauthenticated(reason)
         })
     }
@@ -276,6 +273,7 @@ impl Gatekeeper for Authentication {
             Gate::Tokens(authenticator) => authenticator.authenticate(
                 self.methods.action_of(request.uri().path()),
                 request.headers(),
+                peer_of(request),
             )?,
             #[cfg(feature = "bench-bypass")]
             Gate::Fixed(actor) => actor.clone(),
@@ -284,6 +282,17 @@ impl Gatekeeper for Authentication {
         request.extensions_mut().insert(actor);
         Ok(None)
     }
+}
+
+/// The caller's IP address: tonic's transport puts the connection's [`TcpConnectInfo`] in
+/// every request's extensions before the middleware sees it. The port is left out, so that a
+/// caller opening connection after connection is still one peer.
+fn peer_of<B>(request: &http::Request<B>) -> Option<IpAddr> {
+    request
+        .extensions()
+        .get::<TcpConnectInfo>()
+        .and_then(TcpConnectInfo::remote_addr)
+        .map(|address| address.ip())
 }
 
 /// The actor the authentication layer attached to a request.

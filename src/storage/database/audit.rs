@@ -122,8 +122,11 @@ impl Database {
         };
         let mut rows = AuditColumns::default();
         for event in events {
+            // Whoever built the event, the row gets what the trail's limits allow (the domain's
+            // rule, idempotent: events from the queue are bounded already).
+            let event = event.clone().bounded();
             seq += 1;
-            let hash = self.chain_key.hash(&prev, seq, event);
+            let hash = self.chain_key.hash(&prev, seq, &event);
             rows.push(seq, event, prev, hash);
             prev = hash;
         }
@@ -152,6 +155,26 @@ impl Database {
         .execute(&mut *connection)
         .await?;
         Ok(())
+    }
+
+    /// The chain's head: the newest event's sequence number and hash.
+    pub async fn audit_head(&self) -> Result<Option<(i64, [u8; 32])>, StorageError> {
+        let head: Option<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        head.map(|(seq, hash)| Ok((seq, digest(seq, hash)?)))
+            .transpose()
+    }
+
+    /// The hash of event `seq`, if there is one.
+    pub async fn audit_hash_at(&self, seq: i64) -> Result<Option<[u8; 32]>, StorageError> {
+        let hash: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT hash FROM audit_events WHERE seq = $1")
+                .bind(seq)
+                .fetch_optional(&self.pool)
+                .await?;
+        hash.map(|hash| digest(seq, hash)).transpose()
     }
 
     /// Events matching `query`, newest first, before sequence `before_seq`.
@@ -204,6 +227,12 @@ impl Database {
     }
 }
 
+fn digest(seq: i64, bytes: Vec<u8>) -> Result<[u8; 32], StorageError> {
+    bytes.try_into().map_err(|_| {
+        StorageError::Unexpected(anyhow::anyhow!("audit event {seq} has a malformed hash"))
+    })
+}
+
 /// The events' columns, as arrays for one UNNEST insert.
 #[derive(Default)]
 struct AuditColumns {
@@ -224,20 +253,20 @@ struct AuditColumns {
 }
 
 impl AuditColumns {
-    fn push(&mut self, seq: i64, event: &AuditEvent, prev_hash: [u8; 32], hash: [u8; 32]) {
+    fn push(&mut self, seq: i64, event: AuditEvent, prev_hash: [u8; 32], hash: [u8; 32]) {
         self.seq.push(seq);
         self.occurred_at.push(event.occurred_at);
-        self.system.push(event.system.clone());
-        self.person.push(event.person.clone());
-        self.role.push(event.role.clone());
-        self.action.push(event.action.clone());
-        self.resource.push(event.resource.name.clone());
+        self.system.push(event.system);
+        self.person.push(event.person);
+        self.role.push(event.role);
+        self.action.push(event.action);
+        self.resource.push(event.resource.name);
         self.account
             .push(event.resource.account.as_ref().map(ToString::to_string));
         self.document_id.push(event.resource.document_id);
-        self.outcome.push(event.outcome.clone());
-        self.request_id.push(event.request_id.clone());
-        self.details.push(event.details.clone());
+        self.outcome.push(event.outcome);
+        self.request_id.push(event.request_id);
+        self.details.push(event.details);
         self.prev_hash.push(prev_hash.to_vec());
         self.hash.push(hash.to_vec());
     }

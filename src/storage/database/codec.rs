@@ -129,10 +129,7 @@ impl ColumnText for CustomerClass {
     const ALL: &'static [Self] = &[Self::Residential, Self::NonResidential];
 
     fn to_db(self) -> &'static str {
-        match self {
-            Self::Residential => "residential",
-            Self::NonResidential => "non_residential",
-        }
+        self.code()
     }
 }
 
@@ -141,10 +138,7 @@ impl ColumnText for CustomerStatus {
     const ALL: &'static [Self] = &[Self::Active, Self::Closed];
 
     fn to_db(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Closed => "closed",
-        }
+        self.code()
     }
 }
 

@@ -410,4 +410,4 @@ fn init_logs() {
     }
 }
 
-pub const AUDIT_CHAIN_KEY: &str = "test-audit-chain-key";
+pub const AUDIT_CHAIN_KEY: &str = "test-audit-chain-key-of-32-bytes-or-more";
