@@ -76,6 +76,10 @@ pub struct ServerSettings {
     /// Calls one caller (one person of one system) may have in flight at once; more are
     /// refused with RESOURCE_EXHAUSTED, so no caller can take every place. 0 turns it off.
     pub max_requests_per_caller: usize,
+    /// Heavy calls (the org-unit completeness report, audit chain verification) running at
+    /// once; more are refused with RESOURCE_EXHAUSTED, so reports cannot take the database
+    /// pool from the counter's calls. They count among `max_concurrent_requests` too.
+    pub max_heavy_requests: usize,
     /// The longest a unary call may run (streaming calls are exempt). 0 turns it off.
     pub unary_timeout_secs: u64,
     /// The largest gRPC message decoded or encoded, on every service.
@@ -199,6 +203,7 @@ impl Default for ServerSettings {
             // Half the places: a stalled or runaway caller leaves the other half to everyone
             // else, and a screen that fetches a hundred-page archive at once still fits.
             max_requests_per_caller: 128,
+            max_heavy_requests: 4,
             unary_timeout_secs: 30,
             // One ReadPage chunk (1 MiB) fits with room to spare; filings stream in chunks.
             max_message_bytes: 4 * 1024 * 1024 + 1024,

@@ -23,6 +23,8 @@ mod records;
 use std::future::Future;
 use std::sync::{Arc, RwLock};
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
 pub use access::*;
 pub use audit::*;
 
@@ -50,7 +52,13 @@ pub struct Archive {
     audit: AuditLog,
     checkpoints: AuditCheckpoints,
     clock: Arc<dyn Clock>,
+    /// The places for heavy calls; see [`Archive::with_heavy_work_limit`].
+    heavy_work: Arc<Semaphore>,
+    heavy_work_limit: usize,
 }
+
+/// Heavy calls that may run at once unless configured otherwise.
+const DEFAULT_HEAVY_WORK: usize = 4;
 
 impl Archive {
     pub fn new(
@@ -70,7 +78,33 @@ impl Archive {
             audit,
             checkpoints,
             clock,
+            heavy_work: Arc::new(Semaphore::new(DEFAULT_HEAVY_WORK)),
+            heavy_work_limit: DEFAULT_HEAVY_WORK,
         }
+    }
+
+    /// Lets at most `limit` heavy calls (reports, chain verifications) run at once; 0 lets
+    /// none run.
+    pub fn with_heavy_work_limit(mut self, limit: usize) -> Self {
+        let limit = limit.min(Semaphore::MAX_PERMITS);
+        self.heavy_work = Arc::new(Semaphore::new(limit));
+        self.heavy_work_limit = limit;
+        self
+    }
+
+    /// A place among the heavy calls running, or RESOURCE_EXHAUSTED at once: a report scans
+    /// thousands of archives, and a few at a time must not take the database pool from the
+    /// counter's calls.
+    fn heavy_work_place(&self) -> Result<OwnedSemaphorePermit, Error> {
+        Arc::clone(&self.heavy_work)
+            .try_acquire_owned()
+            .map_err(|_| {
+                Error::ResourceExhausted(format!(
+                    "{} reports or chain verifications are running, the most at once; retry \
+                     when one has finished",
+                    self.heavy_work_limit
+                ))
+            })
     }
 
     /// The policy in force.

@@ -139,7 +139,8 @@ impl App {
             audit,
             checkpoints,
             clock,
-        );
+        )
+        .with_heavy_work_limit(settings.server.max_heavy_requests);
         let gate = match security {
             Security::Enforced => Gate::Tokens(Authenticator::new(
                 load_keys(&settings.auth)?,

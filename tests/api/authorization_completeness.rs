@@ -18,10 +18,14 @@ fn suspension_notice() -> pb::CompletenessRule {
     }
 }
 
-/// The report over an org unit: org-scoped roles reach units within theirs (1201), `all` reaches
-/// every unit, self-service callers get no report.
+/// The report over an org unit: it needs run-reports beside read-documents; org-scoped roles
+/// reach units within theirs (1201), `all` reaches every unit, self-service callers get no
+/// report.
 fn report_expectation(caller: &Caller, inside: bool) -> Expect {
-    if !caller.can(Permission::ReadDocuments) || caller.scope == Scope::OwnAccount {
+    if !caller.can(Permission::ReadDocuments)
+        || !caller.can(Permission::RunReports)
+        || caller.scope == Scope::OwnAccount
+    {
         Expect::Refused(Code::PermissionDenied)
     } else if caller.reaches(inside) {
         Expect::Allowed

@@ -19,6 +19,7 @@ mod disposal;
 mod filing;
 mod filing_errors;
 mod health;
+mod heavy_work;
 mod limits;
 mod listing;
 mod masking;

@@ -48,6 +48,9 @@ pub enum Permission {
     /// Holds are the keepers' business (a dispute, an investigation); the customer and the
     /// payment channels are not told of them.
     ReadHolds,
+    /// Run the reports that scan many archives at once (the org-unit completeness report):
+    /// heavy work, so it is a permission of its own, and runs few at a time.
+    RunReports,
     /// List records whose retention has expired and propose destruction lists.
     AppraiseRecords,
     /// Approve a destruction list someone else proposed; approval destroys its documents.
@@ -70,6 +73,7 @@ impl Permission {
             Self::CorrectDocuments => "correct-documents",
             Self::HoldRecords => "hold-records",
             Self::ReadHolds => "read-holds",
+            Self::RunReports => "run-reports",
             Self::AppraiseRecords => "appraise-records",
             Self::ApproveDisposal => "approve-disposal",
         }

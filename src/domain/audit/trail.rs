@@ -164,6 +164,7 @@ impl Archive {
                 let policy = self.policy();
                 let grant = policy.grant(actor)?;
                 grant.require(Permission::ReadAudit)?;
+                let _place = self.heavy_work_place()?;
                 let checkpoint = self.checkpoints.latest().await?;
                 Ok(self.db.verify_audit_chain(checkpoint).await?)
             },

@@ -127,6 +127,7 @@ impl Archive {
             let policy = self.policy();
             let grant = policy.grant(actor)?;
             grant.require(Permission::ReadDocuments)?;
+            grant.require(Permission::RunReports)?;
             let unit = match grant.reach() {
                 Reach::All => org_unit.clone(),
                 Reach::OrgUnit(scope) if org_unit.is_within(scope) => org_unit.clone(),
@@ -144,8 +145,14 @@ impl Archive {
                     ));
                 }
             };
+            // Held until the stream is consumed or dropped.
+            let place = self.heavy_work_place()?;
             let rules = RuleSet::new(self.db.completeness_rules().await?);
-            Ok(report_stream(self.db.clone(), rules, unit))
+            Ok(report_stream(self.db.clone(), rules, unit)
+                .inspect(move |_| {
+                    let _ = &place;
+                })
+                .boxed())
         })
         .await
     }

@@ -102,6 +102,8 @@ pub struct TestConfig {
     pub max_requests_per_caller: usize,
     /// `server.max_connections`.
     pub max_connections: usize,
+    /// `server.max_heavy_requests`.
+    pub max_heavy_requests: usize,
     /// `server.unary_timeout_secs`.
     pub unary_timeout_secs: u64,
     /// `server.max_message_bytes`.
@@ -130,6 +132,7 @@ impl Default for TestConfig {
             max_concurrent_requests: defaults.server.max_concurrent_requests,
             max_requests_per_caller: defaults.server.max_requests_per_caller,
             max_connections: defaults.server.max_connections,
+            max_heavy_requests: defaults.server.max_heavy_requests,
             unary_timeout_secs: defaults.server.unary_timeout_secs,
             max_message_bytes: defaults.server.max_message_bytes,
             shared_database: None,
@@ -169,6 +172,7 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
     settings.server.max_concurrent_requests = config.max_concurrent_requests;
     settings.server.max_requests_per_caller = config.max_requests_per_caller;
     settings.server.max_connections = config.max_connections;
+    settings.server.max_heavy_requests = config.max_heavy_requests;
     settings.server.unary_timeout_secs = config.unary_timeout_secs;
     settings.server.max_message_bytes = config.max_message_bytes;
     settings.database = DatabaseSettings {
