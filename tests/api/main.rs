@@ -15,6 +15,7 @@ mod concurrent_reads;
 mod customer_history;
 mod customers;
 mod disposal;
+mod durability;
 mod filing;
 mod filing_errors;
 mod health;
