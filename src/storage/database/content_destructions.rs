@@ -6,7 +6,8 @@
 //!    queues them in `content_destructions` (the outbox), in the same commit as the tombstones.
 //! 2. A deleter records the deletion before it deletes anything: it claims one queued content
 //!    (row lock, skipping one a filing holds), stamps `claim_time` and commits. From then on the
-//!    object may be gone at any moment. Then, holding the row's lock again, it deletes the object
+//!    object may be gone at any moment. Then, holding the row's lock again (waiting for another
+//!    deleter of the same content, if any, and for a filing looking at it), it deletes the object
 //!    and stamps `delete_time`, after the object is gone, in a second commit. A crash or an
 //!    outage between the two leaves the row claimed and not deleted: the next sweep deletes the
 //!    object again (once more is harmless) and stamps it.
@@ -58,8 +59,8 @@ impl Database {
     }
 
     /// Claims a queued content for deletion (step 2 above): records the claim in a commit of
-    /// its own, then locks the row again for the deletion. `None` if it is no longer queued,
-    /// or another deleter holds it.
+    /// its own, then locks the row again for the deletion. `None` if it is no longer queued
+    /// (a filing took it back, or holds it to), or another deleter finished it.
     #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "claim_content_destruction"))]
     pub async fn claim_content_destruction(
         &self,
@@ -80,14 +81,15 @@ impl Database {
             return Ok(None);
         }
         // The lock held while the object is deleted: a second deleter (another replica's sweep)
-        // skips the row until this one has stamped it, so no deletion of a slow deleter lands
-        // after another's stamp. Between the two statements another deleter may have finished
-        // it: then there is nothing left to do.
+        // waits until this one has stamped the row, then finds nothing left to do, so no
+        // deletion of a slow deleter lands after another's stamp. It waits rather than skips:
+        // a filing that looked at the claimed row holds it locked until its transaction ends,
+        // which is soon, and skipping would leave the claim unfinished until the next sweep.
         let mut tx = self.pool.begin().await?;
         let claimed: Option<Vec<u8>> = sqlx::query_scalar(
             "SELECT sha256 FROM content_destructions
              WHERE sha256 = $1 AND claim_time IS NOT NULL AND delete_time IS NULL
-             FOR UPDATE SKIP LOCKED",
+             FOR UPDATE",
         )
         .bind(sha256.0.as_slice())
         .fetch_optional(&mut *tx)
