@@ -26,6 +26,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub auth: AuthSettings,
     pub telemetry: TelemetrySettings,
+    pub orphans: OrphanSettings,
 }
 
 /// Who may call, and how calls are recorded.
@@ -124,6 +125,18 @@ pub struct TelemetrySettings {
     pub otlp_endpoint: String,
     /// The `service.name` resource attribute.
     pub service_name: String,
+}
+
+/// The collector of orphan page objects: objects no page row refers to (left by filings that
+/// failed after uploading), and stale `staging/` uploads.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default)]
+pub struct OrphanSettings {
+    /// Objects younger than this are left alone: a filing may still be committing them.
+    pub grace_period_secs: u64,
+    /// How often one replica collects (the replicas take turns through the database); `0`
+    /// turns the collector off.
+    pub sweep_interval_secs: u64,
 }
 
 impl Settings {
@@ -239,6 +252,26 @@ impl Default for AuthSettings {
     }
 }
 
+impl Default for OrphanSettings {
+    fn default() -> Self {
+        Self {
+            grace_period_secs: 24 * 3600,
+            sweep_interval_secs: 6 * 3600,
+        }
+    }
+}
+
+impl OrphanSettings {
+    pub fn grace_period(&self) -> Duration {
+        Duration::from_secs(self.grace_period_secs)
+    }
+
+    /// `None` when the collector is off.
+    pub fn sweep_interval(&self) -> Option<Duration> {
+        (self.sweep_interval_secs > 0).then(|| Duration::from_secs(self.sweep_interval_secs))
+    }
+}
+
 impl Default for TelemetrySettings {
     fn default() -> Self {
         Self {
@@ -288,6 +321,11 @@ mod tests {
             PathBuf::from("data/objects")
         );
         assert_eq!(settings.telemetry.service_name, "custodian");
+        assert_eq!(
+            settings.orphans.grace_period(),
+            Duration::from_secs(24 * 3600)
+        );
+        assert!(settings.orphans.sweep_interval().is_some());
     }
 
     #[test]

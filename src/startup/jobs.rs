@@ -1,5 +1,5 @@
-//! The server's background jobs: the sweep that finishes disposals' page deletions, and the
-//! policy reload on SIGHUP.
+//! The server's background jobs: the sweep that finishes disposals' page deletions, the
+//! collector of orphan page objects, and the policy reload on SIGHUP.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,6 +8,7 @@ use tokio::sync::watch;
 
 use super::load_policy;
 use crate::domain::Archive;
+use crate::settings::OrphanSettings;
 
 /// How often queued page deletions of disposals are retried after the one at start.
 const DESTRUCTION_SWEEP_INTERVAL: Duration = Duration::from_secs(300);
@@ -27,6 +28,52 @@ pub(super) async fn finish_destructions(archive: Archive, mut stopping: watch::R
             Err(error) => {
                 tracing::warn!(error = %error, "page objects of earlier disposals not deleted yet")
             }
+        }
+    }
+}
+
+/// How often a replica asks whether the orphan collection is due (one replica runs it per
+/// interval).
+const UPKEEP_CHECK_INTERVAL: Duration = Duration::from_secs(300);
+
+/// Removes the page objects failed filings left, and stale `staging/` uploads, once per
+/// `orphans.sweep_interval_secs` across the replicas, until the server stops.
+pub(super) async fn collect_orphans(
+    archive: Archive,
+    settings: OrphanSettings,
+    mut stopping: watch::Receiver<bool>,
+) {
+    let Some(interval) = settings.sweep_interval() else {
+        return;
+    };
+    let mut check = tokio::time::interval(interval.min(UPKEEP_CHECK_INTERVAL));
+    loop {
+        tokio::select! {
+            _ = check.tick() => {}
+            _ = stopping.wait_for(|stopping| *stopping) => return,
+        }
+        match archive.claim_upkeep_run("collect_orphans", interval).await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot tell whether the orphan collection is due");
+                continue;
+            }
+        }
+        match archive.collect_orphans(settings.grace_period()).await {
+            Ok(collected) => {
+                crate::metrics::orphans_removed(
+                    collected.orphan_pages as u64,
+                    collected.staging_objects as u64,
+                );
+                tracing::info!(
+                    orphan_pages = collected.orphan_pages,
+                    deleted_pages = collected.deleted_pages,
+                    staging_objects = collected.staging_objects,
+                    "collected orphan page objects"
+                );
+            }
+            Err(error) => tracing::warn!(error = %error, "orphan page objects not collected"),
         }
     }
 }

@@ -22,7 +22,7 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
-use self::jobs::{finish_destructions, reload_policy_on_hangup};
+use self::jobs::{collect_orphans, finish_destructions, reload_policy_on_hangup};
 use crate::domain::{Archive, ChainKey, Clock, Policy, SystemClock};
 use crate::grpc::middleware::{Authenticator, Gate, LingeringClose, Protection, TrustedKey};
 use crate::grpc::{SERVICE_NAMES, routes};
@@ -182,6 +182,11 @@ impl App {
             self.settings.auth.policy_file.clone(),
         ));
         tokio::spawn(finish_destructions(self.archive.clone(), stopping.clone()));
+        tokio::spawn(collect_orphans(
+            self.archive.clone(),
+            self.settings.orphans,
+            stopping.clone(),
+        ));
         let pool = self.database.clone();
         crate::metrics::observe_pool(move || pool.pool_connections());
         tracing::info!(address = %self.local_addr(), "serving gRPC");

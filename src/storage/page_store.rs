@@ -7,13 +7,15 @@
 //! digest (a multipart upload is invisible until completed); if the key already holds an object,
 //! the bytes are only hashed, not stored again. Without a declared digest the upload goes to
 //! `staging/{uuid}` (the digest is only known at the end) and is then copied to its key. An
-//! interrupted filing can therefore leave an incomplete multipart upload or a `staging/` object
-//! behind: both are invisible to callers; operators should let a bucket lifecycle rule expire
-//! them (see the README).
+//! interrupted filing can therefore leave a page object no row refers to, a `staging/` object
+//! or an incomplete multipart upload behind, all invisible to callers. The orphan collector
+//! (`Archive::collect_orphans`) removes the first two; object_store cannot list incomplete
+//! multipart uploads, so a bucket lifecycle rule must abort those (see the README).
 
 use std::sync::Arc;
 
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
@@ -68,6 +70,54 @@ impl PageStore {
         }
     }
 
+    /// Every page object with when it was last written, in no particular order. Keys that are
+    /// not a content address are skipped.
+    pub fn list_contents(
+        &self,
+    ) -> BoxStream<'static, Result<(Sha256Digest, DateTime<Utc>), StorageError>> {
+        self.store
+            .list(Some(&Path::from(CONTENTS)))
+            .map_err(StorageError::from)
+            .try_filter_map(|meta| async move {
+                let parsed = meta
+                    .location
+                    .filename()
+                    .and_then(|name| Sha256Digest::parse_hex(name).ok());
+                if parsed.is_none() {
+                    tracing::warn!(key = %meta.location, "an object among the pages is not a content address");
+                }
+                Ok(parsed.map(|sha256| (sha256, meta.last_modified)))
+            })
+            .boxed()
+    }
+
+    /// Every `staging/` object (a large page without a declared digest, before it is copied
+    /// to its content key) with when it was written.
+    pub fn list_staging(
+        &self,
+    ) -> BoxStream<'static, Result<(String, DateTime<Utc>), StorageError>> {
+        self.store
+            .list(Some(&Path::from(STAGING)))
+            .map_ok(|meta| (meta.location.to_string(), meta.last_modified))
+            .map_err(StorageError::from)
+            .boxed()
+    }
+
+    /// Deletes a `staging/` object; one already gone is fine.
+    #[tracing::instrument(name = "object_store", skip_all, err, fields(object_store.operation = "delete_staging"))]
+    pub async fn delete_staging(&self, key: &str) -> Result<(), StorageError> {
+        let path = Path::from(key);
+        if path.prefix_match(&Path::from(STAGING)).is_none() {
+            return Err(StorageError::Unexpected(anyhow::anyhow!(
+                "{key} is not a staging object"
+            )));
+        }
+        match self.store.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+
     /// Succeeds when the store answers a listing.
     pub async fn ping(&self) -> Result<(), StorageError> {
         self.store
@@ -77,9 +127,14 @@ impl PageStore {
     }
 }
 
+/// Where page objects live, below their content address.
+const CONTENTS: &str = "pages/sha256";
+/// Where large pages without a declared digest are written before they are copied.
+const STAGING: &str = "staging";
+
 fn content_key(sha256: &Sha256Digest) -> Path {
     let hex = sha256.to_hex();
-    Path::from(format!("pages/sha256/{}/{hex}", &hex[..2]))
+    Path::from(format!("{CONTENTS}/{}/{hex}", &hex[..2]))
 }
 
 /// One page being written; nothing is under the page's key until [`PageUpload::finish`].
@@ -208,7 +263,7 @@ async fn begin_large(
         // would also disturb callers reading it meanwhile.
         Some(key) if exists(store.as_ref(), key).await? => Ok(LargePage::Present),
         Some(key) => multipart(store, key.clone()).await,
-        None => multipart(store, Path::from(format!("staging/{}", Uuid::new_v4()))).await,
+        None => multipart(store, Path::from(format!("{STAGING}/{}", Uuid::new_v4()))).await,
     }
 }
 

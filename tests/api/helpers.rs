@@ -214,6 +214,7 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
             filter: "warn".into(),
         },
         telemetry: Default::default(),
+        orphans: Default::default(),
         auth: AuthSettings {
             issuer: ISSUER.into(),
             audience: AUDIENCE.into(),

@@ -22,6 +22,7 @@ mod health;
 mod limits;
 mod listing;
 mod masking;
+mod orphans;
 mod pages;
 mod retention;
 mod versions;

@@ -4,6 +4,8 @@
 //! transaction and may bring back a content a disposal is deleting:
 //! 1. The approving transaction deletes the `page_contents` rows no page uses any more and
 //!    queues them in `content_destructions` (the outbox), in the same commit as the tombstones.
+//!    (The orphan collector queues objects no page row refers to, without a list: see
+//!    `orphans.rs` for how it keeps clear of filings.)
 //! 2. A deleter records the deletion before it deletes anything: it claims one queued content
 //!    (row lock, skipping one a filing holds), stamps `claim_time` and commits. From then on the
 //!    object may be gone at any moment. Then, holding the row's lock again (waiting for another

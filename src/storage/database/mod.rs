@@ -10,6 +10,7 @@ mod disposal;
 mod document_reads;
 mod document_types;
 mod documents;
+mod orphans;
 mod pages;
 mod retention;
 mod versions;
