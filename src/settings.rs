@@ -339,6 +339,7 @@ mod tests {
             ("CUSTODIAN_OBJECT_STORE__S3__ACCESS_KEY_ID", "007"),
             ("CUSTODIAN_OBJECT_STORE__S3__SECRET_ACCESS_KEY", "s"),
             ("CUSTODIAN_OBJECT_STORE__S3__ALLOW_HTTP", "true"),
+            ("CUSTODIAN_OBJECT_STORE__READ_IDLE_TIMEOUT_SECS", "5"),
         ]
         .into_iter()
         .map(|(name, value)| (name.to_owned(), value.to_owned()))
@@ -347,6 +348,8 @@ mod tests {
         assert_eq!(settings.auth.audit_chain_key.expose_secret(), "0123456789");
         assert_eq!(settings.limits.max_pages_per_document, 7);
         assert_eq!(settings.server.listen_addr.port(), 50051);
+        assert_eq!(settings.object_store.read_idle_timeout_secs, 5);
+        assert_eq!(settings.object_store.request_timeout_secs, 30);
         let s3 = settings.object_store.s3.unwrap();
         assert_eq!(s3.access_key_id, "007");
         assert!(s3.allow_http);

@@ -27,7 +27,7 @@ use crate::domain::{Archive, ChainKey, Clock, Policy, SystemClock};
 use crate::grpc::middleware::{Authenticator, Gate, LingeringClose, Protection, TrustedKey};
 use crate::grpc::{SERVICE_NAMES, routes};
 use crate::settings::{AuthSettings, Settings};
-use crate::storage::{AuditLog, Database, PART_SIZE, PageStore, open_object_store};
+use crate::storage::{AuditLog, Database, PART_SIZE, open_page_store};
 
 /// The policy of the unsecured benchmark server: one role that may do everything.
 #[cfg(feature = "bench-bypass")]
@@ -111,8 +111,8 @@ impl App {
             chain_key(&settings.auth),
         )
         .context("invalid database settings")?;
-        let store =
-            open_object_store(&settings.object_store).context("invalid object store settings")?;
+        let pages =
+            open_page_store(&settings.object_store).context("invalid object store settings")?;
         let (audit, audit_writer) = match security {
             Security::Enforced => AuditLog::start(database.clone()),
             #[cfg(feature = "bench-bypass")]
@@ -120,7 +120,7 @@ impl App {
         };
         let archive = Archive::new(
             database.clone(),
-            PageStore::new(store),
+            pages,
             settings.limits.into(),
             policy,
             audit,

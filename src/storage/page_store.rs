@@ -13,6 +13,7 @@
 //! multipart uploads, so a bucket lifecycle rule must abort those (see the README).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -30,15 +31,36 @@ pub const PART_SIZE: usize = 8 * 1024 * 1024;
 /// Parts of one upload in flight at once.
 const PARTS_IN_FLIGHT: usize = 2;
 
+/// How long a page read may wait for the store's next bytes, unless the settings say.
+const READ_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The page objects of the archive.
 #[derive(Clone, Debug)]
 pub struct PageStore {
     store: Arc<dyn ObjectStore>,
+    /// The same objects through a client without a whole-request timeout, for page reads.
+    reads: Arc<dyn ObjectStore>,
+    read_idle_timeout: Duration,
 }
 
 impl PageStore {
+    /// A page store that reads through the same client it writes with.
     pub fn new(store: Arc<dyn ObjectStore>) -> Self {
-        Self { store }
+        Self::with_reads(Arc::clone(&store), store, READ_IDLE_TIMEOUT)
+    }
+
+    /// A page store that reads pages through `reads`, failing a read when the store sends
+    /// nothing for `read_idle_timeout` while it is waited for.
+    pub fn with_reads(
+        store: Arc<dyn ObjectStore>,
+        reads: Arc<dyn ObjectStore>,
+        read_idle_timeout: Duration,
+    ) -> Self {
+        Self {
+            store,
+            reads,
+            read_idle_timeout,
+        }
     }
 
     /// Starts writing one page, with the digest the caller declared for it if any.
@@ -51,14 +73,20 @@ impl PageStore {
         }
     }
 
-    /// Streams the bytes of the page with this digest.
+    /// Streams the bytes of the page with this digest. The stream waits for the store at most
+    /// the idle timeout each time it is polled; how long the reader takes between polls does
+    /// not count.
     #[tracing::instrument(name = "object_store", skip_all, err, fields(object_store.operation = "read"))]
     pub async fn read(
         &self,
         sha256: &Sha256Digest,
     ) -> Result<BoxStream<'static, Result<Bytes, StorageError>>, StorageError> {
-        let object = self.store.get(&content_key(sha256)).await?;
-        Ok(object.into_stream().map_err(StorageError::from).boxed())
+        let idle = self.read_idle_timeout;
+        let object = tokio::time::timeout(idle, self.reads.get(&content_key(sha256)))
+            .await
+            .map_err(|_| silent_store(idle))??;
+        let bytes = object.into_stream().map_err(StorageError::from).boxed();
+        Ok(idle_limited(bytes, idle))
     }
 
     /// Deletes the object of a destroyed content; one already gone is fine.
@@ -125,6 +153,31 @@ impl PageStore {
             .await?;
         Ok(())
     }
+}
+
+/// Fails the stream when its source yields nothing for `idle` while polled. The timer starts
+/// when the reader asks for the next bytes, not when it got the last: a reader's own pauses
+/// never count.
+fn idle_limited(
+    bytes: BoxStream<'static, Result<Bytes, StorageError>>,
+    idle: Duration,
+) -> BoxStream<'static, Result<Bytes, StorageError>> {
+    futures::stream::unfold(Some(bytes), move |bytes| async move {
+        let mut bytes = bytes?;
+        match tokio::time::timeout(idle, bytes.next()).await {
+            Ok(Some(next)) => Some((next, Some(bytes))),
+            Ok(None) => None,
+            Err(_) => Some((Err(silent_store(idle)), None)),
+        }
+    })
+    .boxed()
+}
+
+fn silent_store(idle: Duration) -> StorageError {
+    StorageError::Unavailable(anyhow::anyhow!(
+        "the object store sent nothing for {} s",
+        idle.as_secs()
+    ))
 }
 
 /// Where page objects live, below their content address.
@@ -291,3 +344,34 @@ async fn exists(store: &dyn ObjectStore, key: &Path) -> Result<bool, StorageErro
 
 #[cfg(test)]
 mod contract;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IDLE: Duration = Duration::from_secs(30);
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reader_pausing_longer_than_the_idle_timeout_gets_every_chunk() {
+        let source = futures::stream::iter([Ok(Bytes::from("a")), Ok(Bytes::from("b"))]).boxed();
+        let mut bytes = idle_limited(source, IDLE);
+        assert_eq!(bytes.next().await.unwrap().unwrap(), "a");
+        tokio::time::sleep(IDLE * 10).await;
+        assert_eq!(bytes.next().await.unwrap().unwrap(), "b");
+        assert!(bytes.next().await.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_store_silent_for_the_idle_timeout_fails_the_read() {
+        let source = futures::stream::iter([Ok(Bytes::from("a"))])
+            .chain(futures::stream::pending())
+            .boxed();
+        let mut bytes = idle_limited(source, IDLE);
+        assert_eq!(bytes.next().await.unwrap().unwrap(), "a");
+        let started = tokio::time::Instant::now();
+        let silent = bytes.next().await.unwrap().unwrap_err();
+        assert!(matches!(silent, StorageError::Unavailable(_)), "{silent:?}");
+        assert_eq!(started.elapsed(), IDLE);
+        assert!(bytes.next().await.is_none(), "nothing after the failure");
+    }
+}

@@ -207,6 +207,7 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
                 path: PathBuf::from("unused"),
             },
             s3: Some(s3),
+            ..ObjectStoreSettings::default()
         },
         limits: config.limits,
         log: LogSettings {

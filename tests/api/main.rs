@@ -25,6 +25,7 @@ mod masking;
 mod orphans;
 mod pages;
 mod retention;
+mod slow_reads;
 mod versions;
 
 mod helpers;

@@ -58,7 +58,7 @@ impl Backend {
             local: LocalSettings {
                 path: directory.path().join("objects"),
             },
-            s3: None,
+            ..ObjectStoreSettings::default()
         };
         let objects = open_object_store(&settings).expect("the local store opens");
         Self::over(objects, Some(directory))
