@@ -12,6 +12,7 @@ mod completeness_report;
 mod completeness_rules;
 mod completeness_versions;
 mod concurrent_reads;
+mod connections;
 mod customer_history;
 mod customers;
 mod disposal;
