@@ -105,7 +105,8 @@ async fn orphans_past_the_grace_period_go_and_young_or_referenced_objects_stay()
         .await
         .unwrap();
     assert_eq!(collected.orphan_pages, 1, "{collected:?}");
-    assert_eq!(collected.deleted_pages, 1, "{collected:?}");
+    // Deleted by this run's sweep (or, were it quicker, by the server's own).
+    assert!(collected.deleted_pages <= 1, "{collected:?}");
     assert_eq!(collected.staging_objects, 1, "{collected:?}");
     assert!(
         !exists(&app, &content_key(&old)).await,
@@ -233,30 +234,14 @@ async fn one_replica_runs_an_upkeep_job_per_interval() {
     let app = spawn_app().await;
     let (first, second) = (archive_of(&app), archive_of(&app));
     let hour = Duration::from_secs(3600);
+    // Jobs of the test's own: the server's collector claims its own at start.
+    let (job, other) = ("test_job", "another_test_job");
+    assert!(first.claim_upkeep_run(job, hour).await.unwrap());
+    assert!(!second.claim_upkeep_run(job, hour).await.unwrap());
+    assert!(!first.claim_upkeep_run(job, hour).await.unwrap());
+    assert!(second.claim_upkeep_run(other, hour).await.unwrap());
     assert!(
-        first
-            .claim_upkeep_run("collect_orphans", hour)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !second
-            .claim_upkeep_run("collect_orphans", hour)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !first
-            .claim_upkeep_run("collect_orphans", hour)
-            .await
-            .unwrap()
-    );
-    assert!(second.claim_upkeep_run("another_job", hour).await.unwrap());
-    assert!(
-        second
-            .claim_upkeep_run("collect_orphans", Duration::ZERO)
-            .await
-            .unwrap(),
+        second.claim_upkeep_run(job, Duration::ZERO).await.unwrap(),
         "due again once the interval has passed"
     );
 }
