@@ -7,6 +7,7 @@
 //! | `custodian.pages.filed` | counter | |
 //! | `custodian.page.bytes` | counter, bytes | `direction` (`in` filed, `out` read) |
 //! | `custodian.orphans.removed` | counter | `kind` (`page`: queued for deletion, `staging`) |
+//! | `custodian.fixity.checked` | counter | `outcome` (`intact`, `mismatch`, `missing`) |
 //! | `db.client.connections` | gauge | `state` (`idle`, `used`) |
 //! | `db.client.operation.duration` | histogram, seconds | `operation`, `outcome` |
 //! | `custodian.object_store.duration` | histogram, seconds | `operation`, `outcome` |
@@ -21,6 +22,7 @@ struct Instruments {
     pages_filed: Counter<u64>,
     page_bytes: Counter<u64>,
     orphans_removed: Counter<u64>,
+    fixity_checked: Counter<u64>,
 }
 
 fn meter() -> Meter {
@@ -50,6 +52,10 @@ fn instruments() -> &'static Instruments {
             orphans_removed: meter
                 .u64_counter("custodian.orphans.removed")
                 .with_description("Objects no page refers to, removed by the orphan collector")
+                .build(),
+            fixity_checked: meter
+                .u64_counter("custodian.fixity.checked")
+                .with_description("Stored pages re-read and re-hashed by the fixity scrub")
                 .build(),
         }
     })
@@ -87,6 +93,13 @@ pub fn orphans_removed(pages: u64, staging: u64) {
     let counter = &instruments().orphans_removed;
     counter.add(pages, &[KeyValue::new("kind", "page")]);
     counter.add(staging, &[KeyValue::new("kind", "staging")]);
+}
+
+/// Records one page checked by the fixity scrub.
+pub fn fixity_checked(outcome: &'static str) {
+    instruments()
+        .fixity_checked
+        .add(1, &[KeyValue::new("outcome", outcome)]);
 }
 
 /// Reports the database pool's connections, idle and in use, at each export.

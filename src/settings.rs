@@ -27,6 +27,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub telemetry: TelemetrySettings,
     pub orphans: OrphanSettings,
+    pub fixity: FixitySettings,
 }
 
 /// Who may call, and how calls are recorded.
@@ -137,6 +138,23 @@ pub struct OrphanSettings {
     /// How often one replica collects (the replicas take turns through the database); `0`
     /// turns the collector off.
     pub sweep_interval_secs: u64,
+}
+
+/// The fixity scrub: stored pages re-read and re-hashed against their content address.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default)]
+pub struct FixitySettings {
+    /// Page contents each replica re-reads per minute, longest unchecked first; `0` turns the
+    /// scrub off.
+    pub pages_per_minute: u32,
+}
+
+impl Default for FixitySettings {
+    fn default() -> Self {
+        Self {
+            pages_per_minute: 30,
+        }
+    }
 }
 
 impl Settings {
@@ -326,6 +344,7 @@ mod tests {
             Duration::from_secs(24 * 3600)
         );
         assert!(settings.orphans.sweep_interval().is_some());
+        assert_eq!(settings.fixity.pages_per_minute, 30);
     }
 
     #[test]

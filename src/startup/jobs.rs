@@ -1,5 +1,5 @@
 //! The server's background jobs: the sweep that finishes disposals' page deletions, the
-//! collector of orphan page objects, and the policy reload on SIGHUP.
+//! collector of orphan page objects, the fixity scrub, and the policy reload on SIGHUP.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,7 +8,8 @@ use tokio::sync::watch;
 
 use super::load_policy;
 use crate::domain::Archive;
-use crate::settings::OrphanSettings;
+use crate::domain::FixityOutcome;
+use crate::settings::{FixitySettings, OrphanSettings};
 
 /// How often queued page deletions of disposals are retried after the one at start.
 const DESTRUCTION_SWEEP_INTERVAL: Duration = Duration::from_secs(300);
@@ -74,6 +75,44 @@ pub(super) async fn collect_orphans(
                 );
             }
             Err(error) => tracing::warn!(error = %error, "orphan page objects not collected"),
+        }
+    }
+}
+
+/// How often the fixity scrub checks its share of pages.
+const SCRUB_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Re-reads `fixity.pages_per_minute` stored pages every minute and reports any whose bytes no
+/// longer hash to their address, or that are missing, until the server stops.
+pub(super) async fn scrub_pages(
+    archive: Archive,
+    settings: FixitySettings,
+    mut stopping: watch::Receiver<bool>,
+) {
+    if settings.pages_per_minute == 0 {
+        return;
+    }
+    let mut scrub = tokio::time::interval(SCRUB_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = scrub.tick() => {}
+            _ = stopping.wait_for(|stopping| *stopping) => return,
+        }
+        match archive.scrub_pages(settings.pages_per_minute).await {
+            Ok(scrubbed) => {
+                for (sha256, outcome) in &scrubbed.checked {
+                    crate::metrics::fixity_checked(outcome.as_str());
+                    if *outcome != FixityOutcome::Intact {
+                        tracing::error!(
+                            content = %sha256.to_hex(),
+                            outcome = outcome.as_str(),
+                            failure = outcome.failure().unwrap_or_default(),
+                            "a stored page failed its fixity check"
+                        );
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(error = %error, "fixity scrub failed"),
         }
     }
 }

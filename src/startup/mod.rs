@@ -22,7 +22,7 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
-use self::jobs::{collect_orphans, finish_destructions, reload_policy_on_hangup};
+use self::jobs::{collect_orphans, finish_destructions, reload_policy_on_hangup, scrub_pages};
 use crate::domain::{Archive, ChainKey, Clock, Policy, SystemClock};
 use crate::grpc::middleware::{Authenticator, Gate, LingeringClose, Protection, TrustedKey};
 use crate::grpc::{SERVICE_NAMES, routes};
@@ -185,6 +185,11 @@ impl App {
         tokio::spawn(collect_orphans(
             self.archive.clone(),
             self.settings.orphans,
+            stopping.clone(),
+        ));
+        tokio::spawn(scrub_pages(
+            self.archive.clone(),
+            self.settings.fixity,
             stopping.clone(),
         ));
         let pool = self.database.clone();

@@ -10,7 +10,7 @@ mod object_store_config;
 mod page_store;
 
 pub use audit_log::AuditLog;
-pub use database::{Database, NewDocument, NewVersion, VersionInsert};
+pub use database::{Database, FixityFailure, NewDocument, NewVersion, VersionInsert};
 pub use error::StorageError;
 pub use object_store_config::{
     LocalSettings, ObjectStoreKind, ObjectStoreSettings, PayloadSigning, S3Settings,

@@ -216,6 +216,7 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
         },
         telemetry: Default::default(),
         orphans: Default::default(),
+        fixity: Default::default(),
         auth: AuthSettings {
             issuer: ISSUER.into(),
             audience: AUDIENCE.into(),

@@ -19,6 +19,7 @@ mod disposal;
 mod durability;
 mod filing;
 mod filing_errors;
+mod fixity;
 mod health;
 mod limits;
 mod listing;

@@ -1,9 +1,10 @@
 //! Documents (文件) and their pages: the document and how it is found, filing, page intake with
-//! the filing limits, versions made by correction, reading pages back, and collecting the page
-//! objects failed filings left.
+//! the filing limits, versions made by correction, reading pages back, checking their fixity,
+//! and collecting the page objects failed filings left.
 
 pub(super) mod document;
 pub(super) mod filing;
+pub(super) mod fixity;
 pub(super) mod orphans;
 pub(super) mod page_intake;
 pub(super) mod pages;
@@ -14,6 +15,7 @@ pub use document::{
     FilingHeader, SourceSystem, Title, Visibility, WorkOrderNumber,
 };
 pub use filing::{Filing, FilingPart};
+pub use fixity::{FixityOutcome, FixityScrub};
 pub use orphans::OrphanCollection;
 pub use page_intake::FilingLimits;
 pub use pages::{MediaType, PageBytes, PageInfo, Sha256Digest};

@@ -10,6 +10,7 @@ mod disposal;
 mod document_reads;
 mod document_types;
 mod documents;
+mod fixity;
 mod orphans;
 mod pages;
 mod retention;
@@ -24,6 +25,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgPool};
 
 pub use documents::NewDocument;
+pub use fixity::FixityFailure;
 pub use versions::{NewVersion, VersionInsert};
 
 use super::StorageError;
