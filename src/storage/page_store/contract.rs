@@ -409,7 +409,7 @@ async fn the_listings_name_each_page_object_and_each_staging_object(backend: &Ba
     assert!(
         backend
             .pages
-            .delete_staging(&content_key(&small).to_string())
+            .delete_staging(content_key(&small).as_ref())
             .await
             .is_err(),
         "only staging objects are deleted as such"
