@@ -230,6 +230,26 @@ async fn filings_committing_while_the_collector_runs_read_back_whole() {
 }
 
 #[tokio::test]
+async fn the_server_collects_orphans_on_its_own() {
+    let app = spawn_app().await;
+    let orphan = jpeg_page(900, 30);
+    put(&app, &content_key(&orphan), &orphan).await;
+    let (_clients, _stop) = crate::slow_reads::server_with(&app, |settings| {
+        settings.orphans.grace_period_secs = 0;
+        settings.orphans.sweep_interval_secs = 1;
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while exists(&app, &content_key(&orphan)).await {
+        assert!(
+            Instant::now() < deadline,
+            "the server's collector removes the orphan"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
 async fn one_replica_runs_an_upkeep_job_per_interval() {
     let app = spawn_app().await;
     let (first, second) = (archive_of(&app), archive_of(&app));

@@ -21,11 +21,11 @@ const ACCOUNT: &str = "1201000001";
 /// The store client's request timeout in these tests: short, to keep them fast.
 const REQUEST_TIMEOUT_SECS: u64 = 1;
 
-/// A server on `app`'s database and objects whose object store settings `tune` changes; it
-/// stops when the returned sender is dropped.
-async fn server_with(
+/// A server on `app`'s database and objects whose settings `tune` changes; it stops when the
+/// returned sender is dropped.
+pub async fn server_with(
     app: &TestApp,
-    tune: impl FnOnce(&mut ObjectStoreSettings),
+    tune: impl FnOnce(&mut Settings),
 ) -> (Clients, oneshot::Sender<()>) {
     let env = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is set"));
     let mut settings = Settings::defaults();
@@ -47,7 +47,7 @@ async fn server_with(
         }),
         ..ObjectStoreSettings::default()
     };
-    tune(&mut settings.object_store);
+    tune(&mut settings);
     settings.log.filter = "warn".into();
     settings.auth.issuer = ISSUER.into();
     settings.auth.audience = AUDIENCE.into();
@@ -117,9 +117,9 @@ async fn a_reader_pausing_longer_than_the_store_request_timeout_still_reads_the_
         ))
         .await
         .expect("the page is filed");
-    let (mut clients, _stop) = server_with(&app, |store| {
-        store.request_timeout_secs = REQUEST_TIMEOUT_SECS;
-        store.read_idle_timeout_secs = REQUEST_TIMEOUT_SECS;
+    let (mut clients, _stop) = server_with(&app, |settings| {
+        settings.object_store.request_timeout_secs = REQUEST_TIMEOUT_SECS;
+        settings.object_store.read_idle_timeout_secs = REQUEST_TIMEOUT_SECS;
     })
     .await;
 
