@@ -6,6 +6,8 @@
 //! | `rpc.server.duration` | histogram, seconds | `rpc.method`, `rpc.grpc.status_code` |
 //! | `custodian.pages.filed` | counter | |
 //! | `custodian.page.bytes` | counter, bytes | `direction` (`in` filed, `out` read) |
+//! | `custodian.orphans.removed` | counter | `kind` (`page`: queued for deletion, `staging`) |
+//! | `custodian.fixity.checked` | counter | `outcome` (`intact`, `mismatch`, `missing`) |
 //! | `db.client.connections` | gauge | `state` (`idle`, `used`) |
 //! | `db.client.operation.duration` | histogram, seconds | `operation`, `outcome` |
 //! | `custodian.object_store.duration` | histogram, seconds | `operation`, `outcome` |
@@ -19,6 +21,8 @@ struct Instruments {
     rpc_duration: Histogram<f64>,
     pages_filed: Counter<u64>,
     page_bytes: Counter<u64>,
+    orphans_removed: Counter<u64>,
+    fixity_checked: Counter<u64>,
 }
 
 fn meter() -> Meter {
@@ -44,6 +48,14 @@ fn instruments() -> &'static Instruments {
                 .u64_counter("custodian.page.bytes")
                 .with_unit("By")
                 .with_description("Page bytes filed (in) and read (out)")
+                .build(),
+            orphans_removed: meter
+                .u64_counter("custodian.orphans.removed")
+                .with_description("Objects no page refers to, removed by the orphan collector")
+                .build(),
+            fixity_checked: meter
+                .u64_counter("custodian.fixity.checked")
+                .with_description("Stored pages re-read and re-hashed by the fixity scrub")
                 .build(),
         }
     })
@@ -74,6 +86,20 @@ pub fn page_bytes_read(bytes: u64) {
     instruments()
         .page_bytes
         .add(bytes, &[KeyValue::new("direction", "out")]);
+}
+
+/// Records what one orphan collection removed.
+pub fn orphans_removed(pages: u64, staging: u64) {
+    let counter = &instruments().orphans_removed;
+    counter.add(pages, &[KeyValue::new("kind", "page")]);
+    counter.add(staging, &[KeyValue::new("kind", "staging")]);
+}
+
+/// Records one page checked by the fixity scrub.
+pub fn fixity_checked(outcome: &'static str) {
+    instruments()
+        .fixity_checked
+        .add(1, &[KeyValue::new("outcome", outcome)]);
 }
 
 /// Reports the database pool's connections, idle and in use, at each export.

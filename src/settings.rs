@@ -26,6 +26,8 @@ pub struct Settings {
     pub log: LogSettings,
     pub auth: AuthSettings,
     pub telemetry: TelemetrySettings,
+    pub orphans: OrphanSettings,
+    pub fixity: FixitySettings,
 }
 
 /// Who may call, and how calls are recorded.
@@ -140,6 +142,35 @@ pub struct TelemetrySettings {
     pub otlp_endpoint: String,
     /// The `service.name` resource attribute.
     pub service_name: String,
+}
+
+/// The collector of orphan page objects: objects no page row refers to (left by filings that
+/// failed after uploading), and stale `staging/` uploads.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default)]
+pub struct OrphanSettings {
+    /// Objects younger than this are left alone: a filing may still be committing them.
+    pub grace_period_secs: u64,
+    /// How often one replica collects (the replicas take turns through the database); `0`
+    /// turns the collector off.
+    pub sweep_interval_secs: u64,
+}
+
+/// The fixity scrub: stored pages re-read and re-hashed against their content address.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default)]
+pub struct FixitySettings {
+    /// Page contents each replica re-reads per minute, longest unchecked first; `0` turns the
+    /// scrub off.
+    pub pages_per_minute: u32,
+}
+
+impl Default for FixitySettings {
+    fn default() -> Self {
+        Self {
+            pages_per_minute: 30,
+        }
+    }
 }
 
 impl Settings {
@@ -275,6 +306,26 @@ impl AuthSettings {
     }
 }
 
+impl Default for OrphanSettings {
+    fn default() -> Self {
+        Self {
+            grace_period_secs: 24 * 3600,
+            sweep_interval_secs: 6 * 3600,
+        }
+    }
+}
+
+impl OrphanSettings {
+    pub fn grace_period(&self) -> Duration {
+        Duration::from_secs(self.grace_period_secs)
+    }
+
+    /// `None` when the collector is off.
+    pub fn sweep_interval(&self) -> Option<Duration> {
+        (self.sweep_interval_secs > 0).then(|| Duration::from_secs(self.sweep_interval_secs))
+    }
+}
+
 impl Default for TelemetrySettings {
     fn default() -> Self {
         Self {
@@ -324,6 +375,12 @@ mod tests {
             PathBuf::from("data/objects")
         );
         assert_eq!(settings.telemetry.service_name, "custodian");
+        assert_eq!(
+            settings.orphans.grace_period(),
+            Duration::from_secs(24 * 3600)
+        );
+        assert!(settings.orphans.sweep_interval().is_some());
+        assert_eq!(settings.fixity.pages_per_minute, 30);
     }
 
     #[test]
@@ -348,6 +405,7 @@ mod tests {
             ("CUSTODIAN_OBJECT_STORE__S3__ACCESS_KEY_ID", "007"),
             ("CUSTODIAN_OBJECT_STORE__S3__SECRET_ACCESS_KEY", "s"),
             ("CUSTODIAN_OBJECT_STORE__S3__ALLOW_HTTP", "true"),
+            ("CUSTODIAN_OBJECT_STORE__READ_IDLE_TIMEOUT_SECS", "5"),
         ]
         .into_iter()
         .map(|(name, value)| (name.to_owned(), value.to_owned()))
@@ -356,6 +414,8 @@ mod tests {
         assert_eq!(settings.auth.audit_chain_key.expose_secret(), "0123456789");
         assert_eq!(settings.limits.max_pages_per_document, 7);
         assert_eq!(settings.server.listen_addr.port(), 50051);
+        assert_eq!(settings.object_store.read_idle_timeout_secs, 5);
+        assert_eq!(settings.object_store.request_timeout_secs, 30);
         let s3 = settings.object_store.s3.unwrap();
         assert_eq!(s3.access_key_id, "007");
         assert!(s3.allow_http);

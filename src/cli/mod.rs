@@ -38,6 +38,10 @@ enum Command {
     /// Recomputes the audit chain straight from the database, checks that it reaches the newest
     /// checkpoint in the object store, and reports where it breaks.
     VerifyAuditChain,
+    /// Lists the stored pages whose last fixity check failed (bytes that no longer hash to
+    /// their address, or a missing object) with the documents that show them; exits non-zero
+    /// if there is any.
+    FixityFailures,
     /// Prints a signed development token (never use the dev key in production).
     DevToken(dev_token::DevTokenArgs),
     #[command(flatten)]
@@ -91,6 +95,30 @@ impl Cli {
                     Some((seq, reason)) => {
                         anyhow::bail!("audit chain broken at event {seq}: {reason}")
                     }
+                }
+            }
+            Command::FixityFailures => {
+                let settings = self.settings()?;
+                let failures = database(&settings)?
+                    .fixity_failures()
+                    .await
+                    .context("cannot list the fixity failures")?;
+                for failure in &failures {
+                    let documents: Vec<String> =
+                        failure.documents.iter().map(ToString::to_string).collect();
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        failure.sha256.to_hex(),
+                        failure.check_time.to_rfc3339(),
+                        failure.failure,
+                        documents.join(" ")
+                    );
+                }
+                if failures.is_empty() {
+                    println!("no fixity failures");
+                    Ok(())
+                } else {
+                    anyhow::bail!("{} stored pages failed their fixity check", failures.len())
                 }
             }
             Command::DevToken(args) => args.run(),

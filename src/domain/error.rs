@@ -74,7 +74,8 @@ impl From<StorageError> for Error {
         match error {
             StorageError::Unavailable(source) => Self::Unavailable(source),
             StorageError::ContentDestroyed => Self::Aborted(
-                "a page's content was destroyed by a disposal during this upload; retry the call"
+                "a page's content was being deleted while this call uploaded it; retry the call \
+                 in a few seconds"
                     .into(),
             ),
             other => Self::Unexpected(other.into()),

@@ -1,5 +1,5 @@
-//! The server's background jobs: the sweep that finishes disposals' page deletions, and the
-//! policy reload on SIGHUP.
+//! The server's background jobs: the sweep that finishes disposals' page deletions, the
+//! collector of orphan page objects, the fixity scrub, and the policy reload on SIGHUP.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,7 +7,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::load_policy;
-use crate::domain::{Archive, AuditCheckpointer};
+use crate::domain::{Archive, AuditCheckpointer, FixityOutcome};
+use crate::settings::{FixitySettings, OrphanSettings};
 
 /// How often queued page deletions of disposals are retried after the one at start.
 const DESTRUCTION_SWEEP_INTERVAL: Duration = Duration::from_secs(300);
@@ -64,6 +65,90 @@ pub(super) async fn checkpoint_audit_chain(
                     tracing::debug!(error, "still cannot checkpoint the audit chain");
                 }
             }
+        }
+    }
+}
+
+/// How often a replica asks whether the orphan collection is due (one replica runs it per
+/// interval).
+const UPKEEP_CHECK_INTERVAL: Duration = Duration::from_secs(300);
+
+/// Removes the page objects failed filings left, and stale `staging/` uploads, once per
+/// `orphans.sweep_interval_secs` across the replicas, until the server stops.
+pub(super) async fn collect_orphans(
+    archive: Archive,
+    settings: OrphanSettings,
+    mut stopping: watch::Receiver<bool>,
+) {
+    let Some(interval) = settings.sweep_interval() else {
+        return;
+    };
+    let mut check = tokio::time::interval(interval.min(UPKEEP_CHECK_INTERVAL));
+    loop {
+        tokio::select! {
+            _ = check.tick() => {}
+            _ = stopping.wait_for(|stopping| *stopping) => return,
+        }
+        match archive.claim_upkeep_run("collect_orphans", interval).await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot tell whether the orphan collection is due");
+                continue;
+            }
+        }
+        match archive.collect_orphans(settings.grace_period()).await {
+            Ok(collected) => {
+                crate::metrics::orphans_removed(
+                    collected.orphan_pages as u64,
+                    collected.staging_objects as u64,
+                );
+                tracing::info!(
+                    orphan_pages = collected.orphan_pages,
+                    deleted_pages = collected.deleted_pages,
+                    staging_objects = collected.staging_objects,
+                    "collected orphan page objects"
+                );
+            }
+            Err(error) => tracing::warn!(error = %error, "orphan page objects not collected"),
+        }
+    }
+}
+
+/// How often the fixity scrub checks its share of pages.
+const SCRUB_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Re-reads `fixity.pages_per_minute` stored pages every minute and reports any whose bytes no
+/// longer hash to their address, or that are missing, until the server stops.
+pub(super) async fn scrub_pages(
+    archive: Archive,
+    settings: FixitySettings,
+    mut stopping: watch::Receiver<bool>,
+) {
+    if settings.pages_per_minute == 0 {
+        return;
+    }
+    let mut scrub = tokio::time::interval(SCRUB_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = scrub.tick() => {}
+            _ = stopping.wait_for(|stopping| *stopping) => return,
+        }
+        match archive.scrub_pages(settings.pages_per_minute).await {
+            Ok(scrubbed) => {
+                for (sha256, outcome) in &scrubbed.checked {
+                    crate::metrics::fixity_checked(outcome.as_str());
+                    if *outcome != FixityOutcome::Intact {
+                        tracing::error!(
+                            content = %sha256.to_hex(),
+                            outcome = outcome.as_str(),
+                            failure = outcome.failure().unwrap_or_default(),
+                            "a stored page failed its fixity check"
+                        );
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(error = %error, "fixity scrub failed"),
         }
     }
 }

@@ -22,13 +22,16 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
-use self::jobs::{checkpoint_audit_chain, finish_destructions, reload_policy_on_hangup};
+use self::jobs::{
+    checkpoint_audit_chain, collect_orphans, finish_destructions, reload_policy_on_hangup,
+    scrub_pages,
+};
 use crate::domain::{Archive, AuditCheckpointer, ChainKey, Clock, Policy, SystemClock};
 use crate::grpc::middleware::{Authenticator, Gate, Protection, TrustedKey};
 use crate::grpc::{SERVICE_NAMES, routes};
 use crate::settings::{AuthSettings, Settings};
 use crate::storage::{
-    AuditCheckpoints, AuditLog, Database, PART_SIZE, PageStore, open_object_store,
+    AuditCheckpoints, AuditLog, Database, PART_SIZE, open_object_store, open_page_store,
 };
 
 /// The policy of the unsecured benchmark server: one role that may do everything.
@@ -122,18 +125,21 @@ impl App {
             chain_key(&settings.auth),
         )
         .context("invalid database settings")?;
-        let store =
-            open_object_store(&settings.object_store).context("invalid object store settings")?;
+        let pages =
+            open_page_store(&settings.object_store).context("invalid object store settings")?;
         let (audit, audit_writer) = match security {
             Security::Enforced => AuditLog::start(database.clone()),
             #[cfg(feature = "bench-bypass")]
             Security::Bypassed => (AuditLog::discarding(), tokio::spawn(async {})),
         };
-        let checkpoints = AuditCheckpoints::new(Arc::clone(&store));
+        // Checkpoints go to the same store as the pages, under a prefix of their own.
+        let checkpoints = AuditCheckpoints::new(
+            open_object_store(&settings.object_store).context("invalid object store settings")?,
+        );
         let checkpointer = AuditCheckpointer::new(database.clone(), checkpoints.clone());
         let archive = Archive::new(
             database.clone(),
-            PageStore::new(store),
+            pages,
             settings.limits.into(),
             policy,
             audit,
@@ -201,6 +207,16 @@ impl App {
         tokio::spawn(checkpoint_audit_chain(
             self.checkpointer.clone(),
             AUDIT_CHECKPOINT_INTERVAL,
+            stopping.clone(),
+        ));
+        tokio::spawn(collect_orphans(
+            self.archive.clone(),
+            self.settings.orphans,
+            stopping.clone(),
+        ));
+        tokio::spawn(scrub_pages(
+            self.archive.clone(),
+            self.settings.fixity,
             stopping.clone(),
         ));
         let pool = self.database.clone();

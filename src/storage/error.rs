@@ -7,8 +7,8 @@ pub enum StorageError {
     /// An object the caller named does not exist.
     #[error("object {0} not found")]
     NotFound(String),
-    /// A page content this change uses was deleted by a disposal while it was being uploaded;
-    /// retrying uploads it again.
+    /// A page content this change uses was being deleted (its deletion claimed) while it was
+    /// uploaded; retrying uploads it again once the deletion is done.
     #[error("a page content was destroyed during the upload")]
     ContentDestroyed,
     /// The backend could not be reached or is overloaded; a retry may succeed.

@@ -12,10 +12,10 @@ mod page_store;
 
 pub use audit_checkpoints::AuditCheckpoints;
 pub use audit_log::AuditLog;
-pub use database::{Database, NewDocument, NewVersion, VersionInsert};
+pub use database::{Database, FixityFailure, NewDocument, NewVersion, VersionInsert};
 pub use error::StorageError;
 pub use object_store_config::{
     LocalSettings, ObjectStoreKind, ObjectStoreSettings, PayloadSigning, S3Settings,
-    open_object_store,
+    open_object_store, open_page_store,
 };
 pub use page_store::{PART_SIZE, PageStore, PageUpload};

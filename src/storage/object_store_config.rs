@@ -12,7 +12,7 @@ use object_store::{ClientOptions, ObjectStore, RetryConfig};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::StorageError;
+use super::{PageStore, StorageError};
 
 /// Where page objects live. By default, a local directory: the embedded store for trying
 /// Custodian out.
@@ -25,6 +25,13 @@ pub struct ObjectStoreSettings {
     pub local: LocalSettings,
     /// Required when `kind` is `s3`.
     pub s3: Option<S3Settings>,
+    /// The longest an S3 request may take, from connecting to its last byte, except page
+    /// reads, whose length depends on the reader: they have `read_idle_timeout_secs` instead.
+    pub request_timeout_secs: u64,
+    /// A page read fails when the store sends nothing for this long while the server waits
+    /// for its next bytes (or for its answer). Time the reader takes between chunks does not
+    /// count, so a slow reader of a large page is never cut off.
+    pub read_idle_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -36,6 +43,16 @@ pub enum ObjectStoreKind {
     S3,
 }
 
+impl ObjectStoreSettings {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs.max(1))
+    }
+
+    pub fn read_idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.read_idle_timeout_secs.max(1))
+    }
+}
+
 impl Default for ObjectStoreSettings {
     fn default() -> Self {
         Self {
@@ -43,6 +60,8 @@ impl Default for ObjectStoreSettings {
             prefix: String::new(),
             local: LocalSettings::default(),
             s3: None,
+            request_timeout_secs: 30,
+            read_idle_timeout_secs: 30,
         }
     }
 }
@@ -115,6 +134,31 @@ fn default_region() -> String {
 pub fn open_object_store(
     settings: &ObjectStoreSettings,
 ) -> Result<Arc<dyn ObjectStore>, StorageError> {
+    open(settings, Some(settings.request_timeout()))
+}
+
+/// Builds the page store: the settings' store, and for page reads a second client of the same
+/// store without a whole-request timeout (a page read lasts as long as its reader takes), whose
+/// reads fail instead when the store falls silent for `read_idle_timeout_secs`.
+pub fn open_page_store(settings: &ObjectStoreSettings) -> Result<PageStore, StorageError> {
+    let store = open(settings, Some(settings.request_timeout()))?;
+    let reads = match settings.kind {
+        ObjectStoreKind::S3 => open(settings, None)?,
+        ObjectStoreKind::Local => Arc::clone(&store),
+    };
+    Ok(PageStore::with_reads(
+        store,
+        reads,
+        settings.read_idle_timeout(),
+    ))
+}
+
+/// The store, with each request limited to `request_timeout` from connecting to its last byte
+/// (`None`: no limit).
+fn open(
+    settings: &ObjectStoreSettings,
+    request_timeout: Option<Duration>,
+) -> Result<Arc<dyn ObjectStore>, StorageError> {
     let unexpected = |error: object_store::Error| StorageError::Unexpected(error.into());
     let store: Arc<dyn ObjectStore> = match (settings.kind, &settings.s3) {
         (ObjectStoreKind::Local, _) => {
@@ -133,6 +177,14 @@ pub fn open_object_store(
             )));
         }
         (ObjectStoreKind::S3, Some(s3)) => {
+            // One options value: allow_http lives in it too, so it is set here.
+            let client = ClientOptions::new()
+                .with_allow_http(s3.allow_http)
+                .with_connect_timeout(Duration::from_secs(3));
+            let client = match request_timeout {
+                Some(timeout) => client.with_timeout(timeout),
+                None => client.with_timeout_disabled(),
+            };
             let mut builder = AmazonS3Builder::new()
                 .with_bucket_name(&s3.bucket)
                 .with_region(&s3.region)
@@ -148,12 +200,7 @@ pub fn open_object_store(
                     retry_timeout: Duration::from_secs(15),
                     ..RetryConfig::default()
                 })
-                // One options value: allow_http lives in it too, so it is set here.
-                .with_client_options(
-                    ClientOptions::new()
-                        .with_allow_http(s3.allow_http)
-                        .with_connect_timeout(Duration::from_secs(3)),
-                );
+                .with_client_options(client);
             if !s3.endpoint.is_empty() {
                 builder = builder.with_endpoint(&s3.endpoint);
             }

@@ -7,13 +7,16 @@
 //! digest (a multipart upload is invisible until completed); if the key already holds an object,
 //! the bytes are only hashed, not stored again. Without a declared digest the upload goes to
 //! `staging/{uuid}` (the digest is only known at the end) and is then copied to its key. An
-//! interrupted filing can therefore leave an incomplete multipart upload or a `staging/` object
-//! behind: both are invisible to callers; operators should let a bucket lifecycle rule expire
-//! them (see the README).
+//! interrupted filing can therefore leave a page object no row refers to, a `staging/` object
+//! or an incomplete multipart upload behind, all invisible to callers. The orphan collector
+//! (`Archive::collect_orphans`) removes the first two; object_store cannot list incomplete
+//! multipart uploads, so a bucket lifecycle rule must abort those (see the README).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
@@ -28,15 +31,36 @@ pub const PART_SIZE: usize = 8 * 1024 * 1024;
 /// Parts of one upload in flight at once.
 const PARTS_IN_FLIGHT: usize = 2;
 
+/// How long a page read may wait for the store's next bytes, unless the settings say.
+const READ_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The page objects of the archive.
 #[derive(Clone, Debug)]
 pub struct PageStore {
     store: Arc<dyn ObjectStore>,
+    /// The same objects through a client without a whole-request timeout, for page reads.
+    reads: Arc<dyn ObjectStore>,
+    read_idle_timeout: Duration,
 }
 
 impl PageStore {
+    /// A page store that reads through the same client it writes with.
     pub fn new(store: Arc<dyn ObjectStore>) -> Self {
-        Self { store }
+        Self::with_reads(Arc::clone(&store), store, READ_IDLE_TIMEOUT)
+    }
+
+    /// A page store that reads pages through `reads`, failing a read when the store sends
+    /// nothing for `read_idle_timeout` while it is waited for.
+    pub fn with_reads(
+        store: Arc<dyn ObjectStore>,
+        reads: Arc<dyn ObjectStore>,
+        read_idle_timeout: Duration,
+    ) -> Self {
+        Self {
+            store,
+            reads,
+            read_idle_timeout,
+        }
     }
 
     /// Starts writing one page, with the digest the caller declared for it if any.
@@ -49,20 +73,74 @@ impl PageStore {
         }
     }
 
-    /// Streams the bytes of the page with this digest.
+    /// Streams the bytes of the page with this digest. The stream waits for the store at most
+    /// the idle timeout each time it is polled; how long the reader takes between polls does
+    /// not count.
     #[tracing::instrument(name = "object_store", skip_all, err, fields(object_store.operation = "read"))]
     pub async fn read(
         &self,
         sha256: &Sha256Digest,
     ) -> Result<BoxStream<'static, Result<Bytes, StorageError>>, StorageError> {
-        let object = self.store.get(&content_key(sha256)).await?;
-        Ok(object.into_stream().map_err(StorageError::from).boxed())
+        let idle = self.read_idle_timeout;
+        let object = tokio::time::timeout(idle, self.reads.get(&content_key(sha256)))
+            .await
+            .map_err(|_| silent_store(idle))??;
+        let bytes = object.into_stream().map_err(StorageError::from).boxed();
+        Ok(idle_limited(bytes, idle))
     }
 
     /// Deletes the object of a destroyed content; one already gone is fine.
     #[tracing::instrument(name = "object_store", skip_all, err, fields(object_store.operation = "delete"))]
     pub async fn delete(&self, sha256: &Sha256Digest) -> Result<(), StorageError> {
         match self.store.delete(&content_key(sha256)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Every page object with when it was last written, in no particular order. Keys that are
+    /// not a content address are skipped.
+    pub fn list_contents(
+        &self,
+    ) -> BoxStream<'static, Result<(Sha256Digest, DateTime<Utc>), StorageError>> {
+        self.store
+            .list(Some(&Path::from(CONTENTS)))
+            .map_err(StorageError::from)
+            .try_filter_map(|meta| async move {
+                let parsed = meta
+                    .location
+                    .filename()
+                    .and_then(|name| Sha256Digest::parse_hex(name).ok());
+                if parsed.is_none() {
+                    tracing::warn!(key = %meta.location, "an object among the pages is not a content address");
+                }
+                Ok(parsed.map(|sha256| (sha256, meta.last_modified)))
+            })
+            .boxed()
+    }
+
+    /// Every `staging/` object (a large page without a declared digest, before it is copied
+    /// to its content key) with when it was written.
+    pub fn list_staging(
+        &self,
+    ) -> BoxStream<'static, Result<(String, DateTime<Utc>), StorageError>> {
+        self.store
+            .list(Some(&Path::from(STAGING)))
+            .map_ok(|meta| (meta.location.to_string(), meta.last_modified))
+            .map_err(StorageError::from)
+            .boxed()
+    }
+
+    /// Deletes a `staging/` object; one already gone is fine.
+    #[tracing::instrument(name = "object_store", skip_all, err, fields(object_store.operation = "delete_staging"))]
+    pub async fn delete_staging(&self, key: &str) -> Result<(), StorageError> {
+        let path = Path::from(key);
+        if path.prefix_match(&Path::from(STAGING)).is_none() {
+            return Err(StorageError::Unexpected(anyhow::anyhow!(
+                "{key} is not a staging object"
+            )));
+        }
+        match self.store.delete(&path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(error) => Err(error.into()),
         }
@@ -77,9 +155,39 @@ impl PageStore {
     }
 }
 
+/// Fails the stream when its source yields nothing for `idle` while polled. The timer starts
+/// when the reader asks for the next bytes, not when it got the last: a reader's own pauses
+/// never count.
+fn idle_limited(
+    bytes: BoxStream<'static, Result<Bytes, StorageError>>,
+    idle: Duration,
+) -> BoxStream<'static, Result<Bytes, StorageError>> {
+    futures::stream::unfold(Some(bytes), move |bytes| async move {
+        let mut bytes = bytes?;
+        match tokio::time::timeout(idle, bytes.next()).await {
+            Ok(Some(next)) => Some((next, Some(bytes))),
+            Ok(None) => None,
+            Err(_) => Some((Err(silent_store(idle)), None)),
+        }
+    })
+    .boxed()
+}
+
+fn silent_store(idle: Duration) -> StorageError {
+    StorageError::Unavailable(anyhow::anyhow!(
+        "the object store sent nothing for {} s",
+        idle.as_secs()
+    ))
+}
+
+/// Where page objects live, below their content address.
+const CONTENTS: &str = "pages/sha256";
+/// Where large pages without a declared digest are written before they are copied.
+const STAGING: &str = "staging";
+
 fn content_key(sha256: &Sha256Digest) -> Path {
     let hex = sha256.to_hex();
-    Path::from(format!("pages/sha256/{}/{hex}", &hex[..2]))
+    Path::from(format!("{CONTENTS}/{}/{hex}", &hex[..2]))
 }
 
 /// One page being written; nothing is under the page's key until [`PageUpload::finish`].
@@ -208,7 +316,7 @@ async fn begin_large(
         // would also disturb callers reading it meanwhile.
         Some(key) if exists(store.as_ref(), key).await? => Ok(LargePage::Present),
         Some(key) => multipart(store, key.clone()).await,
-        None => multipart(store, Path::from(format!("staging/{}", Uuid::new_v4()))).await,
+        None => multipart(store, Path::from(format!("{STAGING}/{}", Uuid::new_v4()))).await,
     }
 }
 
@@ -236,3 +344,34 @@ async fn exists(store: &dyn ObjectStore, key: &Path) -> Result<bool, StorageErro
 
 #[cfg(test)]
 mod contract;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IDLE: Duration = Duration::from_secs(30);
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reader_pausing_longer_than_the_idle_timeout_gets_every_chunk() {
+        let source = futures::stream::iter([Ok(Bytes::from("a")), Ok(Bytes::from("b"))]).boxed();
+        let mut bytes = idle_limited(source, IDLE);
+        assert_eq!(bytes.next().await.unwrap().unwrap(), "a");
+        tokio::time::sleep(IDLE * 10).await;
+        assert_eq!(bytes.next().await.unwrap().unwrap(), "b");
+        assert!(bytes.next().await.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_store_silent_for_the_idle_timeout_fails_the_read() {
+        let source = futures::stream::iter([Ok(Bytes::from("a"))])
+            .chain(futures::stream::pending())
+            .boxed();
+        let mut bytes = idle_limited(source, IDLE);
+        assert_eq!(bytes.next().await.unwrap().unwrap(), "a");
+        let started = tokio::time::Instant::now();
+        let silent = bytes.next().await.unwrap().unwrap_err();
+        assert!(matches!(silent, StorageError::Unavailable(_)), "{silent:?}");
+        assert_eq!(started.elapsed(), IDLE);
+        assert!(bytes.next().await.is_none(), "nothing after the failure");
+    }
+}

@@ -1,8 +1,11 @@
 //! Documents (文件) and their pages: the document and how it is found, filing, page intake with
-//! the filing limits, versions made by correction, and reading pages back.
+//! the filing limits, versions made by correction, reading pages back, checking their fixity,
+//! and collecting the page objects failed filings left.
 
 pub(super) mod document;
 pub(super) mod filing;
+pub(super) mod fixity;
+pub(super) mod orphans;
 pub(super) mod page_intake;
 pub(super) mod pages;
 pub(super) mod versions;
@@ -12,6 +15,8 @@ pub use document::{
     FilingHeader, SourceSystem, Title, Visibility, WorkOrderNumber,
 };
 pub use filing::{Filing, FilingPart};
+pub use fixity::{FixityOutcome, FixityScrub};
+pub use orphans::OrphanCollection;
 pub use page_intake::FilingLimits;
 pub use pages::{MediaType, PageBytes, PageInfo, Sha256Digest};
 pub use versions::{

@@ -386,7 +386,8 @@ impl Disposal<'_> {
              INSERT INTO content_destructions (sha256, list_id)
              SELECT sha256, $2 FROM unused
              ON CONFLICT (sha256) DO UPDATE
-                 SET list_id = EXCLUDED.list_id, queue_time = now(), delete_time = NULL",
+                 SET list_id = EXCLUDED.list_id, queue_time = now(), claim_time = NULL,
+                     delete_time = NULL",
         )
         .bind(&contents)
         .bind(self.list.0)

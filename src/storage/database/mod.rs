@@ -10,6 +10,8 @@ mod disposal;
 mod document_reads;
 mod document_types;
 mod documents;
+mod fixity;
+mod orphans;
 mod pages;
 mod retention;
 mod versions;
@@ -23,6 +25,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgPool};
 
 pub use documents::NewDocument;
+pub use fixity::FixityFailure;
 pub use versions::{NewVersion, VersionInsert};
 
 use super::StorageError;
@@ -43,8 +46,9 @@ pub struct Database {
 }
 
 impl Database {
-    /// Creates a pool that connects on first use, so the server can start (and report
-    /// NOT_SERVING) while PostgreSQL is still down.
+    /// Creates the pools (at most `max_connections` connections between them, given at least
+    /// two) that connect on first use, so the server can start (and report NOT_SERVING) while
+    /// PostgreSQL is still down.
     pub fn connect_lazy(
         url: &SecretString,
         max_connections: u32,
@@ -53,9 +57,9 @@ impl Database {
     ) -> Result<Self, StorageError> {
         let options = PgConnectOptions::from_str(url.expose_secret())
             .map_err(|error| StorageError::Unexpected(error.into()))?;
-        let readers = document_readers(max_connections);
-        let pool =
-            pool_options(max_connections, acquire_timeout).connect_lazy_with(options.clone());
+        // `max_connections` is the pod's whole budget: the readers' pool is carved out of it.
+        let (main, readers) = split_connections(max_connections);
+        let pool = pool_options(main, acquire_timeout).connect_lazy_with(options.clone());
         // The batched read's best plan does not depend on how many ids it is given, but
         // PostgreSQL's default re-plans it on every execution, which cost more than running
         // it: this pool's sessions keep the generic plan.
@@ -120,9 +124,45 @@ fn pool_options(max_connections: u32, acquire_timeout: Duration) -> PgPoolOption
         })
 }
 
-/// How many batched document reads may run at once, each on a connection of its own beside the
-/// main pool: a quarter of the main pool, so each statement gathers the lookups of several
-/// callers.
-fn document_readers(max_connections: u32) -> usize {
-    (max_connections as usize / 4).max(1)
+/// Splits the connection budget: the batched document reads get a quarter (at least one), each
+/// on a connection of its own, so each statement gathers the lookups of several callers; the
+/// main pool gets the rest (at least one, so a budget of one still opens two).
+fn split_connections(max_connections: u32) -> (u32, usize) {
+    let readers = (max_connections / 4).max(1);
+    (
+        max_connections.saturating_sub(readers).max(1),
+        readers as usize,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pools_share_the_configured_connections_between_them() {
+        for max_connections in [2, 3, 4, 5, 16, 17, 100] {
+            let (main, readers) = split_connections(max_connections);
+            assert_eq!(main + readers as u32, max_connections, "{max_connections}");
+            assert!(main >= 1 && readers >= 1);
+        }
+        assert_eq!(split_connections(16), (12, 4));
+        assert_eq!(split_connections(1), (1, 1), "one is the least of each");
+    }
+
+    #[tokio::test]
+    async fn a_database_opens_at_most_max_connections() {
+        let database = Database::connect_lazy(
+            &SecretString::from("postgres://u:p@127.0.0.1:1/d"),
+            16,
+            Duration::from_secs(1),
+            ChainKey::new("k"),
+        )
+        .unwrap();
+        let readers = database.document_reads.pool();
+        assert_eq!(
+            database.pool.options().get_max_connections() + readers.options().get_max_connections(),
+            16
+        );
+    }
 }

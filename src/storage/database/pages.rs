@@ -9,12 +9,14 @@ use uuid::Uuid;
 
 use super::codec::encode;
 use super::content_destructions::revive_destroyed_contents;
+use super::orphans::guard_contents;
 use crate::domain::PageInfo;
 use crate::storage::StorageError;
 
 /// Inserts the pages of one version, and each page content not yet known, reviving contents
-/// a disposal queued for deletion (see content_destructions.rs; `uploads_began` is PostgreSQL's clock
-/// before the first page object was written). Filing and correction both write pages here.
+/// a disposal or the orphan collector queued for deletion (see content_destructions.rs and
+/// orphans.rs; `uploads_began` is PostgreSQL's clock before the first page object was
+/// written). Filing and correction both write pages here.
 pub(super) async fn insert_pages(
     tx: &mut Transaction<'_, Postgres>,
     document_id: Uuid,
@@ -25,17 +27,15 @@ pub(super) async fn insert_pages(
     // The same content may appear on several pages; insert each once.
     let mut seen = HashSet::new();
     let contents: Vec<&PageInfo> = pages.iter().filter(|p| seen.insert(p.sha256)).collect();
+    let digests: Vec<Vec<u8>> = contents.iter().map(|p| p.sha256.0.to_vec()).collect();
+    // Before the rows: no orphan collector may queue these contents until the commit.
+    guard_contents(tx, &digests).await?;
     sqlx::query(
         "INSERT INTO page_contents (sha256, media_type, size_bytes)
          SELECT * FROM UNNEST($1::bytea[], $2::text[], $3::bigint[])
          ON CONFLICT (sha256) DO NOTHING",
     )
-    .bind(
-        contents
-            .iter()
-            .map(|p| p.sha256.0.to_vec())
-            .collect::<Vec<_>>(),
-    )
+    .bind(&digests)
     .bind(
         contents
             .iter()
@@ -50,7 +50,6 @@ pub(super) async fn insert_pages(
     )
     .execute(&mut **tx)
     .await?;
-    let digests: Vec<Vec<u8>> = contents.iter().map(|p| p.sha256.0.to_vec()).collect();
     revive_destroyed_contents(tx, &digests, uploads_began).await?;
     sqlx::query(
         "INSERT INTO pages (document_id, version, page_number, sha256)

@@ -58,7 +58,7 @@ impl Backend {
             local: LocalSettings {
                 path: directory.path().join("objects"),
             },
-            s3: None,
+            ..ObjectStoreSettings::default()
         };
         let objects = open_object_store(&settings).expect("the local store opens");
         Self::over(objects, Some(directory))
@@ -147,6 +147,7 @@ contract!(
     a_missing_page_is_the_stores_not_found,
     a_deleted_page_is_gone_and_deleting_it_again_is_fine,
     ping_answers_on_an_empty_store_and_on_one_with_pages,
+    the_listings_name_each_page_object_and_each_staging_object,
 );
 
 fn large_page(seed: u8) -> Bytes {
@@ -374,6 +375,57 @@ async fn a_deleted_page_is_gone_and_deleting_it_again_is_fine(backend: &Backend)
         "{:?}",
         keys(&backend.objects).await
     );
+}
+
+/// What the orphan collector lists and deletes.
+async fn the_listings_name_each_page_object_and_each_staging_object(backend: &Backend) {
+    let empty: Vec<_> = backend.pages.list_contents().try_collect().await.unwrap();
+    assert!(empty.is_empty(), "an empty store lists nothing");
+    let small = store_page(&backend.pages, &page_of(21, 4096), false).await;
+    let large = store_page(&backend.pages, &page_of(22, PART_SIZE + 1), true).await;
+    let staging = object_store::path::Path::from("staging/left-behind");
+    backend
+        .objects
+        .put(&staging, Bytes::from_static(b"part").into())
+        .await
+        .unwrap();
+
+    let mut listed: Vec<Sha256Digest> = backend
+        .pages
+        .list_contents()
+        .map_ok(|(sha256, _)| sha256)
+        .try_collect()
+        .await
+        .unwrap();
+    listed.sort_by_key(|sha256| sha256.to_hex());
+    let mut stored = vec![small, large];
+    stored.sort_by_key(|sha256| sha256.to_hex());
+    assert_eq!(listed, stored, "the page objects, and not the staging one");
+    let staged: Vec<(String, _)> = backend.pages.list_staging().try_collect().await.unwrap();
+    assert_eq!(staged.len(), 1);
+    assert_eq!(staged[0].0, "staging/left-behind");
+    assert!(staged[0].1 <= chrono::Utc::now() + chrono::TimeDelta::minutes(1));
+
+    assert!(
+        backend
+            .pages
+            .delete_staging(content_key(&small).as_ref())
+            .await
+            .is_err(),
+        "only staging objects are deleted as such"
+    );
+    backend
+        .pages
+        .delete_staging("staging/left-behind")
+        .await
+        .unwrap();
+    backend
+        .pages
+        .delete_staging("staging/left-behind")
+        .await
+        .unwrap();
+    let staged: Vec<(String, _)> = backend.pages.list_staging().try_collect().await.unwrap();
+    assert!(staged.is_empty());
 }
 
 async fn ping_answers_on_an_empty_store_and_on_one_with_pages(backend: &Backend) {

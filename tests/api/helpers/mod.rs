@@ -21,8 +21,8 @@ pub use actions::{
     completeness, correct, customer, file, file_typed, filing, header, message, open, open_filing,
     part, retention, retitle,
 };
-pub use app::{Clients, TestApp, TestConfig, spawn_app, spawn_app_with};
+pub use app::{AUDIT_CHAIN_KEY, Clients, TestApp, TestConfig, spawn_app, spawn_app_with};
 pub use matrix::{Caller, Expect, Matrix, World, account, called, listed, outcome, type_of, world};
 pub use pages::{fixture, jpeg_page, pdf_page, png_page, repository_file, sha256_hex};
-pub use tokens::Token;
+pub use tokens::{AUDIENCE, ISSUER, Token};
 pub use wait::eventually;
