@@ -13,7 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::domain::FilingLimits;
-use crate::storage::ObjectStoreSettings;
+use crate::storage::{ObjectStoreSettings, StatementTimeouts};
 
 /// Every setting of the service. The README and the Helm chart document the same keys.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -106,6 +106,13 @@ pub struct DatabaseSettings {
     pub url: SecretString,
     pub max_connections: u32,
     pub acquire_timeout_secs: u64,
+    /// PostgreSQL's `statement_timeout` for every statement but the single-document reads:
+    /// a statement still running after it is cancelled, so a call the server gave up on does
+    /// not leave its query running. 0: no limit.
+    pub statement_timeout_secs: u64,
+    /// The same for the batched single-document reads (GetDocument, ReadPage), which take
+    /// milliseconds. 0: no limit.
+    pub lookup_statement_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -253,6 +260,9 @@ impl Default for DatabaseSettings {
             url: SecretString::from(""),
             max_connections: 16,
             acquire_timeout_secs: 5,
+            // The unary timeout: a call cut off at it stops its statement too.
+            statement_timeout_secs: 30,
+            lookup_statement_timeout_ms: 5000,
         }
     }
 }
@@ -331,6 +341,17 @@ impl Default for TelemetrySettings {
         Self {
             otlp_endpoint: String::new(),
             service_name: "custodian".into(),
+        }
+    }
+}
+
+impl DatabaseSettings {
+    /// The statement time limits per class of query.
+    pub fn statement_timeouts(&self) -> StatementTimeouts {
+        let limit = |duration: Duration| (!duration.is_zero()).then_some(duration);
+        StatementTimeouts {
+            general: limit(Duration::from_secs(self.statement_timeout_secs)),
+            lookups: limit(Duration::from_millis(self.lookup_statement_timeout_ms)),
         }
     }
 }

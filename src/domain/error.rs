@@ -73,6 +73,11 @@ impl From<StorageError> for Error {
     fn from(error: StorageError) -> Self {
         match error {
             StorageError::Unavailable(source) => Self::Unavailable(source),
+            StorageError::TimedOut(_) => Self::DeadlineExceeded(
+                "the database did not finish within its time limit \
+                 (database.statement_timeout_secs); retry, or narrow the request"
+                    .into(),
+            ),
             StorageError::ContentDestroyed => Self::Aborted(
                 "a page's content was being deleted while this call uploaded it; retry the call \
                  in a few seconds"

@@ -118,11 +118,12 @@ impl App {
             #[cfg(feature = "bench-bypass")]
             Security::Bypassed => open_policy()?,
         };
-        let database = Database::connect_lazy(
+        let database = Database::connect_lazy_with_timeouts(
             &settings.database.url,
             settings.database.max_connections,
             Duration::from_secs(settings.database.acquire_timeout_secs),
             chain_key(&settings.auth),
+            settings.database.statement_timeouts(),
         )
         .context("invalid database settings")?;
         let pages =

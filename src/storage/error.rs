@@ -11,6 +11,9 @@ pub enum StorageError {
     /// uploaded; retrying uploads it again once the deletion is done.
     #[error("a page content was destroyed during the upload")]
     ContentDestroyed,
+    /// PostgreSQL cancelled a statement that ran past its `statement_timeout`.
+    #[error("the database statement ran past its time limit")]
+    TimedOut(#[source] anyhow::Error),
     /// The backend could not be reached or is overloaded; a retry may succeed.
     #[error("backend unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -67,7 +70,12 @@ impl From<sqlx::Error> for StorageError {
             }),
             _ => false,
         };
-        if transient {
+        // 57014: query_canceled, what statement_timeout answers.
+        let timed_out =
+            matches!(&error, sqlx::Error::Database(db) if db.code().as_deref() == Some("57014"));
+        if timed_out {
+            Self::TimedOut(error.into())
+        } else if transient {
             Self::Unavailable(error.into())
         } else {
             Self::Unexpected(error.into())

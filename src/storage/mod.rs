@@ -12,7 +12,9 @@ mod page_store;
 
 pub use audit_checkpoints::AuditCheckpoints;
 pub use audit_log::AuditLog;
-pub use database::{Database, FixityFailure, NewDocument, NewVersion, VersionInsert};
+pub use database::{
+    Database, FixityFailure, NewDocument, NewVersion, StatementTimeouts, VersionInsert,
+};
 pub use error::StorageError;
 pub use object_store_config::{
     LocalSettings, ObjectStoreKind, ObjectStoreSettings, PayloadSigning, S3Settings,

@@ -135,6 +135,7 @@ fn share(error: &StorageError) -> StorageError {
         StorageError::Unavailable(source) => {
             StorageError::Unavailable(anyhow::anyhow!("{source:#}"))
         }
+        StorageError::TimedOut(source) => StorageError::TimedOut(anyhow::anyhow!("{source:#}")),
         StorageError::Unexpected(source) => StorageError::Unexpected(anyhow::anyhow!("{source:#}")),
     }
 }

@@ -37,6 +37,16 @@ const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 /// The migrations in `migrations/`, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// PostgreSQL's `statement_timeout` per class of query; `None` runs without a limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatementTimeouts {
+    /// Every statement but the batched single-document reads: listings, filings, reports'
+    /// batches, the audit writer.
+    pub general: Option<Duration>,
+    /// The batched single-document reads of GetDocument and ReadPage, which take milliseconds.
+    pub lookups: Option<Duration>,
+}
+
 /// The metadata database.
 #[derive(Clone, Debug)]
 pub struct Database {
@@ -48,23 +58,57 @@ pub struct Database {
 impl Database {
     /// Creates the pools (at most `max_connections` connections between them, given at least
     /// two) that connect on first use, so the server can start (and report NOT_SERVING) while
-    /// PostgreSQL is still down.
+    /// PostgreSQL is still down. Statements run without a time limit: for migrations, the CLI's
+    /// full chain verification and tests.
     pub fn connect_lazy(
         url: &SecretString,
         max_connections: u32,
         acquire_timeout: Duration,
         chain_key: ChainKey,
     ) -> Result<Self, StorageError> {
+        Self::connect_lazy_with_timeouts(
+            url,
+            max_connections,
+            acquire_timeout,
+            chain_key,
+            StatementTimeouts::default(),
+        )
+    }
+
+    /// Creates the pools as [`Database::connect_lazy`] does, with PostgreSQL's
+    /// `statement_timeout` set on every session of each class: a statement still running after
+    /// it is cancelled by PostgreSQL itself, so a call the server gave up on (its unary timeout,
+    /// a caller gone) does not leave its query running on.
+    pub fn connect_lazy_with_timeouts(
+        url: &SecretString,
+        max_connections: u32,
+        acquire_timeout: Duration,
+        chain_key: ChainKey,
+        timeouts: StatementTimeouts,
+    ) -> Result<Self, StorageError> {
         let options = PgConnectOptions::from_str(url.expose_secret())
             .map_err(|error| StorageError::Unexpected(error.into()))?;
+        let limit = |timeout: Option<Duration>| {
+            // 0 is PostgreSQL's "no limit".
+            timeout.map_or_else(|| "0".to_owned(), |t| t.as_millis().max(1).to_string())
+        };
+        let general = limit(timeouts.general);
+        let lookups = limit(timeouts.lookups);
         // `max_connections` is the pod's whole budget: the readers' pool is carved out of it.
         let (main, readers) = split_connections(max_connections);
-        let pool = pool_options(main, acquire_timeout).connect_lazy_with(options.clone());
+        let pool = pool_options(main, acquire_timeout).connect_lazy_with(
+            options
+                .clone()
+                .options([("statement_timeout", general.as_str())]),
+        );
         // The batched read's best plan does not depend on how many ids it is given, but
         // PostgreSQL's default re-plans it on every execution, which cost more than running
         // it: this pool's sessions keep the generic plan.
-        let reader_pool = pool_options(readers as u32, acquire_timeout)
-            .connect_lazy_with(options.options([("plan_cache_mode", "force_generic_plan")]));
+        let reader_pool =
+            pool_options(readers as u32, acquire_timeout).connect_lazy_with(options.options([
+                ("plan_cache_mode", "force_generic_plan"),
+                ("statement_timeout", lookups.as_str()),
+            ]));
         Ok(Self {
             pool,
             chain_key,

@@ -104,6 +104,8 @@ pub struct TestConfig {
     pub max_connections: usize,
     /// `server.max_heavy_requests`.
     pub max_heavy_requests: usize,
+    /// `database.statement_timeout_secs`.
+    pub statement_timeout_secs: u64,
     /// `server.unary_timeout_secs`.
     pub unary_timeout_secs: u64,
     /// `server.max_message_bytes`.
@@ -133,6 +135,7 @@ impl Default for TestConfig {
             max_requests_per_caller: defaults.server.max_requests_per_caller,
             max_connections: defaults.server.max_connections,
             max_heavy_requests: defaults.server.max_heavy_requests,
+            statement_timeout_secs: defaults.database.statement_timeout_secs,
             unary_timeout_secs: defaults.server.unary_timeout_secs,
             max_message_bytes: defaults.server.max_message_bytes,
             shared_database: None,
@@ -179,6 +182,8 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
         url: database_url,
         max_connections: 5,
         acquire_timeout_secs: 2,
+        statement_timeout_secs: config.statement_timeout_secs,
+        ..DatabaseSettings::default()
     };
     settings.object_store = ObjectStoreSettings {
         kind: ObjectStoreKind::S3,
