@@ -123,6 +123,9 @@ pub struct LimitSettings {
     pub max_pages_per_document: u32,
     /// A filing whose caller sends nothing for this long is abandoned.
     pub filing_idle_timeout_secs: u64,
+    /// Page bytes every filing and correction together may hold in memory (each page at most
+    /// 16 MiB of it); a page that finds none left waits, then is refused RESOURCE_EXHAUSTED.
+    pub filing_buffer_bytes: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -274,6 +277,8 @@ impl Default for LimitSettings {
             max_document_bytes: 1024 * 1024 * 1024,
             max_pages_per_document: 1000,
             filing_idle_timeout_secs: 60,
+            // With 64 connections × 8 MiB, within the chart's 1 GiB memory limit.
+            filing_buffer_bytes: 384 * 1024 * 1024,
         }
     }
 }

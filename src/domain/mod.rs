@@ -52,10 +52,15 @@ pub struct Archive {
     audit: AuditLog,
     checkpoints: AuditCheckpoints,
     clock: Arc<dyn Clock>,
+    /// The memory every filing together may hold; see [`Archive::with_filing_buffer`].
+    filing_buffer: FilingBuffer,
     /// The places for heavy calls; see [`Archive::with_heavy_work_limit`].
     heavy_work: Arc<Semaphore>,
     heavy_work_limit: usize,
 }
+
+/// The page bytes every filing together may buffer unless configured otherwise.
+const DEFAULT_FILING_BUFFER_BYTES: u64 = 384 * 1024 * 1024;
 
 /// Heavy calls that may run at once unless configured otherwise.
 const DEFAULT_HEAVY_WORK: usize = 4;
@@ -78,9 +83,16 @@ impl Archive {
             audit,
             checkpoints,
             clock,
+            filing_buffer: FilingBuffer::new(DEFAULT_FILING_BUFFER_BYTES),
             heavy_work: Arc::new(Semaphore::new(DEFAULT_HEAVY_WORK)),
             heavy_work_limit: DEFAULT_HEAVY_WORK,
         }
+    }
+
+    /// Lets every filing and correction together buffer at most `bytes` of pages in memory.
+    pub fn with_filing_buffer(mut self, bytes: u64) -> Self {
+        self.filing_buffer = FilingBuffer::new(bytes);
+        self
     }
 
     /// Lets at most `limit` heavy calls (reports, chain verifications) run at once; 0 lets

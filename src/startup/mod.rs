@@ -147,7 +147,8 @@ impl App {
             checkpoints,
             clock,
         )
-        .with_heavy_work_limit(settings.server.max_heavy_requests);
+        .with_heavy_work_limit(settings.server.max_heavy_requests)
+        .with_filing_buffer(settings.limits.filing_buffer_bytes);
         let gate = match security {
             Security::Enforced => Gate::Tokens(Authenticator::new(
                 load_keys(&settings.auth)?,

@@ -296,6 +296,7 @@ async fn oversized_pages_documents_and_page_counts_are_resource_exhausted() {
             max_document_bytes: 250_000,
             max_pages_per_document: 3,
             filing_idle_timeout_secs: 60,
+            ..TestConfig::default().limits
         },
         ..TestConfig::default()
     })

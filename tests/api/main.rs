@@ -20,6 +20,7 @@ mod disposal;
 mod durability;
 mod filing;
 mod filing_errors;
+mod filing_memory;
 mod fixity;
 mod health;
 mod heavy_work;

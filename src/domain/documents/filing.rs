@@ -213,7 +213,7 @@ impl Archive {
     where
         S: Stream<Item = Result<FilingPart, Error>> + Send + Unpin,
     {
-        let mut intake = PageIntake::new(&self.pages, self.limits);
+        let mut intake = PageIntake::new(&self.pages, self.limits, &self.filing_buffer);
         let outcome: Result<(), Error> = async {
             while let Some(part) = self.next_part(&mut parts).await? {
                 match part? {

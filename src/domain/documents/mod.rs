@@ -4,6 +4,7 @@
 
 pub(super) mod document;
 pub(super) mod filing;
+pub(super) mod filing_buffer;
 pub(super) mod fixity;
 pub(super) mod orphans;
 pub(super) mod page_intake;
@@ -15,6 +16,7 @@ pub use document::{
     FilingHeader, SourceSystem, Title, Visibility, WorkOrderNumber,
 };
 pub use filing::{Filing, FilingPart};
+pub use filing_buffer::FilingBuffer;
 pub use fixity::{FixityOutcome, FixityScrub};
 pub use orphans::OrphanCollection;
 pub use page_intake::FilingLimits;

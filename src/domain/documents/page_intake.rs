@@ -9,6 +9,7 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
 
+use super::filing_buffer::{FilingBuffer, Reservation};
 use super::pages::{MediaType, PageInfo, Sha256Digest};
 use crate::domain::Error;
 use crate::storage::{PageStore, PageUpload};
@@ -33,6 +34,7 @@ const PAGES_IN_FLIGHT: usize = 2;
 pub(super) struct PageIntake<'a> {
     store: &'a PageStore,
     limits: FilingLimits,
+    buffer: &'a FilingBuffer,
     /// Pages stored, in order.
     pages: Vec<PageInfo>,
     /// Pages checked and uploading, in order after `pages`.
@@ -42,10 +44,15 @@ pub(super) struct PageIntake<'a> {
 }
 
 impl<'a> PageIntake<'a> {
-    pub(super) fn new(store: &'a PageStore, limits: FilingLimits) -> Self {
+    pub(super) fn new(
+        store: &'a PageStore,
+        limits: FilingLimits,
+        buffer: &'a FilingBuffer,
+    ) -> Self {
         Self {
             store,
             limits,
+            buffer,
             pages: Vec::new(),
             uploading: VecDeque::new(),
             current: None,
@@ -87,7 +94,13 @@ impl<'a> PageIntake<'a> {
     ) -> Result<(), Error> {
         let number = self.next_number().await?;
         let upload = self.store.begin_upload(expected_sha256.as_ref());
-        self.current = Some(PageInProgress::new(number, expected_sha256, upload));
+        let reservation = Reservation::new(self.buffer);
+        self.current = Some(PageInProgress::new(
+            number,
+            expected_sha256,
+            upload,
+            reservation,
+        ));
         Ok(())
     }
 
@@ -115,7 +128,7 @@ impl<'a> PageIntake<'a> {
         }
         self.count_bytes(bytes.len() as u64)?;
         match self.current.as_mut() {
-            Some(page) => page.write(bytes, self.limits.max_page_bytes).await,
+            Some(page) => page.write(bytes, &self.limits).await,
             None => Ok(()),
         }
     }
@@ -182,14 +195,22 @@ struct PageInProgress {
     size: u64,
     head: Vec<u8>,
     media_type: Option<MediaType>,
+    /// The page's share of the memory every filing together may hold.
+    reservation: Reservation,
 }
 
 impl PageInProgress {
-    fn new(number: u32, expected_sha256: Option<Sha256Digest>, upload: PageUpload) -> Self {
+    fn new(
+        number: u32,
+        expected_sha256: Option<Sha256Digest>,
+        upload: PageUpload,
+        reservation: Reservation,
+    ) -> Self {
         Self {
             number,
             expected_sha256,
             upload,
+            reservation,
             hasher: Sha256::new(),
             size: 0,
             head: Vec::with_capacity(MediaType::SNIFF_LEN),
@@ -197,7 +218,8 @@ impl PageInProgress {
         }
     }
 
-    async fn write(&mut self, bytes: Bytes, max_page_bytes: u64) -> Result<(), Error> {
+    async fn write(&mut self, bytes: Bytes, limits: &FilingLimits) -> Result<(), Error> {
+        let max_page_bytes = limits.max_page_bytes;
         self.size += bytes.len() as u64;
         if self.size > max_page_bytes {
             return Err(Error::ResourceExhausted(format!(
@@ -213,6 +235,10 @@ impl PageInProgress {
                 self.media_type = Some(self.sniff()?);
             }
         }
+        // Room in memory first: the bytes are buffered until their part is sent.
+        self.reservation
+            .cover(self.size, limits.idle_timeout)
+            .await?;
         self.hasher.update(&bytes);
         self.upload.write(bytes).await?;
         Ok(())
@@ -273,8 +299,11 @@ impl PageInProgress {
             sha256,
         };
         let upload = self.upload;
+        let reservation = self.reservation;
         Ok(async move {
             upload.finish(&page.sha256).await?;
+            // The page's bytes have left memory.
+            drop(reservation);
             Ok(page)
         })
     }

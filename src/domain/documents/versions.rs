@@ -247,7 +247,7 @@ impl Archive {
     where
         S: Stream<Item = Result<CorrectionPart, Error>> + Send + Unpin,
     {
-        let mut intake = PageIntake::new(&self.pages, self.limits);
+        let mut intake = PageIntake::new(&self.pages, self.limits, &self.filing_buffer);
         let mut any_part = false;
         let outcome: Result<(), Error> = async {
             while let Some(part) = self.next_part(&mut parts).await? {
