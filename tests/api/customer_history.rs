@@ -7,24 +7,12 @@ use custodian::proto::v1 as pb;
 use prost_types::FieldMask;
 use tonic::Code;
 
-use crate::helpers::{TestApp, Token, filing, header, jpeg_page, spawn_app};
+use crate::helpers::{TestApp, Token, filing, header, jpeg_page, spawn_app, update_customer};
 
 const ACCOUNT: &str = "1201000001";
 
 async fn update(app: &mut TestApp, customer: pb::Customer, paths: &[&str]) -> pb::Customer {
-    app.customers
-        .update_customer(pb::UpdateCustomerRequest {
-            customer: Some(pb::Customer {
-                name: format!("customers/{ACCOUNT}"),
-                ..customer
-            }),
-            update_mask: Some(FieldMask {
-                paths: paths.iter().map(|p| p.to_string()).collect(),
-            }),
-        })
-        .await
-        .unwrap()
-        .into_inner()
+    update_customer(app, ACCOUNT, customer, paths).await
 }
 
 async fn revisions(app: &mut TestApp, page_size: i32) -> Vec<pb::CustomerRevision> {

@@ -1,47 +1,14 @@
 //! Fixity: a scrub re-reads stored pages and re-hashes them against their content address,
 //! records what it found, and `custodian fixity-failures` lists every page that failed.
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use chrono::Utc;
-use custodian::domain::{Archive, ChainKey, FixityOutcome, ManualClock};
-use custodian::settings::LimitSettings;
-use custodian::storage::{AuditCheckpoints, AuditLog, Database, PageStore};
+use custodian::domain::FixityOutcome;
 use object_store::ObjectStoreExt as _;
 use object_store::path::Path;
 use secrecy::ExposeSecret as _;
 
-use crate::helpers::{
-    AUDIT_CHAIN_KEY, TestApp, filing, header, jpeg_page, repository_file, sha256_hex, spawn_app,
-};
+use crate::helpers::{AUDIT_CHAIN_KEY, TestApp, filing, header, jpeg_page, sha256_hex, spawn_app};
 
 const ACCOUNT: &str = "1201000001";
-
-fn database_of(app: &TestApp) -> Database {
-    Database::connect_lazy(
-        &app.database_url,
-        4,
-        Duration::from_secs(5),
-        ChainKey::new(AUDIT_CHAIN_KEY),
-    )
-    .expect("a pool for the test database")
-}
-
-/// An archive on the test's database and objects, as the server's scrub uses it.
-fn archive_of(app: &TestApp) -> Archive {
-    let database = database_of(app);
-    let (audit, _writer) = AuditLog::start(database.clone());
-    Archive::new(
-        database,
-        PageStore::new(Arc::clone(&app.objects)),
-        LimitSettings::default().into(),
-        custodian::startup::load_policy(&repository_file("config/policy.toml")).unwrap(),
-        audit,
-        AuditCheckpoints::new(Arc::clone(&app.objects)),
-        Arc::new(ManualClock::starting_at(Utc::now())),
-    )
-}
 
 fn content_key(bytes: &[u8]) -> Path {
     let hex = sha256_hex(bytes);
@@ -98,7 +65,7 @@ async fn a_scrub_finds_corrupted_and_missing_pages_and_the_command_lists_them() 
         .unwrap();
     app.objects.delete(&content_key(&lost)).await.unwrap();
 
-    let archive = archive_of(&app);
+    let archive = app.archive();
     let scrub = archive.scrub_pages(10).await.unwrap();
     assert_eq!(scrub.unreachable, 0);
     let mut found = scrub.checked.clone();
@@ -115,7 +82,7 @@ async fn a_scrub_finds_corrupted_and_missing_pages_and_the_command_lists_them() 
     assert_eq!(found, expected);
 
     // The failures are on record, with the document that shows them.
-    let failures = database_of(&app).fixity_failures().await.unwrap();
+    let failures = app.database().fixity_failures().await.unwrap();
     assert_eq!(failures.len(), 2, "{failures:?}");
     for failure in &failures {
         assert_eq!(

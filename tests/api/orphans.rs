@@ -5,48 +5,19 @@
 //! The collection runs as the server's job does, on an archive over the test's own database
 //! and objects, so each test picks its moment and its grace period.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
-use custodian::domain::{Archive, ChainKey, ManualClock};
 use custodian::proto::v1 as pb;
 use custodian::proto::v1::file_document_request::Part;
-use custodian::settings::LimitSettings;
-use custodian::storage::{AuditCheckpoints, AuditLog, Database, PageStore};
 use object_store::ObjectStoreExt as _;
 use object_store::path::Path;
 use tonic::Code;
 
 use crate::helpers::{
-    AUDIT_CHAIN_KEY, TestApp, filing, header, jpeg_page, message, open_filing, repository_file,
-    sha256_hex, spawn_app,
+    TestApp, filing, header, jpeg_page, message, open_filing, sha256_hex, spawn_app,
 };
 
 const ACCOUNT: &str = "1201000001";
-
-/// An archive on the test's database and objects, as the server's jobs use it.
-fn archive_of(app: &TestApp) -> Archive {
-    let database = Database::connect_lazy(
-        &app.database_url,
-        4,
-        Duration::from_secs(5),
-        ChainKey::new(AUDIT_CHAIN_KEY),
-    )
-    .expect("a pool for the test database");
-    let (audit, _writer) = AuditLog::start(database.clone());
-    let policy = custodian::startup::load_policy(&repository_file("config/policy.toml"))
-        .expect("the policy loads");
-    Archive::new(
-        database,
-        PageStore::new(Arc::clone(&app.objects)),
-        LimitSettings::default().into(),
-        policy,
-        audit,
-        AuditCheckpoints::new(Arc::clone(&app.objects)),
-        Arc::new(ManualClock::starting_at(Utc::now())),
-    )
-}
 
 fn content_key(bytes: &[u8]) -> Path {
     let hex = sha256_hex(bytes);
@@ -79,7 +50,7 @@ async fn read_back(app: &mut TestApp, document: &pb::Document, number: u32) -> V
 async fn orphans_past_the_grace_period_go_and_young_or_referenced_objects_stay() {
     let mut app = spawn_app().await;
     app.create_customer(ACCOUNT).await;
-    let archive = archive_of(&app);
+    let archive = app.archive();
     let referenced = jpeg_page(900, 1);
     let document = app
         .file(filing(
@@ -140,7 +111,7 @@ async fn orphans_past_the_grace_period_go_and_young_or_referenced_objects_stay()
 async fn a_filing_whose_uploaded_page_the_collector_deleted_fails_and_its_retry_reads_back_whole() {
     let mut app = spawn_app().await;
     app.create_customer(ACCOUNT).await;
-    let archive = archive_of(&app);
+    let archive = app.archive();
     let (first, second) = (jpeg_page(900, 10), jpeg_page(900, 11));
 
     // The first page is stored (its upload starts when the second page starts), the filing is
@@ -188,7 +159,7 @@ async fn a_filing_whose_uploaded_page_the_collector_deleted_fails_and_its_retry_
 async fn filings_committing_while_the_collector_runs_read_back_whole() {
     let mut app = spawn_app().await;
     app.create_customer(ACCOUNT).await;
-    let archive = archive_of(&app);
+    let archive = app.archive();
     for round in 0..4u64 {
         let page = jpeg_page(1500, 20 + round);
         let messages = filing(
@@ -253,7 +224,7 @@ async fn the_server_collects_orphans_on_its_own() {
 #[tokio::test]
 async fn one_replica_runs_an_upkeep_job_per_interval() {
     let app = spawn_app().await;
-    let (first, second) = (archive_of(&app), archive_of(&app));
+    let (first, second) = (app.archive(), app.archive());
     let hour = Duration::from_secs(3600);
     // Jobs of the test's own: the server's collector claims its own at start.
     let (job, other) = ("test_job", "another_test_job");

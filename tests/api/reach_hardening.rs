@@ -4,10 +4,11 @@
 
 use custodian::proto::v1 as pb;
 use prost::Message;
-use prost_types::FieldMask;
 use tonic::Code;
 
-use crate::helpers::{Clients, TestApp, Token, filing, header, jpeg_page, spawn_app};
+use crate::helpers::{
+    Clients, TestApp, Token, filing, header, jpeg_page, spawn_app, update_customer,
+};
 
 const ACCOUNT: &str = "1201000001";
 /// Another account of the same county.
@@ -72,19 +73,7 @@ async fn open_household(app: &mut TestApp, account: &str, org_unit: &str) {
 }
 
 async fn update(app: &mut TestApp, customer: pb::Customer, paths: &[&str]) -> pb::Customer {
-    app.customers
-        .update_customer(pb::UpdateCustomerRequest {
-            customer: Some(pb::Customer {
-                name: format!("customers/{ACCOUNT}"),
-                ..customer
-            }),
-            update_mask: Some(FieldMask {
-                paths: paths.iter().map(|p| p.to_string()).collect(),
-            }),
-        })
-        .await
-        .unwrap()
-        .into_inner()
+    update_customer(app, ACCOUNT, customer, paths).await
 }
 
 /// The transfer (过户) to a new holder: name, ID number, phone and address all change.

@@ -275,3 +275,25 @@ pub async fn correct(
         .await
         .map(tonic::Response::into_inner)
 }
+
+/// Changes the fields `paths` name of customer `account` to those of `customer`.
+pub async fn update_customer(
+    app: &mut TestApp,
+    account: &str,
+    customer: pb::Customer,
+    paths: &[&str],
+) -> pb::Customer {
+    app.customers
+        .update_customer(pb::UpdateCustomerRequest {
+            customer: Some(pb::Customer {
+                name: format!("customers/{account}"),
+                ..customer
+            }),
+            update_mask: Some(FieldMask {
+                paths: paths.iter().map(|p| p.to_string()).collect(),
+            }),
+        })
+        .await
+        .expect("the customer is updated")
+        .into_inner()
+}

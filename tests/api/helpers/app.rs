@@ -242,6 +242,35 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
 }
 
 impl TestApp {
+    /// A pool on the test's database, as the server's own (without statement limits).
+    pub fn database(&self) -> Database {
+        Database::connect_lazy(
+            &self.database_url,
+            4,
+            std::time::Duration::from_secs(5),
+            custodian::domain::ChainKey::new(AUDIT_CHAIN_KEY),
+        )
+        .expect("a pool for the test database")
+    }
+
+    /// An archive on the test's database and objects, as the server's background jobs use it
+    /// (the scrub, the orphan collector), to run them from a test.
+    pub fn archive(&self) -> custodian::domain::Archive {
+        let database = self.database();
+        let (audit, _writer) = custodian::storage::AuditLog::start(database.clone());
+        let policy = custodian::startup::load_policy(&repository_file("config/policy.toml"))
+            .expect("the policy loads");
+        custodian::domain::Archive::new(
+            database,
+            custodian::storage::PageStore::new(Arc::clone(&self.objects)),
+            LimitSettings::default().into(),
+            policy,
+            audit,
+            custodian::storage::AuditCheckpoints::new(Arc::clone(&self.objects)),
+            Arc::new(ManualClock::starting_at(Utc::now())),
+        )
+    }
+
     /// Clients that call with `token` (or with no token at all).
     pub fn clients(&self, token: Option<&str>) -> Clients {
         Clients::new(&self.channel, token)

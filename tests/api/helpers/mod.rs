@@ -19,7 +19,7 @@ mod wait;
 
 pub use actions::{
     completeness, correct, customer, file, file_typed, filing, header, message, open, open_filing,
-    part, retention, retitle,
+    part, retention, retitle, update_customer,
 };
 pub use app::{AUDIT_CHAIN_KEY, Clients, TestApp, TestConfig, spawn_app, spawn_app_with};
 pub use matrix::{Caller, Expect, Matrix, World, account, called, listed, outcome, type_of, world};
