@@ -80,8 +80,8 @@ impl Cli {
                     .latest()
                     .await
                     .context("cannot read the audit chain's checkpoints")?;
-                let verification = database(&settings)?
-                    .verify_audit_chain(checkpoint)
+                let (verification, _) = database(&settings)?
+                    .verify_audit_chain(checkpoint, None)
                     .await
                     .context("cannot verify the audit chain")?;
                 match verification.broken_at {

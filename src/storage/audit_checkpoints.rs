@@ -14,6 +14,10 @@ use crate::domain::SignedCheckpoint;
 
 const PREFIX: &str = "audit-checkpoints";
 
+/// Where the last verification that found the chain intact stopped (a signed checkpoint
+/// too), apart from the head's checkpoints so that it is never taken for the newest one.
+const VERIFIED: &str = "audit-verified/mark.json";
+
 #[derive(Clone, Debug)]
 pub struct AuditCheckpoints {
     store: Arc<dyn ObjectStore>,
@@ -58,6 +62,36 @@ impl AuditCheckpoints {
             .map(Some)
             .map_err(|reason| {
                 StorageError::Unexpected(anyhow::anyhow!("checkpoint {key}: {reason}"))
+            })
+    }
+
+    /// Records where a verification found the chain intact, for the next one to resume at.
+    #[tracing::instrument(name = "object_store", skip_all, err, fields(object_store.operation = "put_verified_mark"))]
+    pub async fn write_verified(&self, signed: &SignedCheckpoint) -> Result<(), StorageError> {
+        self.store
+            .put(
+                &Path::from(VERIFIED),
+                PutPayload::from(signed.to_json().into_bytes()),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Where the last verification found the chain intact, if one did.
+    #[tracing::instrument(name = "object_store", skip_all, err, fields(object_store.operation = "get_verified_mark"))]
+    pub async fn verified(&self) -> Result<Option<SignedCheckpoint>, StorageError> {
+        let bytes = match self.store.get(&Path::from(VERIFIED)).await {
+            Ok(object) => object.bytes().await?,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(error) => return Err(error.into()),
+        };
+        let text = std::str::from_utf8(&bytes).map_err(|_| {
+            StorageError::Unexpected(anyhow::anyhow!("the verified mark is not UTF-8"))
+        })?;
+        SignedCheckpoint::from_json(text)
+            .map(Some)
+            .map_err(|reason| {
+                StorageError::Unexpected(anyhow::anyhow!("the verified mark: {reason}"))
             })
     }
 }

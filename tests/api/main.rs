@@ -2,6 +2,7 @@
 
 mod audit;
 mod audit_hardening;
+mod audit_incremental;
 mod auth;
 mod authorization;
 mod authorization_completeness;

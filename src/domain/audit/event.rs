@@ -191,6 +191,9 @@ pub struct ChainVerifier {
     broken_at: Option<(i64, String)>,
     /// The newest checkpoint of the head: the chain must reach it, through its event.
     checkpoint: Option<Checkpoint>,
+    /// Where an earlier verification stopped, intact: the check resumes at its event, which
+    /// must still be the one verified then.
+    anchor: Option<Checkpoint>,
 }
 
 impl ChainVerifier {
@@ -202,7 +205,23 @@ impl ChainVerifier {
             checked: 0,
             broken_at: None,
             checkpoint: None,
+            anchor: None,
         }
+    }
+
+    /// Resumes where an earlier verification found the chain intact, at `mark` (its last
+    /// event): only the events from there on are checked, so the check costs what was added
+    /// since. Edits to events before the mark are found only by a verification from the start.
+    pub fn resuming_at(mut self, mark: Checkpoint) -> Self {
+        self.expected_seq = mark.seq;
+        self.anchor = Some(mark);
+        self
+    }
+
+    /// The last event checked and found intact: where a later verification may resume.
+    pub fn head(&self) -> Option<(i64, [u8; 32])> {
+        (self.broken_at.is_none() && self.expected_seq > 1 && self.anchor.is_none())
+            .then_some((self.expected_seq - 1, self.prev_hash))
     }
 
     /// Also requires the chain to reach `checkpoint` (the newest one stored), through the
@@ -235,6 +254,16 @@ impl ChainVerifier {
                     "expected event {} but found {}: events are missing or reordered",
                     self.expected_seq, stored.seq
                 ))
+            } else if let Some(anchor) = self.anchor.take() {
+                // The mark's own predecessor was checked then; the event must be unchanged.
+                (anchor.hash != stored.hash
+                    || self.key.hash(&stored.prev_hash, stored.seq, &stored.event) != stored.hash)
+                    .then(|| {
+                        format!(
+                            "the event verified intact at {} has changed since",
+                            anchor.time
+                        )
+                    })
             } else if stored.prev_hash != self.prev_hash {
                 Some(
                     "the event does not follow its predecessor: the chain was cut or reordered"
@@ -263,6 +292,18 @@ impl ChainVerifier {
     }
 
     pub fn finish(mut self) -> Verification {
+        if self.broken_at.is_none()
+            && let Some(anchor) = self.anchor
+        {
+            self.broken_at = Some((
+                anchor.seq,
+                format!(
+                    "event {} was verified intact at {}, but the chain no longer reaches it: \
+                     the newest events were deleted",
+                    anchor.seq, anchor.time
+                ),
+            ));
+        }
         if self.broken_at.is_none()
             && let Some(checkpoint) = self.checkpoint
             && self.expected_seq <= checkpoint.seq
@@ -361,6 +402,56 @@ mod tests {
                 broken_at: None
             }
         );
+    }
+
+    /// The mark a verification of `events[..=upto]` leaves behind.
+    fn mark_after(events: &[ChainedEvent], upto: usize, key: &ChainKey) -> Checkpoint {
+        let mut verifier = ChainVerifier::new(key.clone());
+        verifier.check(&events[..=upto]);
+        let (seq, hash) = verifier.head().expect("an intact chain has a head");
+        key.sign(seq, hash).checkpoint
+    }
+
+    fn resume(events: &[ChainedEvent], mark: Checkpoint, key: &ChainKey) -> Verification {
+        let mut verifier = ChainVerifier::new(key.clone()).resuming_at(mark);
+        let from = events
+            .iter()
+            .position(|e| e.seq >= mark.seq)
+            .unwrap_or(events.len());
+        verifier.check(&events[from..]);
+        verifier.finish()
+    }
+
+    #[test]
+    fn a_verification_resumed_at_its_mark_checks_only_what_came_since() {
+        let key = ChainKey::new("k");
+        let events = chain(10, &key);
+        let mark = mark_after(&events, 5, &key);
+        assert_eq!(mark.seq, 6);
+        let result = resume(&events, mark, &key);
+        assert_eq!(result.broken_at, None);
+        assert_eq!(result.checked, 5, "events 6 (the mark) to 10");
+    }
+
+    #[test]
+    fn a_resumed_verification_finds_the_marked_event_changed_or_gone() {
+        let key = ChainKey::new("k");
+        let events = chain(10, &key);
+        let mark = mark_after(&events, 5, &key);
+
+        let mut edited = events.clone();
+        edited[5].event.outcome = "permission_denied".into();
+        assert_eq!(resume(&edited, mark, &key).broken_at.unwrap().0, 6);
+
+        let mut cut = events.clone();
+        cut.truncate(4);
+        let broken = resume(&cut, mark, &key).broken_at.unwrap();
+        assert_eq!(broken.0, 6);
+        assert!(broken.1.contains("deleted"), "{}", broken.1);
+
+        let mut later_edit = events.clone();
+        later_edit[8].event.outcome = "permission_denied".into();
+        assert_eq!(resume(&later_edit, mark, &key).broken_at.unwrap().0, 9);
     }
 
     #[test]
