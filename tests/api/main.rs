@@ -33,6 +33,7 @@ mod reach_hardening;
 mod retention;
 mod slow_reads;
 mod stalls;
+mod tls;
 mod versions;
 
 mod helpers;
