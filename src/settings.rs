@@ -97,6 +97,29 @@ pub struct ServerSettings {
     pub http2_keepalive_interval_secs: u64,
     /// How long a ping may go unanswered before the connection is closed.
     pub http2_keepalive_timeout_secs: u64,
+    /// TLS on the gRPC listener; without a certificate it speaks plaintext.
+    pub tls: TlsSettings,
+}
+
+/// The listener's certificate, re-read when its files change, and the CA client certificates
+/// must be signed by (mutual TLS). Paths are PEM files; empty means unset.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct TlsSettings {
+    /// The certificate chain, leaf first.
+    pub cert_file: String,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: String,
+    /// When set, callers must present a certificate signed by it, with a DNS SAN equal to
+    /// their token's `client_id`.
+    pub client_ca_file: String,
+}
+
+impl TlsSettings {
+    /// Whether the listener speaks TLS.
+    pub fn enabled(&self) -> bool {
+        !self.cert_file.is_empty() || !self.key_file.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -253,6 +276,7 @@ impl Default for ServerSettings {
             max_concurrent_streams_per_connection: 128,
             http2_keepalive_interval_secs: 30,
             http2_keepalive_timeout_secs: 10,
+            tls: TlsSettings::default(),
         }
     }
 }

@@ -27,6 +27,7 @@ use self::jobs::{
     scrub_pages,
 };
 use crate::domain::{Archive, AuditCheckpointer, ChainKey, Clock, Policy, SystemClock};
+use crate::grpc::middleware::tls::{self, Connection};
 use crate::grpc::middleware::{Authenticator, Gate, Protection, TrustedKey};
 use crate::grpc::{SERVICE_NAMES, routes};
 use crate::settings::{AuthSettings, Settings};
@@ -74,6 +75,8 @@ pub struct App {
     local_addr: SocketAddr,
     archive: Archive,
     gate: Gate,
+    /// TLS on the listener, when `server.tls` names a certificate.
+    tls: Option<tokio_rustls::TlsAcceptor>,
     audit_writer: JoinHandle<()>,
     checkpointer: AuditCheckpointer,
     database: Database,
@@ -160,6 +163,11 @@ impl App {
             #[cfg(feature = "bench-bypass")]
             Security::Bypassed => Gate::Fixed(bench_actor()),
         };
+        let tls = if settings.server.tls.enabled() {
+            Some(tls::acceptor(&settings.server.tls).context("invalid server.tls settings")?)
+        } else {
+            None
+        };
         let listener = TcpListener::bind(settings.server.listen_addr)
             .await
             .with_context(|| format!("cannot listen on {}", settings.server.listen_addr))?;
@@ -171,6 +179,7 @@ impl App {
             local_addr,
             archive,
             gate,
+            tls,
             audit_writer,
             checkpointer,
             database,
@@ -248,6 +257,13 @@ impl App {
                     Err(error) => Some(Err(error)),
                 })
             });
+        // TLS, when configured, is terminated here: see `middleware::tls`.
+        let incoming = match &self.tls {
+            Some(acceptor) => tls::handshakes(incoming, acceptor.clone()).boxed(),
+            None => incoming
+                .map(|connection| connection.map(Connection::Plain))
+                .boxed(),
+        };
         let serve = Server::builder()
             // Large pages stream faster with windows bigger than HTTP/2's 64 KiB default.
             .initial_stream_window_size(Some(PART_SIZE as u32 / 4))

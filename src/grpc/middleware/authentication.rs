@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use tonic::transport::server::TcpConnectInfo;
 use tonic::{Request, Status};
 
 use super::checkpoint::{CheckpointLayer, Gatekeeper};
+use super::tls::ConnectionInfo;
 use super::{Methods, is_health_check};
 use crate::domain::{AccountNumber, Actor, Archive, OrgUnitCode, Refusal};
 
@@ -270,11 +270,24 @@ impl Gatekeeper for Authentication {
             return Ok(None);
         }
         let actor = match &self.gate {
-            Gate::Tokens(authenticator) => authenticator.authenticate(
-                self.methods.action_of(request.uri().path()),
-                request.headers(),
-                peer_of(request),
-            )?,
+            Gate::Tokens(authenticator) => {
+                let action = self.methods.action_of(request.uri().path());
+                let actor =
+                    authenticator.authenticate(action, request.headers(), peer_of(request))?;
+                let connection = request.extensions().get::<ConnectionInfo>();
+                // Under mutual TLS the token must come from the system the certificate names.
+                if connection.is_some_and(|c| !c.certificate_names(&actor.system)) {
+                    let reason = "the client certificate does not name the token's client_id";
+                    authenticator.archive.record_refusal(Refusal::new(
+                        peer_of(request),
+                        action,
+                        reason,
+                        actor.request_id,
+                    ));
+                    return Err(Status::unauthenticated(reason));
+                }
+                actor
+            }
             #[cfg(feature = "bench-bypass")]
             Gate::Fixed(actor) => actor.clone(),
         };
@@ -284,14 +297,14 @@ impl Gatekeeper for Authentication {
     }
 }
 
-/// The caller's IP address: tonic's transport puts the connection's [`TcpConnectInfo`] in
+/// The caller's IP address: tonic's transport puts the connection's [`ConnectionInfo`] in
 /// every request's extensions before the middleware sees it. The port is left out, so that a
 /// caller opening connection after connection is still one peer.
 fn peer_of<B>(request: &http::Request<B>) -> Option<IpAddr> {
     request
         .extensions()
-        .get::<TcpConnectInfo>()
-        .and_then(TcpConnectInfo::remote_addr)
+        .get::<ConnectionInfo>()
+        .and_then(|connection| connection.tcp.remote_addr())
         .map(|address| address.ip())
 }
 

@@ -9,6 +9,7 @@ mod caller_places;
 mod checkpoint;
 mod linger;
 mod rpc_span;
+pub mod tls;
 mod unary_timeout;
 
 use std::collections::HashSet;

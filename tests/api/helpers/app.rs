@@ -17,7 +17,7 @@ use custodian::proto::v1::document_type_service_client::DocumentTypeServiceClien
 use custodian::proto::v1::page_service_client::PageServiceClient;
 use custodian::proto::v1::retention_service_client::RetentionServiceClient;
 use custodian::settings::{
-    AuthSettings, DatabaseSettings, LimitSettings, LogFormat, LogSettings, Settings,
+    AuthSettings, DatabaseSettings, LimitSettings, LogFormat, LogSettings, Settings, TlsSettings,
 };
 use custodian::startup::App;
 use custodian::storage::{
@@ -33,7 +33,7 @@ use sqlx::Connection;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
+use tonic::transport::{Channel, ClientTlsConfig};
 
 use super::pages::{fixture, repository_file};
 use super::tokens::{AUDIENCE, Authorized, Bearer, ISSUER, Token};
@@ -116,6 +116,9 @@ pub struct TestConfig {
     pub shared_object_prefix: Option<String>,
     /// `object_store.s3.payload_signing`.
     pub payload_signing: PayloadSigning,
+    /// `server.tls`; with a certificate, `TestApp::channel` is plaintext and refused: build a
+    /// channel with `TestApp::tls_channel`.
+    pub tls: TlsSettings,
 }
 
 impl Default for TestConfig {
@@ -141,6 +144,7 @@ impl Default for TestConfig {
             shared_database: None,
             shared_object_prefix: None,
             payload_signing: PayloadSigning::Auto,
+            tls: defaults.server.tls,
         }
     }
 }
@@ -178,6 +182,8 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
     settings.server.max_heavy_requests = config.max_heavy_requests;
     settings.server.unary_timeout_secs = config.unary_timeout_secs;
     settings.server.max_message_bytes = config.max_message_bytes;
+    let tls = config.tls.enabled();
+    settings.server.tls = config.tls;
     settings.database = DatabaseSettings {
         url: database_url,
         max_connections: 5,
@@ -217,11 +223,15 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
     let server = tokio::spawn(app.run(async {
         let _ = signal.await;
     }));
-    let channel = Channel::from_shared(format!("http://{address}"))
-        .expect("a valid uri")
-        .connect()
-        .await
-        .expect("the server accepts connections");
+    let endpoint = Channel::from_shared(format!("http://{address}")).expect("a valid uri");
+    let channel = if tls {
+        endpoint.connect_lazy()
+    } else {
+        endpoint
+            .connect()
+            .await
+            .expect("the server accepts connections")
+    };
     let clients = Clients::new(&channel, Some(&Token::custodian().mint()));
     TestApp {
         address,
@@ -269,6 +279,20 @@ impl TestApp {
             custodian::storage::AuditCheckpoints::new(Arc::clone(&self.objects)),
             Arc::new(ManualClock::starting_at(Utc::now())),
         )
+    }
+
+    /// A channel to this server over TLS, as `config` says (CA, server name, client identity).
+    /// It dials 127.0.0.1: `config` names the server (`localhost` in the test certificates).
+    pub async fn tls_channel(
+        &self,
+        config: ClientTlsConfig,
+    ) -> Result<Channel, tonic::transport::Error> {
+        let port = self.address.port();
+        Channel::from_shared(format!("https://127.0.0.1:{port}"))
+            .expect("a valid uri")
+            .tls_config(config)?
+            .connect()
+            .await
     }
 
     /// Clients that call with `token` (or with no token at all).
