@@ -279,3 +279,6 @@ impl PageInProgress {
         })
     }
 }
+
+#[cfg(test)]
+mod proptests;
