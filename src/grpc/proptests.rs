@@ -20,7 +20,7 @@ use crate::domain::{
 use crate::testing::proptest_config;
 
 /// Checks that `error` is what a caller should get for a bad `field`.
-fn assert_clean_refusal(error: Error, field: &str) -> Result<(), TestCaseError> {
+pub(super) fn assert_clean_refusal(error: Error, field: &str) -> Result<(), TestCaseError> {
     let status = Status::from(error);
     prop_assert_eq!(status.code(), Code::InvalidArgument);
     let prefix = format!("{field}: ");
@@ -44,7 +44,7 @@ fn assert_clean_refusal(error: Error, field: &str) -> Result<(), TestCaseError> 
 
 /// Text of every kind a caller can send: anything, control and format characters, very long
 /// strings, and near-misses of resource names.
-fn text() -> impl Strategy<Value = String> {
+pub(super) fn text() -> impl Strategy<Value = String> {
     let id = any::<u128>().prop_map(|n| Uuid::from_u128(n).to_string());
     prop_oneof![
         any::<String>(),
