@@ -1,7 +1,7 @@
 # The two commands of the README, and the local services behind them.
 # Honours CARGO_TARGET_DIR when set.
 
-.PHONY: run test bench bench-county bench-county-data token services-up services-down services-status
+.PHONY: run test fuzz bench bench-county bench-county-data token services-up services-down services-status
 
 ## Starts PostgreSQL and SeaweedFS, migrates, and serves gRPC on 127.0.0.1:50051 until Ctrl-C,
 ## trusting tokens signed with the development key under .dev/.
@@ -19,6 +19,12 @@ token:
 ## Starts the same services and runs every unit and integration test.
 test:
 	scripts/with-services.sh -- cargo test --locked --all-targets
+
+## The property tests at volume (RELIABILITY.md): FUZZ_CASES cases of each, in release; no
+## services needed. `make test` runs the same properties with 64 to 256 cases each.
+FUZZ_CASES ?= 1000000
+fuzz:
+	CUSTODIAN_PROPTEST_CASES=$(FUZZ_CASES) cargo test --release --locked --lib proptest
 
 ## Runs the benchmarks against the same services and prints their tables (not run by CI).
 bench:

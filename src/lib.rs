@@ -36,3 +36,5 @@ pub mod settings;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;
+#[cfg(test)]
+mod testing;

@@ -17,6 +17,10 @@ pub(super) fn timestamp(time: DateTime<Utc>) -> Timestamp {
     }
 }
 
+/// The protobuf Timestamp's range, 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z: chrono takes
+/// far more (and nanos past a second, as leap seconds), PostgreSQL's timestamptz less.
+const TIMESTAMP_SECONDS: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
+
 /// Converts an optional protobuf timestamp, rejecting out-of-range values.
 pub(super) fn parse_timestamp(
     field: &'static str,
@@ -26,6 +30,7 @@ pub(super) fn parse_timestamp(
         .map(|t| {
             u32::try_from(t.nanos)
                 .ok()
+                .filter(|nanos| *nanos < 1_000_000_000 && TIMESTAMP_SECONDS.contains(&t.seconds))
                 .and_then(|nanos| DateTime::from_timestamp(t.seconds, nanos))
                 .ok_or_else(|| Error::invalid(field, "is not a valid timestamp"))
         })

@@ -6,14 +6,35 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::domain::Error;
 
+/// The most bytes of an invalid argument's reason a caller is sent. Reasons quote the bad
+/// value, which can be megabytes long; the status travels in the trailers (twice: message and
+/// details), and trailers past the peer's header list limit fail the call without a status.
+pub(super) const MAX_REASON_BYTES: usize = 1024;
+
+/// `reason` cut to `MAX_REASON_BYTES` at a character boundary, ending in `…` when cut.
+fn bounded(mut reason: String) -> String {
+    if reason.len() > MAX_REASON_BYTES {
+        let mut end = MAX_REASON_BYTES - '…'.len_utf8();
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+        reason.push('…');
+    }
+    reason
+}
+
 impl From<Error> for Status {
     fn from(error: Error) -> Self {
         match error {
-            Error::InvalidArgument { field, reason } => Status::with_error_details(
-                Code::InvalidArgument,
-                format!("{field}: {reason}"),
-                ErrorDetails::with_bad_request_violation(field, reason),
-            ),
+            Error::InvalidArgument { field, reason } => {
+                let reason = bounded(reason);
+                Status::with_error_details(
+                    Code::InvalidArgument,
+                    format!("{field}: {reason}"),
+                    ErrorDetails::with_bad_request_violation(field, reason),
+                )
+            }
             Error::NotFound(message) => Status::not_found(message),
             Error::AlreadyExists(message) => Status::already_exists(message),
             Error::PermissionDenied(message) => Status::permission_denied(message),

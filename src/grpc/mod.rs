@@ -10,4 +10,7 @@ pub mod middleware;
 mod services;
 mod upload;
 
+#[cfg(test)]
+mod proptests;
+
 pub use services::{SERVICE_NAMES, routes};

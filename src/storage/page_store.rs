@@ -346,6 +346,14 @@ async fn exists(store: &dyn ObjectStore, key: &Path) -> Result<bool, StorageErro
 mod contract;
 
 #[cfg(test)]
+impl PageStore {
+    /// A page store over memory, for the tests of layers that may not name object_store.
+    pub fn in_memory() -> Self {
+        Self::new(Arc::new(object_store::memory::InMemory::new()))
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -308,3 +308,6 @@ impl PageInProgress {
         })
     }
 }
+
+#[cfg(test)]
+mod proptests;

@@ -209,3 +209,53 @@ mod tests {
         assert!(Sha256Digest::parse_hex(&"g".repeat(64)).is_err());
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::MediaType;
+    use crate::testing::proptest_config;
+
+    const SIGNATURES: &[(&[u8], MediaType)] = &[
+        (b"\xFF\xD8\xFF", MediaType::Jpeg),
+        (b"\x89PNG\r\n\x1A\n", MediaType::Png),
+        (b"II*\0", MediaType::Tiff),
+        (b"MM\0*", MediaType::Tiff),
+        (b"II+\0", MediaType::Tiff),
+        (b"MM\0+", MediaType::Tiff),
+        (b"%PDF-", MediaType::Pdf),
+    ];
+
+    proptest! {
+        #![proptest_config(proptest_config(256))]
+
+        /// Any bytes: a type exactly when they open with its signature, decided by the first
+        /// SNIFF_LEN bytes alone (the intake sniffs no more), and the type's MIME name maps back.
+        #[test]
+        fn proptest_sniffing_any_bytes_follows_the_signatures(
+            bytes in prop::collection::vec(any::<u8>(), 0..64)
+        ) {
+            let sniffed = MediaType::sniff(&bytes);
+            let expected = SIGNATURES
+                .iter()
+                .find(|(magic, _)| bytes.starts_with(magic))
+                .map(|(_, media_type)| *media_type);
+            prop_assert_eq!(sniffed, expected);
+            let head = &bytes[..bytes.len().min(MediaType::SNIFF_LEN)];
+            prop_assert_eq!(MediaType::sniff(head), sniffed);
+            if let Some(media_type) = sniffed {
+                prop_assert_eq!(MediaType::from_mime(media_type.as_mime()), Some(media_type));
+            }
+        }
+
+        #[test]
+        fn proptest_a_signature_with_any_tail_is_recognised(
+            signature in prop::sample::select(SIGNATURES),
+            tail in prop::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let bytes = [signature.0, tail.as_slice()].concat();
+            prop_assert_eq!(MediaType::sniff(&bytes), Some(signature.1));
+        }
+    }
+}

@@ -172,3 +172,91 @@ fn parse_part(part: Option<Part>) -> Result<FilingPart, Error> {
         )),
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+    use prost::Message as _;
+
+    use super::*;
+    use crate::grpc::proptests::{assert_clean_refusal, text};
+    use crate::testing::proptest_config;
+
+    fn sha256_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(String::new()),
+            "[0-9a-fA-F]{64}",
+            "[0-9a-fA-F]{0,70}",
+            text()
+        ]
+    }
+
+    fn message() -> impl Strategy<Value = pb::FileDocumentRequest> {
+        let part = prop_oneof![
+            sha256_text().prop_map(|sha256| Part::PageStart(pb::PageStart { sha256 })),
+            prop::collection::vec(any::<u8>(), 0..300).prop_map(|bytes| Part::Chunk(bytes.into())),
+            (text(), text(), any::<i32>()).prop_map(|(parent, title, business_process)| {
+                Part::Header(pb::FilingHeader {
+                    parent,
+                    title,
+                    business_process,
+                    ..Default::default()
+                })
+            }),
+        ];
+        prop::option::of(part).prop_map(|part| pb::FileDocumentRequest { part })
+    }
+
+    /// Bytes off the wire: anything, or a real message with a few bytes changed.
+    fn wire_bytes() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..400),
+            (
+                message(),
+                prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4)
+            )
+                .prop_map(|(message, changes)| {
+                    let mut bytes = message.encode_to_vec();
+                    for (index, byte) in changes {
+                        if !bytes.is_empty() {
+                            let at = index.index(bytes.len());
+                            bytes[at] = byte;
+                        }
+                    }
+                    bytes
+                }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(proptest_config(256))]
+
+        /// A FileDocument message after the header decodes or fails without panicking; a
+        /// decoded one re-encodes to itself and becomes the part it carries or a clean refusal.
+        #[test]
+        fn proptest_filing_messages_decode_to_their_part_or_refuse_cleanly(bytes in wire_bytes()) {
+            let Ok(message) = pb::FileDocumentRequest::decode(bytes.as_slice()) else {
+                return Ok(());
+            };
+            let again = pb::FileDocumentRequest::decode(message.encode_to_vec().as_slice()).unwrap();
+            prop_assert_eq!(&again, &message);
+            match (message.part.clone(), parse_part(message.part)) {
+                (Some(Part::PageStart(start)), Ok(FilingPart::PageStart { expected_sha256 })) => {
+                    prop_assert_eq!(
+                        expected_sha256.map(|digest| digest.to_hex()),
+                        (!start.sha256.is_empty()).then(|| start.sha256.to_lowercase())
+                    );
+                }
+                (Some(Part::Chunk(sent)), Ok(FilingPart::Chunk(received))) => {
+                    prop_assert_eq!(sent, received);
+                }
+                (Some(Part::PageStart(_)), Err(error)) => {
+                    assert_clean_refusal(error, "page_start.sha256")?;
+                }
+                (Some(Part::Header(_)), Err(error)) => assert_clean_refusal(error, "header")?,
+                (None, Err(error)) => assert_clean_refusal(error, "part")?,
+                (sent, parsed) => prop_assert!(false, "{sent:?} became {parsed:?}"),
+            }
+        }
+    }
+}

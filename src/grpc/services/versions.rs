@@ -216,3 +216,127 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+    use prost::Message as _;
+
+    use super::*;
+    use crate::grpc::proptests::{assert_clean_refusal, text};
+    use crate::testing::proptest_config;
+
+    const PATHS: [&str; 7] = [
+        "document_type",
+        "business_process",
+        "work_order_number",
+        "title",
+        "name",
+        "",
+        "pages",
+    ];
+
+    fn header() -> impl Strategy<Value = pb::CorrectionHeader> {
+        let document = (text(), text(), text(), any::<i32>()).prop_map(
+            |(document_type, work_order_number, title, business_process)| pb::Document {
+                document_type,
+                work_order_number,
+                title,
+                business_process,
+                ..Default::default()
+            },
+        );
+        let name = prop_oneof![
+            text(),
+            any::<u128>().prop_map(|id| {
+                format!(
+                    "customers/1200000001/documents/{}",
+                    uuid::Uuid::from_u128(id)
+                )
+            }),
+        ];
+        let mask = prop::collection::vec(
+            prop_oneof![
+                prop::sample::select(&PATHS[..]).prop_map(String::from),
+                text()
+            ],
+            0..4,
+        )
+        .prop_map(|paths| prost_types::FieldMask { paths });
+        (
+            name,
+            any::<i32>(),
+            prop_oneof![Just("rescanned".to_owned()), text()],
+            prop::option::of(document),
+            prop::option::of(mask),
+        )
+            .prop_map(|(name, expected_version, reason, document, update_mask)| {
+                pb::CorrectionHeader {
+                    name,
+                    expected_version,
+                    reason,
+                    document,
+                    update_mask,
+                }
+            })
+    }
+
+    proptest! {
+        #![proptest_config(proptest_config(256))]
+
+        /// A correction header through the wire and the parser: it names a document and a
+        /// version 1 or more, changes exactly what its mask names, or is refused naming the
+        /// field at fault.
+        #[test]
+        fn proptest_correction_headers_parse_or_refuse_naming_the_field(sent in header()) {
+            let message = pb::CorrectDocumentRequest { part: Some(Part::Header(sent.clone())) };
+            let decoded = pb::CorrectDocumentRequest::decode(message.encode_to_vec().as_slice());
+            prop_assert_eq!(&decoded.unwrap(), &message);
+            match parse_header(sent.clone()) {
+                Ok(header) => {
+                    prop_assert_eq!(&header.name, &DocumentName::parse("n", &sent.name).unwrap());
+                    prop_assert_eq!(i64::from(header.expected_version), i64::from(sent.expected_version));
+                    let paths = sent.update_mask.map(|mask| mask.paths).unwrap_or_default();
+                    let named = |path: &str| paths.iter().any(|p| p == path);
+                    prop_assert_eq!(header.changes.document_type.is_some(), named("document_type"));
+                    prop_assert_eq!(header.changes.title.is_some(), named("title"));
+                    prop_assert_eq!(header.changes.business_process.is_some(), named("business_process"));
+                    prop_assert_eq!(header.changes.work_order_number.is_some(), named("work_order_number"));
+                }
+                Err(error) => {
+                    let field = match &error {
+                        Error::InvalidArgument { field, .. } => *field,
+                        other => return Err(TestCaseError::fail(format!("{other:?}"))),
+                    };
+                    prop_assert!(field.starts_with("header."), "{field}");
+                    assert_clean_refusal(error, field)?;
+                }
+            }
+        }
+
+        /// Any bytes as a later message of a correction: decoded or not, never a panic, and a
+        /// decoded part is taken or refused cleanly.
+        #[test]
+        fn proptest_correction_parts_decode_or_refuse_cleanly(
+            bytes in prop::collection::vec(any::<u8>(), 0..300),
+        ) {
+            if let Ok(message) = pb::CorrectDocumentRequest::decode(bytes.as_slice()) {
+                match (message.part.clone(), parse_part(message.part)) {
+                    (Some(Part::KeepPage(keep)), Ok(CorrectionPart::KeepPage(number))) => {
+                        prop_assert_eq!(i64::from(number), i64::from(keep.page_number));
+                    }
+                    (Some(Part::KeepPage(_)), Err(error)) => {
+                        assert_clean_refusal(error, "keep_page.page_number")?;
+                    }
+                    (Some(Part::PageStart(_)), Err(error)) => {
+                        assert_clean_refusal(error, "page_start.sha256")?;
+                    }
+                    (Some(Part::Header(_)), Err(error)) => assert_clean_refusal(error, "header")?,
+                    (None, Err(error)) => assert_clean_refusal(error, "part")?,
+                    (_, Ok(_)) => {}
+                    (sent, Err(error)) => prop_assert!(false, "{sent:?} refused: {error:?}"),
+                }
+            }
+        }
+    }
+}
