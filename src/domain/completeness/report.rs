@@ -4,6 +4,7 @@
 
 use futures::stream::{self, BoxStream};
 use futures::{StreamExt, TryStreamExt};
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::evaluation::{Case, Filed, ItemStatus, Narrowing, evaluate};
 use super::rules::RuleSet;
@@ -145,21 +146,23 @@ impl Archive {
                     ));
                 }
             };
-            // Held until the stream is consumed or dropped.
             let place = self.heavy_work_place()?;
             let rules = RuleSet::new(self.db.completeness_rules().await?);
-            Ok(report_stream(self.db.clone(), rules, unit)
-                .inspect(move |_| {
-                    let _ = &place;
-                })
-                .boxed())
+            Ok(report_stream(self.db.clone(), rules, unit, place))
         })
         .await
     }
 }
 
 /// Reads the subtree batch by batch as the stream is polled, then sends the totals.
-fn report_stream(db: Database, rules: RuleSet, unit: OrgUnitCode) -> CompletenessReport {
+/// The report's place among the heavy calls goes with its state: given back once the last
+/// batch is read, or when the caller drops the stream.
+fn report_stream(
+    db: Database,
+    rules: RuleSet,
+    unit: OrgUnitCode,
+    place: OwnedSemaphorePermit,
+) -> CompletenessReport {
     struct State {
         db: Database,
         rules: RuleSet,
@@ -167,6 +170,7 @@ fn report_stream(db: Database, rules: RuleSet, unit: OrgUnitCode) -> Completenes
         after: Option<ReportCursor>,
         summary: ReportSummary,
         done: bool,
+        _place: OwnedSemaphorePermit,
     }
     let start = State {
         after: Some(ReportCursor {
@@ -184,6 +188,7 @@ fn report_stream(db: Database, rules: RuleSet, unit: OrgUnitCode) -> Completenes
         },
         unit,
         done: false,
+        _place: place,
     };
     stream::try_unfold(start, |mut state| async move {
         if state.done {
