@@ -84,6 +84,9 @@ pub struct ServerSettings {
     pub max_heavy_requests: usize,
     /// The longest a unary call may run (streaming calls are exempt). 0 turns it off.
     pub unary_timeout_secs: u64,
+    /// How long a reply (a ReadPage stream, a report, any answer) may wait for its caller to
+    /// read on before it is cut off and its place given back. 0 turns it off.
+    pub reply_stall_timeout_secs: u64,
     /// The largest gRPC message decoded or encoded, on every service.
     pub max_message_bytes: usize,
     /// Connections open at once; one more is closed as soon as it is accepted. Each can hold
@@ -269,6 +272,9 @@ impl Default for ServerSettings {
             max_requests_per_caller: 128,
             max_heavy_requests: 4,
             unary_timeout_secs: 30,
+            // Like a filing's idle timeout: a reader that has not taken a single chunk (1 MiB)
+            // in a minute is not reading.
+            reply_stall_timeout_secs: 60,
             // One ReadPage chunk (1 MiB) fits with room to spare; filings stream in chunks.
             max_message_bytes: 4 * 1024 * 1024 + 1024,
             // 64 × 8 MiB = 512 MiB: half of the chart's 1 GiB memory limit.

@@ -108,6 +108,8 @@ pub struct TestConfig {
     pub statement_timeout_secs: u64,
     /// `server.unary_timeout_secs`.
     pub unary_timeout_secs: u64,
+    /// `server.reply_stall_timeout_secs`.
+    pub reply_stall_timeout_secs: u64,
     /// `server.max_message_bytes`.
     pub max_message_bytes: usize,
     /// Another test server's database, to run several replicas on one database.
@@ -140,6 +142,7 @@ impl Default for TestConfig {
             max_heavy_requests: defaults.server.max_heavy_requests,
             statement_timeout_secs: defaults.database.statement_timeout_secs,
             unary_timeout_secs: defaults.server.unary_timeout_secs,
+            reply_stall_timeout_secs: defaults.server.reply_stall_timeout_secs,
             max_message_bytes: defaults.server.max_message_bytes,
             shared_database: None,
             shared_object_prefix: None,
@@ -181,6 +184,7 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
     settings.server.max_connections = config.max_connections;
     settings.server.max_heavy_requests = config.max_heavy_requests;
     settings.server.unary_timeout_secs = config.unary_timeout_secs;
+    settings.server.reply_stall_timeout_secs = config.reply_stall_timeout_secs;
     settings.server.max_message_bytes = config.max_message_bytes;
     let tls = config.tls.enabled();
     settings.server.tls = config.tls;
