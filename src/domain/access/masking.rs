@@ -46,10 +46,19 @@ pub fn withhold_holder(mut customer: Customer) -> Customer {
 }
 
 /// Returns an audit event as the grant may see it: the personal values recorded in a change's
-/// details are masked like the customer's own fields.
-pub fn present_audit_event(mut event: ChainedEvent, grant: &Grant<'_>) -> ChainedEvent {
+/// details are masked like the customer's own fields, and so is the person of a call made by a
+/// member of the public (`public_actor`: a customer's or a payer's token names them, often by
+/// phone or ID number). Staff stay named: an audit that hides who acted is no audit.
+pub fn present_audit_event(
+    mut event: ChainedEvent,
+    grant: &Grant<'_>,
+    public_actor: bool,
+) -> ChainedEvent {
     if grant.personal_data() == PersonalData::Full {
         return event;
+    }
+    if public_actor {
+        event.event.person = keep_ends(&event.event.person, 2, 2);
     }
     if let Some(details) = &event.event.details {
         event.event.details = Some(match serde_json::from_str::<serde_json::Value>(details) {

@@ -176,6 +176,14 @@ impl Policy {
         Ok(policy)
     }
 
+    /// Whether `role` is one members of the public act in (its scope is their own account):
+    /// the person of such a call is a customer, not a member of staff.
+    pub fn is_public_role(&self, role: &str) -> bool {
+        self.roles
+            .get(role)
+            .is_some_and(|role| role.scope == Scope::OwnAccount)
+    }
+
     /// What the policy allows `actor`, or why it allows nothing.
     pub fn grant<'a>(&'a self, actor: &'a Actor) -> Result<Grant<'a>, Error> {
         let denied = |reason: String| Error::PermissionDenied(reason);
