@@ -36,6 +36,7 @@ mod retention;
 mod slow_reads;
 mod stalls;
 mod statement_timeouts;
+mod system_rates;
 mod tls;
 mod versions;
 

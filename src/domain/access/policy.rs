@@ -146,6 +146,10 @@ pub struct SystemPolicy {
     pub description: String,
     /// The roles tokens of this system may assert.
     pub roles: HashSet<String>,
+    /// The most calls per second the whole system may make (all its persons together), for
+    /// systems that serve the public; unset means no limit beyond the server's own.
+    #[serde(default)]
+    pub max_calls_per_second: Option<u32>,
 }
 
 /// The whole access policy.

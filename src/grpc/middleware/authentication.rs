@@ -316,7 +316,7 @@ impl Gatekeeper for Authentication {
 /// The caller's IP address: tonic's transport puts the connection's [`ConnectionInfo`] in
 /// every request's extensions before the middleware sees it. The port is left out, so that a
 /// caller opening connection after connection is still one peer.
-fn peer_of<B>(request: &http::Request<B>) -> Option<IpAddr> {
+pub(super) fn peer_of<B>(request: &http::Request<B>) -> Option<IpAddr> {
     request
         .extensions()
         .get::<ConnectionInfo>()

@@ -10,6 +10,7 @@ mod checkpoint;
 mod linger;
 mod reply_progress;
 mod rpc_span;
+mod system_rates;
 pub mod tls;
 mod unary_timeout;
 
@@ -35,6 +36,7 @@ pub use checkpoint::{Checkpoint, CheckpointLayer, Gatekeeper};
 pub use linger::LingeringClose;
 pub use reply_progress::{ReplyProgress, ReplyProgressLayer};
 pub use rpc_span::{RpcSpan, RpcSpanLayer};
+pub use system_rates::{SystemRates, SystemRatesLayer};
 pub use unary_timeout::{UnaryTimeout, UnaryTimeoutLayer};
 
 use crate::grpc::services::MAX_CHUNK_BYTES;
@@ -53,8 +55,11 @@ pub type Middleware = Stack<
     Stack<
         CallerPlacesLayer,
         Stack<
-            AuthenticationLayer,
-            Stack<AdmissionLayer, Stack<ReplyProgressLayer, Stack<RpcSpanLayer, Identity>>>,
+            SystemRatesLayer,
+            Stack<
+                AuthenticationLayer,
+                Stack<AdmissionLayer, Stack<ReplyProgressLayer, Stack<RpcSpanLayer, Identity>>>,
+            >,
         >,
     >,
 >;
@@ -77,11 +82,14 @@ pub type Middleware = Stack<
 ///    of calls cannot make the server verify signatures beyond its limit.
 /// 4. Authentication: the bearer token becomes the call's actor, or the call is refused
 ///    UNAUTHENTICATED (and recorded) before any service decodes it. Health needs no token.
-/// 5. Places per caller: one person of one system (the token's `client_id` and `sub`) holds at
+/// 5. Rates per system: a system the policy gives `max_calls_per_second` (the channels that
+///    call for the public) is held to it, all its persons together; a call over it is refused
+///    RESOURCE_EXHAUSTED and recorded (coalesced). It needs the actor.
+/// 6. Places per caller: one person of one system (the token's `client_id` and `sub`) holds at
 ///    most `server.max_requests_per_caller` of the places, so a caller that stalls its streams
 ///    or floods the server with calls cannot take the pool from everyone else. It needs the
 ///    actor, so it comes after authentication.
-/// 6. Unary timeout: a unary call still running after `server.unary_timeout_secs` is dropped
+/// 7. Unary timeout: a unary call still running after `server.unary_timeout_secs` is dropped
 ///    and answered DEADLINE_EXCEEDED. Streaming calls (FileDocument, ReadPage, health Watch,
 ///    reflection) are spared: a large page takes minutes, and a filing has its own idle
 ///    timeout. It comes last so that only admitted, authenticated calls are timed.
@@ -94,13 +102,17 @@ pub fn stack(protection: &Protection, gate: Gate) -> Middleware {
         .layer(ReplyProgressLayer {
             stall_timeout: protection.reply_stall_timeout,
             methods: protection.methods.clone(),
-            archive,
+            archive: archive.clone(),
         })
         .layer(protection.admission_layer())
         .layer(AuthenticationLayer::new(Authentication {
             gate,
             methods: protection.methods.clone(),
         }))
+        .layer(SystemRatesLayer::new(SystemRates::new(
+            archive,
+            protection.methods.clone(),
+        )))
         .layer(protection.caller_places.clone())
         .layer(protection.unary_timeout_layer())
         .into_inner()
