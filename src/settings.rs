@@ -68,6 +68,9 @@ pub struct VerificationKey {
 pub struct ServerSettings {
     /// Where gRPC is served.
     pub listen_addr: SocketAddr,
+    /// Where the health service alone is also served, in plaintext, for probes that cannot
+    /// speak TLS (the kubelet's); unset: nowhere else.
+    pub health_listen_addr: Option<SocketAddr>,
     /// How long in-flight calls may run on after a shutdown signal.
     pub shutdown_grace_period_secs: u64,
     /// How often the backends are probed for the health service, in milliseconds.
@@ -264,6 +267,7 @@ impl Default for ServerSettings {
     fn default() -> Self {
         Self {
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            health_listen_addr: None,
             shutdown_grace_period_secs: 30,
             health_check_interval_ms: 5000,
             max_concurrent_requests: 256,

@@ -71,6 +71,8 @@ impl Clients {
 /// of province 12 (every permission, org scope `12`).
 pub struct TestApp {
     pub address: std::net::SocketAddr,
+    /// The plaintext probe listener's address, when `health_listen_addr` was set.
+    pub health_address: Option<std::net::SocketAddr>,
     pub customers: CustomerServiceClient<Authorized>,
     pub documents: DocumentServiceClient<Authorized>,
     pub pages: PageServiceClient<Authorized>,
@@ -121,6 +123,8 @@ pub struct TestConfig {
     /// `server.tls`; with a certificate, `TestApp::channel` is plaintext and refused: build a
     /// channel with `TestApp::tls_channel`.
     pub tls: TlsSettings,
+    /// `server.health_listen_addr`.
+    pub health_listen_addr: Option<std::net::SocketAddr>,
 }
 
 impl Default for TestConfig {
@@ -148,6 +152,7 @@ impl Default for TestConfig {
             shared_object_prefix: None,
             payload_signing: PayloadSigning::Auto,
             tls: defaults.server.tls,
+            health_listen_addr: None,
         }
     }
 }
@@ -188,6 +193,7 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
     settings.server.max_message_bytes = config.max_message_bytes;
     let tls = config.tls.enabled();
     settings.server.tls = config.tls;
+    settings.server.health_listen_addr = config.health_listen_addr;
     settings.database = DatabaseSettings {
         url: database_url,
         max_connections: 5,
@@ -223,6 +229,7 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
         .await
         .expect("the server builds");
     let address = app.local_addr();
+    let health_address = app.health_addr();
     let (shutdown, signal) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run(async {
         let _ = signal.await;
@@ -239,6 +246,7 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
     let clients = Clients::new(&channel, Some(&Token::custodian().mint()));
     TestApp {
         address,
+        health_address,
         customers: clients.customers,
         documents: clients.documents,
         pages: clients.pages,
