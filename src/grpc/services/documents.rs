@@ -8,7 +8,8 @@ use crate::domain::{
     parse_customer_name,
 };
 use crate::grpc::convert::{
-    document_to_proto, optional, parse_process, parse_timestamp, parse_version, required,
+    document_to_proto, optional, parse_legacy_origin, parse_process, parse_timestamp,
+    parse_version, required,
 };
 use crate::grpc::middleware::actor;
 use crate::grpc::upload::split_upload;
@@ -153,6 +154,7 @@ fn parse_header(header: pb::FilingHeader, actor: &Actor) -> Result<FilingHeader,
             &header.client_request_id,
             ClientRequestId::parse,
         )?,
+        legacy: parse_legacy_origin(header.legacy_origin)?,
     })
 }
 
