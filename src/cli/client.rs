@@ -35,10 +35,10 @@ pub struct Connection {
 }
 
 /// A channel whose calls carry the bearer token.
-type Authorized = InterceptedService<Channel, BearerToken>;
+pub(super) type Authorized = InterceptedService<Channel, BearerToken>;
 
 impl Connection {
-    async fn channel(&self) -> anyhow::Result<Authorized> {
+    pub(super) async fn channel(&self) -> anyhow::Result<Authorized> {
         let channel = Channel::from_shared(self.url.clone())
             .context("invalid --url")?
             .connect()
