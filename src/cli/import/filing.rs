@@ -80,7 +80,6 @@ pub async fn file_line(
     clients: &Clients,
     known: &KnownAccounts,
     line: &Prepared,
-    started: prost_types::Timestamp,
     counts: &Counts,
 ) -> Result<Outcome, String> {
     ensure_customer(clients, known, line).await?;
@@ -92,10 +91,10 @@ pub async fn file_line(
         });
     }
     let mut attempt = 0;
-    let document = loop {
+    let (document, retry) = loop {
         attempt += 1;
         match file_document(clients, line, &digests).await {
-            Ok(document) => break document,
+            Ok(answer) => break answer,
             Err(status) if attempt < ATTEMPTS && transient(status.code()) => {
                 tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
             }
@@ -119,12 +118,7 @@ pub async fn file_line(
         .pages
         .fetch_add(line.pages.len() as u64, Ordering::Relaxed);
     counts.bytes.fetch_add(line.bytes(), Ordering::Relaxed);
-    // A document filed before this run began was filed by an earlier one.
-    let earlier = document
-        .file_time
-        .as_ref()
-        .is_some_and(|time| (time.seconds, time.nanos) < (started.seconds, started.nanos));
-    Ok(if earlier {
+    Ok(if retry {
         Outcome::Present(document)
     } else {
         Outcome::Filed(document)
@@ -196,7 +190,7 @@ async fn file_document(
     clients: &Clients,
     line: &Prepared,
     digests: &[String],
-) -> Result<pb::Document, tonic::Status> {
+) -> Result<(pb::Document, bool), tonic::Status> {
     let (sender, receiver) = tokio::sync::mpsc::channel(4);
     let header = line.header.clone();
     let pages: Vec<(PageFile, String)> = line
@@ -243,7 +237,13 @@ async fn file_document(
     let answer = documents
         .file_document(ReceiverStream::new(receiver))
         .await
-        .map(tonic::Response::into_inner);
+        .map(|response| {
+            let retry = response
+                .metadata()
+                .get("x-custodian-filing")
+                .is_some_and(|value| value == "retry");
+            (response.into_inner(), retry)
+        });
     match reader.await {
         Ok(Ok(())) => answer,
         Ok(Err(error)) => Err(tonic::Status::cancelled(format!(

@@ -155,7 +155,6 @@ impl ImportArgs {
             std::fs::File::create(&journal_path)
                 .with_context(|| format!("cannot write {}", journal_path.display()))?,
         ));
-        let run_started = timestamp_now();
         let known = KnownAccounts::new();
         let jobs = usize::from(self.jobs);
 
@@ -186,8 +185,7 @@ impl ImportArgs {
             .map(|(number, text, line)| {
                 let (clients, known, counts) = (&clients, &known, &counts);
                 async move {
-                    let outcome =
-                        filing::file_line(clients, known, &line, run_started, counts).await;
+                    let outcome = filing::file_line(clients, known, &line, counts).await;
                     (number, text, line, outcome)
                 }
             })
@@ -382,12 +380,4 @@ async fn verify_journal(
         })
         .await;
     Ok((verified, failed))
-}
-
-fn timestamp_now() -> prost_types::Timestamp {
-    let now = chrono::Utc::now();
-    prost_types::Timestamp {
-        seconds: now.timestamp(),
-        nanos: now.timestamp_subsec_nanos() as i32,
-    }
 }

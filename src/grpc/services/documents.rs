@@ -16,6 +16,10 @@ use crate::grpc::upload::split_upload;
 use crate::proto::v1 as pb;
 use crate::proto::v1::file_document_request::Part;
 
+/// The response metadata of FileDocument saying whether the call filed (`new`) or answered a
+/// retry with the first filing's document (`retry`).
+pub const FILING_OUTCOME: &str = "x-custodian-filing";
+
 pub struct Documents {
     archive: Archive,
 }
@@ -57,7 +61,17 @@ impl pb::document_service_server::DocumentService for Documents {
                 "document filed"
             );
         }
-        Ok(Response::new(document_to_proto(filing.document())))
+        let outcome = match &filing {
+            Filing::New(_) => "new",
+            Filing::Retry(_) => "retry",
+        };
+        let mut response = Response::new(document_to_proto(filing.document()));
+        // Tells an importer whether this call filed the document or found an earlier one.
+        response.metadata_mut().insert(
+            FILING_OUTCOME,
+            tonic::metadata::MetadataValue::from_static(outcome),
+        );
+        Ok(response)
     }
 
     async fn get_document(
