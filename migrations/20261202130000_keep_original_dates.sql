@@ -1,8 +1,8 @@
 -- Imported records keep the dates of the archive they come from (issue 14).
 --
 -- A document keeps two times: `filed_at`, when it entered Custodian, and `original_at`, when it
--- was formed or first filed in its source. Retention, appraisal and completeness count from
--- `original_at`; for documents filed natively both are the same.
+-- was formed or first filed in its source. Retention and appraisal count from `original_at`
+-- (completeness orders by it); for documents filed natively both are the same.
 ALTER TABLE documents
     ADD COLUMN original_at       timestamptz,
     -- The legacy reference number (档号) and the system or department it comes from, as given.

@@ -479,3 +479,23 @@ async fn only_the_import_permission_backdates_or_files_into_a_closed_account() {
     assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
     assert!(status.message().contains("original_time"), "{status:?}");
 }
+
+#[tokio::test]
+async fn the_sample_manifest_of_the_readme_imports_and_verifies() {
+    let app = spawn_app().await;
+    let sample = crate::helpers::repository_file("examples/import");
+    let reports = tempfile::tempdir().unwrap();
+    let mut command = command(&app, &sample.join("manifest.jsonl"), &importer(), &[]);
+    command.arg("--report-dir").arg(reports.path());
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(reports.path().join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["filed"], 6, "{summary}");
+    assert_eq!(summary["verified"], 6, "{summary}");
+    let closed = documents_of(&app, "1201019002").await;
+    assert_eq!(closed.len(), 2);
+}

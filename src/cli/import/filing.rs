@@ -2,9 +2,9 @@
 //! the document filed with its original date and origin, retried on transient errors, and the
 //! journal line that the final verification reads back.
 
-use std::collections::{HashSet, VecDeque};
-use std::sync::Mutex;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use sha2::{Digest as _, Sha256};
@@ -35,10 +35,19 @@ pub enum Outcome {
     Present(pb::Document),
 }
 
-/// Accounts known to exist, the most recent few: a manifest is usually grouped by account,
-/// and the cache stays small whatever its size.
+/// Accounts known to exist, the most recent few (a manifest is usually grouped by account, and
+/// the cache stays small whatever its size), and whose turn it is to open one: lines of the same
+/// account check it one after the other, in the manifest's order, so the line that opens it
+/// goes first.
 pub struct KnownAccounts {
     order: Mutex<(VecDeque<String>, HashSet<String>)>,
+    turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// A line's turn to check its account: taken in manifest order, waited for when filing.
+pub enum Turn {
+    Held(String, tokio::sync::OwnedMutexGuard<()>),
+    Waiting(String, Arc<tokio::sync::Mutex<()>>),
 }
 
 const KNOWN_ACCOUNTS: usize = 4096;
@@ -47,6 +56,35 @@ impl KnownAccounts {
     pub fn new() -> Self {
         Self {
             order: Mutex::new((VecDeque::new(), HashSet::new())),
+            turns: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes the line's place among the lines of its account now, before its filing starts.
+    pub fn turn(&self, account: &str) -> Turn {
+        let lock = self
+            .turns
+            .lock()
+            .expect("not poisoned")
+            .entry(account.to_owned())
+            .or_default()
+            .clone();
+        match lock.clone().try_lock_owned() {
+            Ok(guard) => Turn::Held(account.to_owned(), guard),
+            Err(_) => Turn::Waiting(account.to_owned(), lock),
+        }
+    }
+
+    /// Ends a turn; the last one of an account forgets its lock, so the map holds only the
+    /// accounts of lines in flight.
+    fn end_turn(&self, account: &str, guard: tokio::sync::OwnedMutexGuard<()>) {
+        drop(guard);
+        let mut turns = self.turns.lock().expect("not poisoned");
+        if turns
+            .get(account)
+            .is_some_and(|lock| Arc::strong_count(lock) == 1)
+        {
+            turns.remove(account);
         }
     }
 
@@ -80,9 +118,16 @@ pub async fn file_line(
     clients: &Clients,
     known: &KnownAccounts,
     line: &Prepared,
+    turn: Turn,
     counts: &Counts,
 ) -> Result<Outcome, String> {
-    ensure_customer(clients, known, line).await?;
+    let (account, guard) = match turn {
+        Turn::Held(account, guard) => (account, guard),
+        Turn::Waiting(account, lock) => (account, lock.lock_owned().await),
+    };
+    let opened = ensure_customer(clients, known, line).await;
+    known.end_turn(&account, guard);
+    opened?;
     let mut digests = Vec::with_capacity(line.pages.len());
     for page in &line.pages {
         digests.push(match page.sha256 {

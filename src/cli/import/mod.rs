@@ -184,8 +184,10 @@ impl ImportArgs {
         ReceiverStream::new(receiver)
             .map(|(number, text, line)| {
                 let (clients, known, counts) = (&clients, &known, &counts);
+                // Taken here, in the manifest's order, not when the filing first runs.
+                let turn = known.turn(&line.account);
                 async move {
-                    let outcome = filing::file_line(clients, known, &line, counts).await;
+                    let outcome = filing::file_line(clients, known, &line, turn, counts).await;
                     (number, text, line, outcome)
                 }
             })
@@ -212,7 +214,9 @@ impl ImportArgs {
                         let _ = writeln!(journal, "{record}");
                     }
                     Err(reason) => {
-                        counts.failed.fetch_add(1, Ordering::Relaxed);
+                        if counts.failed.fetch_add(1, Ordering::Relaxed) < 20 {
+                            eprintln!("line {number}: {reason}");
+                        }
                         errors.add(number, &text, &[reason]);
                     }
                 }
