@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
 """Writes the sample pages of manifest.jsonl: small real PNG scans and a PDF (standard library
-only). Rerun it to recreate pages/; the output is the same on every run."""
+only). Rerun it to recreate pages/; the output is the same on every run.
+
+`generate.py --bulk N DIR` writes instead a manifest of N documents (three 20 KiB pages each,
+new residential accounts of county 120101, one in ten closed in its source) into DIR, for
+measuring the importer (BENCHMARKS.md)."""
 
 import os
 import struct
@@ -60,5 +64,37 @@ def main():
         f.write(pdf("Settlement notice 2012-XH-0007 (sample)"))
 
 
+def bulk(count, out):
+    import json
+    import random
+    pages = os.path.join(out, "pages")
+    os.makedirs(pages, exist_ok=True)
+    rng = random.Random(14)
+    with open(os.path.join(out, "manifest.jsonl"), "w") as manifest:
+        for i in range(count):
+            account = "13%08d" % i
+            names = []
+            for p in range(3):
+                name = "%d-%d.jpg" % (i, p)
+                with open(os.path.join(pages, name), "wb") as f:
+                    f.write(b"\xff\xd8\xff\xe0" + rng.randbytes(20 * 1024 - 4))
+                names.append("pages/" + name)
+            closed = i % 10 == 9
+            customer = {"display_name": "客户%d" % i, "customer_class": "residential",
+                        "org_unit_code": "120101", "open_date": "2001-01-01"}
+            if closed:
+                customer.update(status="closed", close_date="2015-01-01")
+            manifest.write(json.dumps({
+                "account_number": account, "customer": customer,
+                "document_type": "application-form", "business_process": "new_connection",
+                "title": "申请书 %d" % i, "original_date": "2001-01-01",
+                "reference_number": "B-%d" % i, "legacy_system": "bulk", "pages": names,
+            }, ensure_ascii=False) + "\n")
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+    if len(sys.argv) == 4 and sys.argv[1] == "--bulk":
+        bulk(int(sys.argv[2]), sys.argv[3])
+    else:
+        main()
