@@ -163,6 +163,14 @@ pub async fn file_line(
         .pages
         .fetch_add(line.pages.len() as u64, Ordering::Relaxed);
     counts.bytes.fetch_add(line.bytes(), Ordering::Relaxed);
+    if !retry {
+        counts
+            .filed_pages
+            .fetch_add(line.pages.len() as u64, Ordering::Relaxed);
+        counts
+            .filed_bytes
+            .fetch_add(line.bytes(), Ordering::Relaxed);
+    }
     Ok(if retry {
         Outcome::Present(document)
     } else {

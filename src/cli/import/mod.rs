@@ -241,8 +241,8 @@ impl ImportArgs {
             "already_present": counts.present.load(Ordering::Relaxed),
             "failed": counts.failed.load(Ordering::Relaxed),
             "invalid": errors.count() - counts.failed.load(Ordering::Relaxed),
-            "pages": counts.pages.load(Ordering::Relaxed),
-            "bytes": counts.bytes.load(Ordering::Relaxed),
+            "pages": counts.filed_pages.load(Ordering::Relaxed),
+            "bytes": counts.filed_bytes.load(Ordering::Relaxed),
             "seconds": filing_time.as_secs_f64(),
             "verified": verified,
             "verification_failures": mismatched,
@@ -254,15 +254,15 @@ impl ImportArgs {
         )?;
         let seconds = filing_time.as_secs_f64().max(0.001);
         println!(
-            "filed {}, already present {}, failed {}, invalid {}; {} pages, {:.1} MB in {:.1} s ({:.2} MB/s); verified {verified}, verification failures {mismatched}",
+            "filed {}, already present {}, failed {}, invalid {}; {} pages, {:.1} MB filed in {:.1} s ({:.2} MB/s); verified {verified}, verification failures {mismatched}",
             summary["filed"],
             summary["already_present"],
             summary["failed"],
             summary["invalid"],
             summary["pages"],
-            counts.bytes.load(Ordering::Relaxed) as f64 / 1e6,
+            counts.filed_bytes.load(Ordering::Relaxed) as f64 / 1e6,
             seconds,
-            counts.bytes.load(Ordering::Relaxed) as f64 / 1e6 / seconds,
+            counts.filed_bytes.load(Ordering::Relaxed) as f64 / 1e6 / seconds,
         );
         if errors.count() > 0 || mismatched > 0 {
             bail!(

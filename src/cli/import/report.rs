@@ -17,8 +17,12 @@ pub struct Counts {
     pub filed: AtomicU64,
     pub present: AtomicU64,
     pub failed: AtomicU64,
+    /// Pages and bytes of the lines done, filed or found present: the progress.
     pub pages: AtomicU64,
     pub bytes: AtomicU64,
+    /// Pages and bytes this run filed: the summary's throughput.
+    pub filed_pages: AtomicU64,
+    pub filed_bytes: AtomicU64,
 }
 
 impl Counts {
