@@ -35,10 +35,10 @@ pub struct Connection {
 }
 
 /// A channel whose calls carry the bearer token.
-type Authorized = InterceptedService<Channel, BearerToken>;
+pub(super) type Authorized = InterceptedService<Channel, BearerToken>;
 
 impl Connection {
-    async fn channel(&self) -> anyhow::Result<Authorized> {
+    pub(super) async fn channel(&self) -> anyhow::Result<Authorized> {
         let channel = Channel::from_shared(self.url.clone())
             .context("invalid --url")?
             .connect()
@@ -239,6 +239,7 @@ async fn file(args: FileArgs) -> anyhow::Result<()> {
         client_request_id: args
             .request_id
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        legacy_origin: None,
     };
     let (sender, receiver) = tokio::sync::mpsc::channel(4);
     let pages = args.pages.clone();

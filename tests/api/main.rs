@@ -25,6 +25,7 @@ mod filing_memory;
 mod fixity;
 mod health;
 mod heavy_work;
+mod import;
 mod limits;
 mod listing;
 mod masking;

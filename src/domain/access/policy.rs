@@ -55,6 +55,9 @@ pub enum Permission {
     AppraiseRecords,
     /// Approve a destruction list someone else proposed; approval destroys its documents.
     ApproveDisposal,
+    /// Bring in legacy records: file with an original date and origin, into closed accounts
+    /// too, and open accounts with the dates of their source (issue 14).
+    ImportRecords,
 }
 
 impl Permission {
@@ -76,6 +79,7 @@ impl Permission {
             Self::RunReports => "run-reports",
             Self::AppraiseRecords => "appraise-records",
             Self::ApproveDisposal => "approve-disposal",
+            Self::ImportRecords => "import-records",
         }
     }
 }
