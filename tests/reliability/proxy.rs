@@ -1,0 +1,1 @@
+//! A TCP proxy the test owns, between the server and one backend, that can be cut.
