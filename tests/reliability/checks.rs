@@ -88,11 +88,10 @@ pub async fn inventory(backends: &Backends) -> Inventory {
         .await
         .expect("the staging objects are listed");
     let mut db = database(backends).await;
-    let used: Vec<String> =
-        sqlx::query_scalar("SELECT DISTINCT encode(sha256, 'hex') FROM pages")
-            .fetch_all(&mut db)
-            .await
-            .expect("the page rows are read");
+    let used: Vec<String> = sqlx::query_scalar("SELECT DISTINCT encode(sha256, 'hex') FROM pages")
+        .fetch_all(&mut db)
+        .await
+        .expect("the page rows are read");
     let known: HashSet<String> =
         sqlx::query_scalar("SELECT encode(sha256, 'hex') FROM page_contents")
             .fetch_all(&mut db)

@@ -121,7 +121,11 @@ async fn a_server_killed_under_load_loses_no_acknowledged_filing_and_files_none_
         &rows,
     );
     if repeats > 1 {
-        for point in [KillPoint::MidPage, KillPoint::MidCommit, KillPoint::Disposal] {
+        for point in [
+            KillPoint::MidPage,
+            KillPoint::MidCommit,
+            KillPoint::Disposal,
+        ] {
             let mut recoveries: Vec<Duration> = kills
                 .iter()
                 .filter(|kill| kill.point == point)
@@ -169,9 +173,21 @@ async fn run(filings: usize, filers: usize) -> Vec<Kill> {
 
     let mut kills = Vec::new();
     let mut destroyed = HashSet::new();
-    for point in [KillPoint::MidPage, KillPoint::MidCommit, KillPoint::Disposal] {
+    for point in [
+        KillPoint::MidPage,
+        KillPoint::MidCommit,
+        KillPoint::Disposal,
+    ] {
         let disposal = if point == KillPoint::Disposal {
-            Some(prepare_disposal(&backends, &ledger, &channels, plan(per_point / 2, "notice", Some(DOOMED_ACCOUNT))).await)
+            Some(
+                prepare_disposal(
+                    &backends,
+                    &ledger,
+                    &channels,
+                    plan(per_point / 2, "notice", Some(DOOMED_ACCOUNT)),
+                )
+                .await,
+            )
         } else {
             None
         };
@@ -195,7 +211,10 @@ async fn run(filings: usize, filers: usize) -> Vec<Kill> {
 
     // Everything acknowledged, in any round, reads back byte for byte.
     let (read, differ) = checks::read_back(&ledger, &channels[0], &destroyed).await;
-    assert_eq!(differ, 0, "{differ} of {read} acknowledged pages do not read back");
+    assert_eq!(
+        differ, 0,
+        "{differ} of {read} acknowledged pages do not read back"
+    );
     assert!(
         read >= 3 * (filings - filings.div_ceil(3) / 2),
         "every live filing's pages were read: {read}"
@@ -226,7 +245,11 @@ async fn prepare_disposal(
         filer.await.expect("a filer does not panic");
     }
     let filed = checks::committed(backends, &request_ids).await;
-    assert_eq!(filed.len(), request_ids.len(), "the doomed documents are filed");
+    assert_eq!(
+        filed.len(),
+        request_ids.len(),
+        "the doomed documents are filed"
+    );
     let backdated = sqlx::query(
         "UPDATE documents SET filed_at = filed_at - interval '11 years' WHERE account_number = $1",
     )
@@ -353,9 +376,11 @@ async fn kill_once(
     let committed = checks::committed(backends, &request_ids).await;
 
     // The restarted server finishes the disposal's deletions; the rows never lacked them.
-    eventually(Duration::from_secs(30), "the deletions are finished", || async {
-        checks::pending_deletions(backends).await == 0
-    })
+    eventually(
+        Duration::from_secs(30),
+        "the deletions are finished",
+        || async { checks::pending_deletions(backends).await == 0 },
+    )
     .await;
     if let Some(disposal) = disposal {
         let left = still_stored(backends, &disposal.pages).await;

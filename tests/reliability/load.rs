@@ -168,6 +168,22 @@ impl Ledger {
         state.open_until = state.entries.len();
     }
 
+    /// Records a filing a caller makes outside the filers, and returns its index.
+    pub fn plan_one(&self, filing: Planned) -> usize {
+        let mut state = self.0.lock().unwrap();
+        state.entries.push(Entry {
+            filing,
+            phase: Phase::Streaming,
+            at_kill: None,
+            document: None,
+            failure: None,
+        });
+        // Taken already: the filers skip it.
+        state.next = state.entries.len();
+        state.open_until = state.next;
+        state.entries.len() - 1
+    }
+
     /// Stops handing out filings and notes the phase of every filing in flight.
     pub fn close(&self) -> InFlight {
         let mut state = self.0.lock().unwrap();

@@ -51,7 +51,10 @@ impl Backends {
     pub fn environment(&self) -> Vec<(String, String)> {
         let s3 = s3_settings();
         let pairs = [
-            ("DATABASE__URL", self.database_url.expose_secret().to_owned()),
+            (
+                "DATABASE__URL",
+                self.database_url.expose_secret().to_owned(),
+            ),
             ("DATABASE__MAX_CONNECTIONS", "8".into()),
             ("DATABASE__ACQUIRE_TIMEOUT_SECS", "2".into()),
             ("OBJECT_STORE__KIND", "s3".into()),
@@ -86,7 +89,9 @@ impl Backends {
 }
 
 fn path_text(path: PathBuf) -> String {
-    path.to_str().expect("repository paths are UTF-8").to_owned()
+    path.to_str()
+        .expect("repository paths are UTF-8")
+        .to_owned()
 }
 
 /// `custodian serve` as a child process.
@@ -182,11 +187,6 @@ impl ServerProcess {
             .connect_lazy()
     }
 
-    /// The health status of the whole server, or `None` while it does not answer.
-    pub async fn health(&self) -> Option<ServingStatus> {
-        health_of(self.channel()).await
-    }
-
     /// Waits until the health service reports `status`; panics after `deadline`.
     pub async fn wait_until(&mut self, status: ServingStatus, deadline: Duration) {
         let started = Instant::now();
@@ -196,7 +196,10 @@ impl ServerProcess {
                 return;
             }
             if let Some(Ok(Some(exit))) = self.child.as_mut().map(Child::try_wait) {
-                panic!("the server exited ({exit}); its log: {}", self.log.display());
+                panic!(
+                    "the server exited ({exit}); its log: {}",
+                    self.log.display()
+                );
             }
             assert!(
                 started.elapsed() < deadline,

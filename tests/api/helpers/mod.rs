@@ -26,9 +26,9 @@ pub use app::{AUDIT_CHAIN_KEY, Clients, TestApp, TestConfig, spawn_app, spawn_ap
 // What the reliability tests use besides, for servers they run as processes.
 #[allow(unused_imports)]
 pub use app::{archive_on, fresh_database, s3_settings};
-#[allow(unused_imports)]
-pub use tokens::Authorized;
 pub use matrix::{Caller, Expect, Matrix, World, account, called, listed, outcome, type_of, world};
 pub use pages::{fixture, jpeg_page, pdf_page, png_page, repository_file, sha256_hex};
+#[allow(unused_imports)]
+pub use tokens::Authorized;
 pub use tokens::{AUDIENCE, ISSUER, Token};
 pub use wait::eventually;
