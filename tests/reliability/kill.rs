@@ -308,7 +308,7 @@ async fn kill_once(
         let acknowledged = ledger.count(Phase::Acknowledged) >= half;
         acknowledged
             && match point {
-                KillPoint::MidPage => ledger.count(Phase::Streaming) >= filers / 2,
+                KillPoint::MidPage => ledger.count(Phase::Streaming) >= 2,
                 KillPoint::MidCommit => ledger.count(Phase::Sent) >= 2,
                 KillPoint::Disposal => true,
             }
