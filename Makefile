@@ -1,7 +1,7 @@
 # The two commands of the README, and the local services behind them.
 # Honours CARGO_TARGET_DIR when set.
 
-.PHONY: run test fuzz bench bench-county bench-county-data token services-up services-down services-status
+.PHONY: run test fuzz reliability bench bench-county bench-county-data token services-up services-down services-status
 
 ## Starts PostgreSQL and SeaweedFS, migrates, and serves gRPC on 127.0.0.1:50051 until Ctrl-C,
 ## trusting tokens signed with the development key under .dev/.
@@ -25,6 +25,21 @@ test:
 FUZZ_CASES ?= 1000000
 fuzz:
 	CUSTODIAN_PROPTEST_CASES=$(FUZZ_CASES) cargo test --release --locked --lib proptest
+
+## The kill -9 and backend-outage figures at a bigger size (RELIABILITY.md): the server killed
+## under load by RELIABILITY_FILERS filers filing RELIABILITY_FILINGS filings, and its backends
+## cut for RELIABILITY_OUTAGE_SECS, each scenario RELIABILITY_REPEATS times, one at a time;
+## prints their tables. `make test` runs both once (1,020 filings, 16 filers, 3 s outages).
+RELIABILITY_FILINGS ?= 3000
+RELIABILITY_FILERS ?= 32
+RELIABILITY_OUTAGE_SECS ?= 5
+RELIABILITY_REPEATS ?= 3
+reliability:
+	scripts/with-services.sh -- env CUSTODIAN_RELIABILITY_FILINGS=$(RELIABILITY_FILINGS) \
+		CUSTODIAN_RELIABILITY_FILERS=$(RELIABILITY_FILERS) \
+		CUSTODIAN_RELIABILITY_OUTAGE_SECS=$(RELIABILITY_OUTAGE_SECS) \
+		CUSTODIAN_RELIABILITY_REPEATS=$(RELIABILITY_REPEATS) \
+		cargo test --locked --test reliability -- --nocapture --test-threads 1
 
 ## Runs the benchmarks against the same services and prints their tables (not run by CI).
 bench:

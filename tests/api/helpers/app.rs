@@ -278,19 +278,7 @@ impl TestApp {
     /// An archive on the test's database and objects, as the server's background jobs use it
     /// (the scrub, the orphan collector), to run them from a test.
     pub fn archive(&self) -> custodian::domain::Archive {
-        let database = self.database();
-        let (audit, _writer) = custodian::storage::AuditLog::start(database.clone());
-        let policy = custodian::startup::load_policy(&repository_file("config/policy.toml"))
-            .expect("the policy loads");
-        custodian::domain::Archive::new(
-            database,
-            custodian::storage::PageStore::new(Arc::clone(&self.objects)),
-            LimitSettings::default().into(),
-            policy,
-            audit,
-            custodian::storage::AuditCheckpoints::new(Arc::clone(&self.objects)),
-            Arc::new(ManualClock::starting_at(Utc::now())),
-        )
+        archive_on(&self.database_url, Arc::clone(&self.objects))
     }
 
     /// A channel to this server over TLS, as `config` says (CA, server name, client identity).
@@ -382,6 +370,33 @@ impl TestApp {
     }
 }
 
+/// An archive on a database and page objects, as a server's background jobs use it, for a test
+/// to run them itself (the orphan collector, the scrub).
+pub fn archive_on(
+    database_url: &SecretString,
+    objects: Arc<dyn ObjectStore>,
+) -> custodian::domain::Archive {
+    let database = Database::connect_lazy(
+        database_url,
+        4,
+        std::time::Duration::from_secs(5),
+        custodian::domain::ChainKey::new(AUDIT_CHAIN_KEY),
+    )
+    .expect("a pool for the test database");
+    let (audit, _writer) = custodian::storage::AuditLog::start(database.clone());
+    let policy = custodian::startup::load_policy(&repository_file("config/policy.toml"))
+        .expect("the policy loads");
+    custodian::domain::Archive::new(
+        database,
+        custodian::storage::PageStore::new(Arc::clone(&objects)),
+        LimitSettings::default().into(),
+        policy,
+        audit,
+        custodian::storage::AuditCheckpoints::new(objects),
+        Arc::new(ManualClock::starting_at(Utc::now())),
+    )
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.begin_stop();
@@ -389,7 +404,7 @@ impl Drop for TestApp {
 }
 
 /// The S3 settings of the test environment.
-fn s3_settings() -> S3Settings {
+pub fn s3_settings() -> S3Settings {
     S3Settings {
         endpoint: env("CUSTODIAN_OBJECT_STORE__S3__ENDPOINT"),
         bucket: env("CUSTODIAN_OBJECT_STORE__S3__BUCKET"),
@@ -412,7 +427,7 @@ fn env(name: &str) -> String {
 const TEST_DATABASE_LIFETIME_SECS: u64 = 3600;
 
 /// Creates and migrates a database of its own; its name carries its creation time.
-async fn fresh_database() -> SecretString {
+pub async fn fresh_database() -> SecretString {
     let admin_url = env("CUSTODIAN_DATABASE__URL");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -8,7 +8,8 @@
 //! - `matrix`: the authorisation matrix: a caller per role, documents in and out of scope, cells;
 //! - `wait`: waiting for an observable condition rather than for a guessed time.
 //!
-//! Tests import what they need from here, never from one another.
+//! Tests import what they need from here, never from one another. The reliability tests
+//! (`tests/reliability/`) include this module too, for its databases, tokens and pages.
 
 mod actions;
 mod app;
@@ -22,8 +23,13 @@ pub use actions::{
     part, retention, retitle, update_customer,
 };
 pub use app::{AUDIT_CHAIN_KEY, Clients, TestApp, TestConfig, spawn_app, spawn_app_with};
+// What the reliability tests use besides, for servers they run as processes.
+#[allow(unused_imports)]
+pub use app::{archive_on, fresh_database, s3_settings};
 pub use matrix::{Caller, Expect, Matrix, World, account, called, listed, outcome, type_of, world};
 pub use pages::{fixture, jpeg_page, pdf_page, png_page, repository_file, sha256_hex};
+#[allow(unused_imports)]
+pub use tokens::Authorized;
 pub use tokens::{AUDIENCE, ISSUER, Token};
 pub use wait::eventually;
 
