@@ -251,7 +251,10 @@ async fn prepare_disposal(
         "the doomed documents are filed"
     );
     let backdated = sqlx::query(
-        "UPDATE documents SET filed_at = filed_at - interval '11 years' WHERE account_number = $1",
+        // Retention counts from the original date, which may not follow the filing.
+        "UPDATE documents SET filed_at = filed_at - interval '11 years',
+                              original_at = original_at - interval '11 years'
+         WHERE account_number = $1",
     )
     .bind(DOOMED_ACCOUNT)
     .execute(&mut checks::database(backends).await)
