@@ -55,6 +55,9 @@ pub enum Permission {
     AppraiseRecords,
     /// Approve a destruction list someone else proposed; approval destroys its documents.
     ApproveDisposal,
+    /// Take a set of records out as a package (an export): an act of its own, with a purpose,
+    /// beside the reads it is made of.
+    ExportRecords,
 }
 
 impl Permission {
@@ -76,6 +79,7 @@ impl Permission {
             Self::RunReports => "run-reports",
             Self::AppraiseRecords => "appraise-records",
             Self::ApproveDisposal => "approve-disposal",
+            Self::ExportRecords => "export-records",
         }
     }
 }
@@ -241,6 +245,11 @@ impl Grant<'_> {
                 self.actor.role
             )))
         }
+    }
+
+    /// Whether the role has `permission`, for a use case that adapts rather than refuses.
+    pub fn allows(&self, permission: Permission) -> bool {
+        self.role.permissions.contains(&permission)
     }
 
     pub fn reach(&self) -> &Reach {
