@@ -35,10 +35,10 @@ pub struct Connection {
 }
 
 /// A channel whose calls carry the bearer token.
-type Authorized = InterceptedService<Channel, BearerToken>;
+pub(super) type Authorized = InterceptedService<Channel, BearerToken>;
 
 impl Connection {
-    async fn channel(&self) -> anyhow::Result<Authorized> {
+    pub(super) async fn channel(&self) -> anyhow::Result<Authorized> {
         let channel = Channel::from_shared(self.url.clone())
             .context("invalid --url")?
             .connect()
@@ -102,6 +102,9 @@ pub enum ClientCommand {
         #[arg(long, short)]
         output: PathBuf,
     },
+    /// Exports an account, an org unit's archives or a list of documents as a BagIt bag
+    /// (RFC 8493) in a new directory; the export is recorded with its purpose.
+    Export(super::export::ExportArgs),
     /// Lists the document type catalog.
     DocumentTypes {
         #[command(flatten)]
@@ -184,6 +187,7 @@ impl ClientCommand {
                 println!("created {} ({})", customer.name, customer.display_name);
             }
             Self::File(args) => file(args).await?,
+            Self::Export(args) => super::export::export(args).await?,
             Self::List {
                 connection,
                 account,

@@ -4,6 +4,7 @@
 
 mod client;
 mod dev_token;
+mod export;
 
 use std::path::PathBuf;
 
