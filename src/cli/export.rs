@@ -99,7 +99,10 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
         _ => bail!("give one of --account, --org-unit or --document"),
     };
     if tokio::fs::try_exists(&args.output).await? {
-        bail!("{} exists already; give a new directory", args.output.display());
+        bail!(
+            "{} exists already; give a new directory",
+            args.output.display()
+        );
     }
     let channel = args.connection.channel().await?;
     let mut exports = ExportServiceClient::new(channel.clone());
@@ -302,7 +305,10 @@ impl Bag {
             ("Source-Organization", "Custodian".to_owned()),
             (
                 "Contact-Name",
-                format!("{}/{}", started.exported_by_system, started.exported_by_person),
+                format!(
+                    "{}/{}",
+                    started.exported_by_system, started.exported_by_person
+                ),
             ),
             ("Bagging-Date", export_time.format("%Y-%m-%d").to_string()),
             (
@@ -311,7 +317,13 @@ impl Bag {
             ),
             ("External-Description", one_line(&started.purpose)),
             ("Custodian-Export", started.name.clone()),
-            ("Custodian-Exported-By", format!("{}/{}", started.exported_by_system, started.exported_by_person)),
+            (
+                "Custodian-Exported-By",
+                format!(
+                    "{}/{}",
+                    started.exported_by_system, started.exported_by_person
+                ),
+            ),
             ("Custodian-Role", started.role.clone()),
             ("Custodian-Export-Time", export_time.to_rfc3339()),
             ("Custodian-Purpose", one_line(&started.purpose)),

@@ -19,6 +19,7 @@ mod customer_history;
 mod customers;
 mod disposal;
 mod durability;
+mod export;
 mod filing;
 mod filing_errors;
 mod filing_memory;

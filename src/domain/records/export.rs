@@ -11,8 +11,8 @@ use uuid::Uuid;
 use crate::domain::masking::present_customer;
 
 use crate::domain::{
-    AccountNumber, Actor, Archive, AuditEvent, Customer, Document, DocumentCursor,
-    DocumentFilter, DocumentName, Error, OrgUnitCode, PageRequest, Permission, Resource,
+    AccountNumber, Actor, Archive, AuditEvent, Customer, Document, DocumentCursor, DocumentFilter,
+    DocumentName, Error, OrgUnitCode, PageRequest, Permission, Resource,
 };
 
 /// The most documents an explicit list may name; larger sets are an account or an org unit.
@@ -71,7 +71,9 @@ impl ExportSet {
         if names.len() > MAX_EXPORT_DOCUMENTS {
             return Err(Error::invalid(
                 "documents.names",
-                format!("must name at most {MAX_EXPORT_DOCUMENTS} documents; export an account or an org unit instead"),
+                format!(
+                    "must name at most {MAX_EXPORT_DOCUMENTS} documents; export an account or an org unit instead"
+                ),
             ));
         }
         let mut unique: Vec<DocumentName> = Vec::with_capacity(names.len());
