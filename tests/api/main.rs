@@ -6,6 +6,7 @@ mod audit_incremental;
 mod auth;
 mod authorization;
 mod authorization_completeness;
+mod authorization_export;
 mod authorization_records;
 mod authorization_versions;
 mod catalog;
