@@ -153,6 +153,7 @@ log "helm template without the required values must fail"
 refuse "set secrets.database.existingSecret"
 refuse "set config.objectStore.s3.bucket" -f "$CHART/ci/minimal-values.yaml" --set config.objectStore.s3.bucket=
 refuse "set secrets.s3.existingSecret" -f "$CHART/ci/minimal-values.yaml" --set secrets.s3.secretAccessKey=
+refuse "tls.clientCaSecretName needs tls.secretName" -f "$CHART/ci/minimal-values.yaml" --set tls.clientCaSecretName=ca
 refuse "config.objectStore.kind must be s3" -f "$CHART/ci/minimal-values.yaml" --set config.objectStore.kind=local
 refuse "serviceMonitor.enabled needs" -f "$CHART/ci/minimal-values.yaml" --set serviceMonitor.enabled=true
 refuse "config.server.listenAddr must be HOST:PORT" -f "$CHART/ci/minimal-values.yaml" --set config.server.listenAddr=localhost
@@ -287,9 +288,16 @@ for render in renders:
     check(not listen.startswith("127."), "listens on every interface of the pod")
     check(config.get("CUSTODIAN_OBJECT_STORE__KIND") == "s3", "object store kind s3")
     check(server.get("envFrom", [{}])[0] == {"configMapRef": {"name": configmap["metadata"].get("name")}}, "envFrom the ConfigMap")
+    # With TLS on, the kubelet (which cannot speak TLS) probes the plaintext health-only port.
+    env = {e["name"]: e.get("value") for e in server.get("env", [])}
+    tls_on = "CUSTODIAN_SERVER__TLS__CERT_FILE" in env
+    probe_port_name = "probes" if tls_on else "grpc"
+    if tls_on:
+        check(env.get("CUSTODIAN_SERVER__HEALTH_LISTEN_ADDR") == f"0.0.0.0:{ports.get('probes')}",
+              "TLS: the probe listener is configured on the probes port")
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         if probe in server:
-            check(server[probe].get("grpc", {}).get("port") == ports.get("grpc"), f"{probe} is a grpc probe on port grpc")
+            check(server[probe].get("grpc", {}).get("port") == ports.get(probe_port_name), f"{probe} is a grpc probe on port {probe_port_name}")
     check("readinessProbe" in server, "readiness probe")
     grace = int(config["CUSTODIAN_SERVER__SHUTDOWN_GRACE_PERIOD_SECS"])
     check(pod["terminationGracePeriodSeconds"] > grace,

@@ -68,6 +68,9 @@ pub struct VerificationKey {
 pub struct ServerSettings {
     /// Where gRPC is served.
     pub listen_addr: SocketAddr,
+    /// Where the health service alone is also served, in plaintext, for probes that cannot
+    /// speak TLS (the kubelet's); unset: nowhere else.
+    pub health_listen_addr: Option<SocketAddr>,
     /// How long in-flight calls may run on after a shutdown signal.
     pub shutdown_grace_period_secs: u64,
     /// How often the backends are probed for the health service, in milliseconds.
@@ -84,6 +87,9 @@ pub struct ServerSettings {
     pub max_heavy_requests: usize,
     /// The longest a unary call may run (streaming calls are exempt). 0 turns it off.
     pub unary_timeout_secs: u64,
+    /// How long a reply (a ReadPage stream, a report, any answer) may wait for its caller to
+    /// read on before it is cut off and its place given back. 0 turns it off.
+    pub reply_stall_timeout_secs: u64,
     /// The largest gRPC message decoded or encoded, on every service.
     pub max_message_bytes: usize,
     /// Connections open at once; one more is closed as soon as it is accepted. Each can hold
@@ -261,6 +267,7 @@ impl Default for ServerSettings {
     fn default() -> Self {
         Self {
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            health_listen_addr: None,
             shutdown_grace_period_secs: 30,
             health_check_interval_ms: 5000,
             max_concurrent_requests: 256,
@@ -269,6 +276,9 @@ impl Default for ServerSettings {
             max_requests_per_caller: 128,
             max_heavy_requests: 4,
             unary_timeout_secs: 30,
+            // Like a filing's idle timeout: a reader that has not taken a single chunk (1 MiB)
+            // in a minute is not reading.
+            reply_stall_timeout_secs: 60,
             // One ReadPage chunk (1 MiB) fits with room to spare; filings stream in chunks.
             max_message_bytes: 4 * 1024 * 1024 + 1024,
             // 64 × 8 MiB = 512 MiB: half of the chart's 1 GiB memory limit.

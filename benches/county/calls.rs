@@ -110,6 +110,7 @@ impl Caller {
             title: "居民新装用电申请书".into(),
             source_system: "archive-desk".into(),
             client_request_id: request_id,
+            legacy_origin: None,
         }))];
         let mut bytes = 0;
         for (chunks, sha256) in pages.into_iter().zip(checksums) {

@@ -243,6 +243,7 @@ async fn file(args: FileArgs) -> anyhow::Result<()> {
         client_request_id: args
             .request_id
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        legacy_origin: None,
     };
     let (sender, receiver) = tokio::sync::mpsc::channel(4);
     let pages = args.pages.clone();

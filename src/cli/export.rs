@@ -445,9 +445,12 @@ fn document_json(
         "version_create_time": time_json(&document.version_create_time),
         "destroy_time": time_json(&document.destroy_time),
         "destruction_list": document.destruction_list,
-        // Filled by the import half of issue 14 once the Document message carries them.
-        "original_date": Value::Null,
-        "legacy_reference": Value::Null,
+        "original_time": time_json(&document.original_time),
+        "legacy_origin": document.legacy_origin.as_ref().map_or(Value::Null, |origin| json!({
+            "original_time": time_json(&origin.original_time),
+            "reference_number": origin.reference_number,
+            "legacy_system": origin.legacy_system,
+        })),
         "pages": pages,
         "versions": versions,
         "retention": retention,

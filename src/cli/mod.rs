@@ -1,10 +1,11 @@
 //! The `custodian` command: `serve`, `migrate` and audit verification for operators, a
-//! development token minter, and a small client for people who want to try the API without
+//! development token minter, the importer of legacy archives, and a small client for people who want to try the API without
 //! writing code.
 
 mod client;
 mod dev_token;
 mod export;
+mod import;
 
 use std::path::PathBuf;
 
@@ -45,6 +46,9 @@ enum Command {
     FixityFailures,
     /// Prints a signed development token (never use the dev key in production).
     DevToken(dev_token::DevTokenArgs),
+    /// Brings legacy archives in from a JSON Lines manifest: checks it whole, files with
+    /// their original dates, resumes where an interrupted run stopped, verifies at the end.
+    Import(import::ImportArgs),
     #[command(flatten)]
     Client(client::ClientCommand),
 }
@@ -123,6 +127,7 @@ impl Cli {
                 }
             }
             Command::DevToken(args) => args.run(),
+            Command::Import(args) => args.run().await,
             Command::Client(command) => command.run().await,
         }
     }

@@ -144,9 +144,10 @@ impl Archive {
         self.audit.record_refusal(refusal);
     }
 
-    /// Records a call that failed before its use case could start (its request did not parse,
-    /// its stream stalled before the header), so that it too leaves its event.
-    pub async fn record_unstarted_call(&self, actor: &Actor, action: &str, error: &Error) {
+    /// Records a call that failed where its use case could not record it: before it could start
+    /// (its request did not parse, its stream stalled before the header) or after it had
+    /// answered (its caller stopped reading the reply), so that it too leaves its event.
+    pub async fn record_failed_call(&self, actor: &Actor, action: &str, error: &Error) {
         let event = AuditEvent::new(actor, action, Resource::named("-"), error.code_name())
             .with_details(serde_json::json!({ "reason": error.to_string() }));
         self.audit.record(event).await;

@@ -5,7 +5,8 @@ use prost_types::Timestamp;
 
 use crate::domain::{
     BusinessProcess, Customer, CustomerClass, CustomerStatus, Document, DocumentName, Error,
-    ExpiredDocument, PageInfo, PersonalText, RetentionClass, RetentionTrigger, customer_name,
+    ExpiredDocument, LegacyOrigin, LegacyReference, LegacySystem, PageInfo, PersonalText,
+    RetentionClass, RetentionTrigger, customer_name,
 };
 use crate::proto::v1 as pb;
 
@@ -137,7 +138,48 @@ pub(super) fn document_to_proto(document: &Document) -> pb::Document {
             .as_ref()
             .map(|d| d.list.to_string())
             .unwrap_or_default(),
+        original_time: Some(timestamp(document.original_at)),
+        legacy_origin: document
+            .legacy_system
+            .as_ref()
+            .map(|system| pb::LegacyOrigin {
+                original_time: Some(timestamp(document.original_at)),
+                reference_number: document
+                    .legacy_reference
+                    .as_ref()
+                    .map(|reference| reference.as_str().to_owned())
+                    .unwrap_or_default(),
+                legacy_system: system.as_str().to_owned(),
+            }),
     }
+}
+
+/// Parses a filing's `legacy_origin`: the original date is required, the reference optional.
+pub(super) fn parse_legacy_origin(
+    origin: Option<pb::LegacyOrigin>,
+) -> Result<Option<LegacyOrigin>, Error> {
+    let Some(origin) = origin else {
+        return Ok(None);
+    };
+    Ok(Some(LegacyOrigin {
+        original_at: parse_timestamp("header.legacy_origin.original_time", origin.original_time)?
+            .ok_or_else(|| {
+            Error::invalid(
+                "header.legacy_origin.original_time",
+                "is required: the date the record was formed or first filed in its source",
+            )
+        })?,
+        reference: optional(
+            "header.legacy_origin.reference_number",
+            &origin.reference_number,
+            LegacyReference::parse,
+        )?,
+        system: required(
+            "header.legacy_origin.legacy_system",
+            &origin.legacy_system,
+            LegacySystem::parse,
+        )?,
+    }))
 }
 
 pub(super) fn page_to_proto(document: &DocumentName, page: &PageInfo) -> pb::Page {
@@ -172,6 +214,8 @@ pub(super) fn customer_to_proto(customer: &Customer) -> pb::Customer {
         create_time: Some(timestamp(customer.create_time)),
         update_time: Some(timestamp(customer.update_time)),
         revision: customer.revision as i32,
+        open_time: Some(timestamp(customer.opened_at)),
+        close_time: customer.closed_at.map(timestamp),
     }
 }
 
@@ -217,7 +261,7 @@ pub(super) fn expired_to_proto(document: &ExpiredDocument) -> pb::ExpiredDocumen
         title: document.title.to_string(),
         retention_class: retention_class(document.rule.class).into(),
         trigger: retention_trigger(document.rule.trigger).into(),
-        file_time: Some(timestamp(document.filed_at)),
+        file_time: Some(timestamp(document.original_at)),
         expire_time: Some(timestamp(document.expire_time)),
         page_count: document.page_count as i32,
     }

@@ -33,7 +33,7 @@ where
     let header = match read_header(&mut stream, what, idle_timeout, header_of).await {
         Ok(header) => header,
         Err(error) => {
-            archive.record_unstarted_call(actor, action, &error).await;
+            archive.record_failed_call(actor, action, &error).await;
             return Err(error.into());
         }
     };

@@ -2,6 +2,7 @@
 //! background jobs it runs are in `jobs`, the signal it stops on in `shutdown`.
 
 mod jobs;
+mod probes;
 mod shutdown;
 
 pub use shutdown::shutdown_signal;
@@ -73,6 +74,8 @@ enum Security {
 pub struct App {
     listener: TcpListener,
     local_addr: SocketAddr,
+    /// The plaintext health-only listener, when `server.health_listen_addr` is set.
+    health_listener: Option<TcpListener>,
     archive: Archive,
     gate: Gate,
     /// TLS on the listener, when `server.tls` names a certificate.
@@ -174,9 +177,18 @@ impl App {
         let local_addr = listener
             .local_addr()
             .context("the listener has no local address")?;
+        let health_listener = match settings.server.health_listen_addr {
+            Some(address) => Some(
+                TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("cannot listen on {address} for probes"))?,
+            ),
+            None => None,
+        };
         Ok(Self {
             listener,
             local_addr,
+            health_listener,
             archive,
             gate,
             tls,
@@ -190,6 +202,13 @@ impl App {
     /// The address the server listens on (the port chosen, when port 0 was asked for).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address of the plaintext probe listener, when there is one.
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.health_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
     }
 
     /// Serves until `shutdown` resolves; then reports NOT_SERVING, stops accepting calls, lets
@@ -264,6 +283,17 @@ impl App {
                 .map(|connection| connection.map(Connection::Plain))
                 .boxed(),
         };
+        let health_service = health_service
+            .max_decoding_message_size(protection.max_health_message_bytes())
+            .max_encoding_message_size(protection.max_health_message_bytes());
+        let probes = self.health_listener.map(|listener| {
+            tracing::info!(address = ?listener.local_addr().ok(), "serving health for probes");
+            tokio::spawn(probes::serve_health(
+                listener,
+                health_service.clone(),
+                protection.clone(),
+            ))
+        });
         let serve = Server::builder()
             // Large pages stream faster with windows bigger than HTTP/2's 64 KiB default.
             .initial_stream_window_size(Some(PART_SIZE as u32 / 4))
@@ -275,11 +305,7 @@ impl App {
             .layer(crate::grpc::middleware::stack(&protection, self.gate))
             .add_routes(routes)
             // Health stays reachable without a token, for probes and load balancers.
-            .add_service(
-                health_service
-                    .max_decoding_message_size(protection.max_health_message_bytes())
-                    .max_encoding_message_size(protection.max_health_message_bytes()),
-            )
+            .add_service(health_service)
             .serve_with_incoming_shutdown(incoming, signal);
 
         let grace = self.settings.server.shutdown_grace_period();
@@ -297,6 +323,10 @@ impl App {
         probe.abort();
         reloader.abort();
         let _ = tokio::join!(probe, reloader);
+        if let Some(probes) = probes {
+            probes.abort();
+            let _ = probes.await;
+        }
         // The writer ends once the last handle to the audit log is gone and its queue is empty.
         drop(self.archive);
         if tokio::time::timeout(AUDIT_DRAIN_TIMEOUT, self.audit_writer)

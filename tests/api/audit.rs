@@ -10,7 +10,8 @@ use sqlx::Connection;
 use tonic::Code;
 
 use crate::helpers::{
-    TestApp, TestConfig, Token, filing, header, jpeg_page, spawn_app, spawn_app_with,
+    TestApp, TestConfig, Token, filing, header, jpeg_page, lift_trail_guard, spawn_app,
+    spawn_app_with,
 };
 
 const ACCOUNT: &str = "1200000001";
@@ -195,6 +196,7 @@ async fn an_edited_or_deleted_audit_row_is_found_at_its_sequence() {
     events(&app, 12).await;
     let mut db = connect(&app).await;
 
+    lift_trail_guard(&mut db).await;
     sqlx::query("UPDATE audit_events SET person = 'someone-else' WHERE seq = 4")
         .execute(&mut db)
         .await
@@ -208,6 +210,7 @@ async fn an_edited_or_deleted_audit_row_is_found_at_its_sequence() {
     one_of_each(&mut app2).await;
     events(&app2, 12).await;
     let mut db2 = connect(&app2).await;
+    lift_trail_guard(&mut db2).await;
     sqlx::query("DELETE FROM audit_events WHERE seq = 7")
         .execute(&mut db2)
         .await
@@ -220,6 +223,7 @@ async fn an_edited_or_deleted_audit_row_is_found_at_its_sequence() {
     one_of_each(&mut app3).await;
     events(&app3, 12).await;
     let mut db3 = connect(&app3).await;
+    lift_trail_guard(&mut db3).await;
     sqlx::raw_sql(
         "UPDATE audit_events SET seq = CASE seq WHEN 5 THEN 1000006 ELSE 1000005 END
              WHERE seq IN (5, 6);

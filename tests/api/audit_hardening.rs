@@ -17,7 +17,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::helpers::{TestApp, TestConfig, Token, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, TestConfig, Token, lift_trail_guard, spawn_app, spawn_app_with};
 
 const ACCOUNT: &str = "1200000001";
 
@@ -474,6 +474,7 @@ async fn deleting_the_newest_events_or_all_shows_against_the_last_checkpoint() {
     assert!(intact.intact, "{intact:?}");
     rows_until(&second, |rows| rows.len() as i64 == head + 1).await;
 
+    lift_trail_guard(&mut db).await;
     sqlx::query("DELETE FROM audit_events WHERE seq > $1")
         .bind(head - 2)
         .execute(&mut db)
@@ -508,4 +509,39 @@ async fn the_server_refuses_a_short_audit_chain_key() {
         format!("{error:#}").contains("at least 32 bytes"),
         "{error:#}"
     );
+}
+
+#[tokio::test]
+async fn no_statement_may_change_or_remove_an_audit_event() {
+    let mut app = spawn_app().await;
+    app.create_customer(ACCOUNT).await;
+    let mut db = connect(&app).await;
+    rows_until(&app, |rows| !rows.is_empty()).await;
+    for statement in [
+        "UPDATE audit_events SET person = 'someone-else'",
+        "DELETE FROM audit_events",
+        "TRUNCATE audit_events",
+    ] {
+        let error = sqlx::query(statement)
+            .execute(&mut db)
+            .await
+            .expect_err(statement);
+        let error = error.as_database_error().expect("the database refuses it");
+        assert_eq!(
+            error.code().as_deref(),
+            Some("42501"),
+            "{statement}: {error}"
+        );
+        assert!(
+            error.message().contains("append-only"),
+            "{statement}: {error}"
+        );
+    }
+    // Appending goes on.
+    app.create_customer("1200000002").await;
+    rows_until(&app, |rows| {
+        rows.iter()
+            .any(|row| row.account.as_deref() == Some("1200000002"))
+    })
+    .await;
 }

@@ -8,7 +8,7 @@ use custodian::proto::v1 as pb;
 use secrecy::ExposeSecret;
 use sqlx::Connection;
 
-use crate::helpers::{TestApp, eventually, spawn_app};
+use crate::helpers::{TestApp, eventually, lift_trail_guard, spawn_app};
 
 async fn verify(app: &mut TestApp) -> pb::VerifyAuditChainResponse {
     app.audit
@@ -71,6 +71,7 @@ async fn deleting_the_verified_events_is_found_by_the_next_verification() {
     let mut db = sqlx::PgConnection::connect(app.database_url.expose_secret())
         .await
         .unwrap();
+    lift_trail_guard(&mut db).await;
     sqlx::query("DELETE FROM audit_events WHERE seq > 5")
         .execute(&mut db)
         .await

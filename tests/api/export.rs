@@ -168,6 +168,11 @@ async fn an_exported_account_is_a_valid_bag_and_one_altered_byte_invalidates_it(
     assert_eq!(metadata["name"], form.name);
     assert_eq!(metadata["document_type"], "application-form");
     assert_eq!(metadata["version"], 1);
+    assert_eq!(
+        metadata["original_time"], metadata["file_time"],
+        "filed natively"
+    );
+    assert!(metadata["legacy_origin"].is_null());
     assert_eq!(metadata["pages"][1]["sha256"], sha256_hex(&pdf));
     assert_eq!(metadata["versions"][0]["author_system"], "archive-desk");
     assert_eq!(

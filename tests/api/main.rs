@@ -27,6 +27,7 @@ mod filing_memory;
 mod fixity;
 mod health;
 mod heavy_work;
+mod import;
 mod limits;
 mod listing;
 mod masking;
@@ -38,6 +39,7 @@ mod retention;
 mod slow_reads;
 mod stalls;
 mod statement_timeouts;
+mod system_rates;
 mod tls;
 mod versions;
 

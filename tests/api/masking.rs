@@ -7,7 +7,9 @@ use custodian::proto::v1 as pb;
 use prost::Message;
 use prost_types::FieldMask;
 
-use crate::helpers::{Token, repository_file, spawn_app};
+use std::time::Duration;
+
+use crate::helpers::{Token, eventually, repository_file, spawn_app};
 
 const HOUSEHOLD: &str = "1201000001";
 const BUSINESS: &str = "1201000002";
@@ -169,4 +171,87 @@ async fn each_role_sees_personal_data_masked_or_in_full_as_the_policy_says() {
         }
     }
     assert!(checked >= 36, "only {checked} responses were checked");
+}
+
+#[tokio::test]
+async fn a_masked_audit_reader_sees_staff_named_and_members_of_the_public_masked() {
+    // A self-service customer whose login is their phone number.
+    const CUSTOMER_LOGIN: &str = "13700001111";
+    let mut app = spawn_app().await;
+    app.create_customer(HOUSEHOLD).await;
+    let mut customer = Token::new("marketing", "customer", None);
+    customer.system = Some(self_service_system());
+    customer.account = Some(HOUSEHOLD.into());
+    customer.person = Some(CUSTOMER_LOGIN.into());
+    let mut clerk = Token::new("marketing", "counter-clerk", Some("1201"));
+    clerk.person = Some("clerk-7".into());
+    for token in [&customer, &clerk] {
+        app.clients_as(token)
+            .customers
+            .get_customer(pb::GetCustomerRequest {
+                name: format!("customers/{HOUSEHOLD}"),
+            })
+            .await
+            .expect("the customer reads their own record, the clerk one of their unit");
+    }
+
+    let persons = |token: Token| {
+        let mut audit = app.clients_as(&token).audit;
+        async move {
+            let events = audit
+                .list_audit_events(pb::ListAuditEventsRequest {
+                    account_number: HOUSEHOLD.into(),
+                    page_size: 1000,
+                    ..Default::default()
+                })
+                .await
+                .expect("the trail is readable")
+                .into_inner()
+                .events;
+            events
+                .into_iter()
+                .filter(|e| e.action == "GetCustomer")
+                .map(|e| e.person)
+                .collect::<Vec<_>>()
+        }
+    };
+    // The trail is written in batches: wait until both reads are in it.
+    eventually(
+        Duration::from_secs(5),
+        "both reads to be recorded",
+        || async { persons(Token::custodian()).await.len() >= 2 },
+    )
+    .await;
+    let as_auditor = persons(Token::new("archive-desk", "auditor", None)).await;
+    assert!(
+        as_auditor.contains(&"clerk-7".to_string()),
+        "{as_auditor:?}"
+    );
+    assert!(
+        as_auditor.contains(&"13*******11".to_string()),
+        "{as_auditor:?}"
+    );
+    assert!(
+        !as_auditor.iter().any(|p| p == CUSTOMER_LOGIN),
+        "{as_auditor:?}"
+    );
+    // A role that sees personal data in full sees who the customer was.
+    let as_custodian = persons(Token::custodian()).await;
+    assert!(
+        as_custodian.contains(&CUSTOMER_LOGIN.to_string()),
+        "{as_custodian:?}"
+    );
+}
+
+/// The system the policy lets customers act through.
+fn self_service_system() -> String {
+    let policy =
+        Policy::parse(&std::fs::read_to_string(repository_file("config/policy.toml")).unwrap())
+            .unwrap();
+    policy
+        .systems
+        .iter()
+        .find(|(_, s)| s.roles.iter().any(|r| r == "customer"))
+        .map(|(name, _)| name.clone())
+        .expect("a system acts for customers")
 }

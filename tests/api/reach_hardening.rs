@@ -477,3 +477,40 @@ async fn short_names_and_addresses_are_masked_without_giving_themselves_away() {
         assert!(!seen.address.contains(door), "{seen:?}");
     }
 }
+
+/// Account numbers are unique across the utility, so a clerk opening an account that exists in
+/// another unit must be told it cannot be opened: ALREADY_EXISTS says that much and nothing of
+/// the account's holder, unit or documents (the trade-off the README states).
+#[tokio::test]
+async fn opening_an_account_that_exists_out_of_reach_says_only_that_it_exists() {
+    let mut app = spawn_app().await;
+    open_household(&mut app, ACCOUNT, "120101").await;
+    let mut stranger = app.clients_as(&clerk("13"));
+    let status = stranger
+        .customers
+        .create_customer(pb::CreateCustomerRequest {
+            customer: Some(pb::Customer {
+                account_number: ACCOUNT.into(),
+                display_name: "王五".into(),
+                customer_class: pb::CustomerClass::Residential.into(),
+                org_unit_code: "130101".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect_err("the account number is taken");
+    assert_eq!(status.code(), Code::AlreadyExists, "{status:?}");
+    for secret in [FORMER_NAME, FORMER_ID, FORMER_PHONE, FORMER_ADDRESS, "1201"] {
+        let message = status.message().replace(ACCOUNT, "");
+        assert!(!message.contains(secret), "{secret:?} in {status:?}");
+    }
+    // And reading it stays out of reach.
+    let read = stranger
+        .customers
+        .get_customer(pb::GetCustomerRequest {
+            name: format!("customers/{ACCOUNT}"),
+        })
+        .await
+        .expect_err("out of reach");
+    assert_eq!(read.code(), Code::NotFound, "{read:?}");
+}

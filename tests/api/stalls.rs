@@ -1,5 +1,6 @@
 //! Nobody holds the service hostage: an upload that never sends its header is ended at the
-//! idle timeout and recorded, and one caller cannot take every place among the calls in flight.
+//! idle timeout and recorded, a reply its caller stops reading is cut off and recorded, and one
+//! caller cannot take every place among the calls in flight.
 
 use std::time::Duration;
 
@@ -9,7 +10,11 @@ use sqlx::Connection;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
 
-use crate::helpers::{Clients, TestApp, TestConfig, Token, eventually, spawn_app_with};
+use futures::StreamExt as _;
+
+use crate::helpers::{
+    Clients, TestApp, TestConfig, Token, eventually, filing, header, jpeg_page, spawn_app_with,
+};
 
 /// Opens a filing and sends nothing: the caller keeps the stream open and silent.
 fn silent_filing(
@@ -166,4 +171,120 @@ async fn one_caller_cannot_take_every_place_among_the_calls_in_flight() {
     assert!(admitted(&other).await, "another caller is admitted");
     assert!(still_open.iter().all(|call| !call.is_finished()));
     drop(senders);
+}
+
+/// Files one page of `bytes` for account 1201000001 and answers the page's name.
+async fn large_page(app: &mut TestApp, bytes: usize) -> String {
+    app.create_customer("1201000001").await;
+    let page = jpeg_page(bytes, 7);
+    let document = app
+        .file(filing(
+            header("1201000001", "large"),
+            std::slice::from_ref(&page),
+            1024 * 1024,
+        ))
+        .await
+        .expect("the page is filed");
+    format!("{}/pages/1", document.name)
+}
+
+#[tokio::test]
+async fn a_page_reply_its_caller_stops_reading_is_cut_off_and_its_place_given_back() {
+    let config = TestConfig {
+        max_concurrent_requests: 1,
+        reply_stall_timeout_secs: 1,
+        ..TestConfig::default()
+    };
+    let mut app = spawn_app_with(config).await;
+    // Far more than the caller's HTTP/2 window: the server must wait for the reader.
+    let page = large_page(&mut app, 16 * 1024 * 1024).await;
+    let clients = app.clients_as(&Token::custodian());
+
+    let mut pages = clients.pages.clone();
+    let reply = pages
+        .read_page(pb::ReadPageRequest {
+            name: page.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("the read starts");
+    // The caller holds the reply and reads none of it. While it does, the only place is
+    // taken…
+    assert!(
+        !admitted(&clients).await,
+        "the unread reply holds the place"
+    );
+    // …until the server cuts the reply off, within two stall timeouts.
+    eventually(
+        Duration::from_secs(10),
+        "the place to be given back",
+        || admitted(&clients),
+    )
+    .await;
+    eventually(
+        Duration::from_secs(5),
+        "the cut-off to be recorded",
+        || async {
+            audit_events(&app).await.contains(&(
+                "ReadPage".into(),
+                "deadline_exceeded".into(),
+                "tester".into(),
+            ))
+        },
+    )
+    .await;
+    // Reading now ends in the reason, not in a page that looks whole.
+    let mut stream = reply.into_inner();
+    let mut read = 0;
+    let ended = loop {
+        match stream.next().await {
+            Some(Ok(message)) => read += message.chunk.len(),
+            Some(Err(status)) => break Some(status),
+            None => break None,
+        }
+    };
+    assert!(read < 16 * 1024 * 1024, "the page was not sent whole");
+    if let Some(status) = ended {
+        assert!(
+            matches!(
+                status.code(),
+                Code::DeadlineExceeded | Code::Cancelled | Code::Unknown
+            ),
+            "{status:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_reader_that_keeps_reading_slowly_is_not_cut_off() {
+    // HTTP/2 returns window to the server in steps of about half a window, so a steady reader
+    // still leaves the server waiting a few of its pauses at a time: a wide margin keeps this
+    // about the reader, not the window's arithmetic on a loaded machine.
+    let config = TestConfig {
+        reply_stall_timeout_secs: 3,
+        ..TestConfig::default()
+    };
+    let mut app = spawn_app_with(config).await;
+    let page = large_page(&mut app, 4 * 1024 * 1024).await;
+    let clients = app.clients_as(&Token::custodian());
+
+    let mut pages = clients.pages.clone();
+    let mut stream = pages
+        .read_page(pb::ReadPageRequest {
+            name: page,
+            ..Default::default()
+        })
+        .await
+        .expect("the read starts")
+        .into_inner();
+    let mut read = 0;
+    while let Some(message) = stream.next().await {
+        read += message
+            .expect("a slow but steady reader is served")
+            .chunk
+            .len();
+        // Slower than the server could send, but well within the stall timeout each time.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(read, 4 * 1024 * 1024);
 }

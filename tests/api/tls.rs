@@ -13,7 +13,10 @@ use rcgen::{
 use secrecy::ExposeSecret as _;
 use sqlx::Connection as _;
 use tonic::Code;
-use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
 
 use crate::helpers::{Clients, TestApp, TestConfig, Token, eventually, spawn_app_with};
 
@@ -209,4 +212,50 @@ async fn under_mutual_tls_the_client_certificate_must_name_the_tokens_client_id(
         }
     })
     .await;
+}
+
+#[tokio::test]
+async fn probes_that_cannot_speak_tls_get_health_alone_on_the_probe_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let authority = Authority::new("custodian test ca");
+    let app = spawn_app_with(TestConfig {
+        tls: server_files(dir.path(), &authority),
+        health_listen_addr: Some("127.0.0.1:0".parse().unwrap()),
+        ..TestConfig::default()
+    })
+    .await;
+    let address = app.health_address.expect("the probe listener is bound");
+    let channel = Channel::from_shared(format!("http://{address}"))
+        .unwrap()
+        .connect()
+        .await
+        .expect("the probe listener speaks plaintext");
+
+    // The kubelet's probe: health in plaintext, with the main listener's answer.
+    let mut health = HealthClient::new(channel.clone());
+    eventually(Duration::from_secs(10), "the probe to see SERVING", || {
+        let mut health = health.clone();
+        async move {
+            health
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .is_ok_and(|reply| reply.into_inner().status == ServingStatus::Serving as i32)
+        }
+    })
+    .await;
+    let check = health
+        .check(HealthCheckRequest {
+            service: "custodian.v1.DocumentService".into(),
+        })
+        .await
+        .expect("the services' health is there too");
+    assert_eq!(check.into_inner().status, ServingStatus::Serving as i32);
+
+    // Nothing else is routed there, with or without a token.
+    let status = list_types(&Clients::new(&channel, Some(&Token::custodian().mint())))
+        .await
+        .expect_err("only health is served for probes");
+    assert_eq!(status.code(), Code::Unimplemented, "{status:?}");
 }

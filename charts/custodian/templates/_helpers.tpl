@@ -156,6 +156,12 @@ changes) holding one file of a fixed name.
 {{/* Fails early, naming every value to set, instead of pods that crash on invalid settings. */}}
 {{- define "custodian.validate" -}}
 {{- $problems := list }}
+{{- if and .Values.tls.clientCaSecretName (not .Values.tls.secretName) }}
+{{- $problems = append $problems "tls.clientCaSecretName needs tls.secretName: mutual TLS is TLS first" }}
+{{- end }}
+{{- if and .Values.tls.secretName (eq (int .Values.tls.probePort) (include "custodian.grpcPort" . | int)) }}
+{{- $problems = append $problems "tls.probePort must differ from the gRPC port" }}
+{{- end }}
 {{- if ne (toString .Values.config.objectStore.kind) "s3" }}
 {{- $problems = append $problems "config.objectStore.kind must be s3: the replicas share one object store (a local directory would give every pod its own pages)" }}
 {{- end }}

@@ -1,6 +1,7 @@
 //! Masking of personal data: the one place where ID numbers, phone numbers, addresses and the
 //! names of private persons are hidden from roles that may not see them in full.
 
+use super::identifier_masks::{mask_id_number, mask_phone};
 use crate::domain::{
     ChainedEvent, Customer, CustomerClass, CustomerDisplayName, Grant, PersonalData,
 };
@@ -17,12 +18,8 @@ pub fn present_customer(mut customer: Customer, grant: &Grant<'_>) -> Customer {
             customer.display_name = name;
         }
     }
-    customer.id_number = customer
-        .id_number
-        .map(|id| id.map(|text| keep_ends(text, 3, 4)));
-    customer.phone = customer
-        .phone
-        .map(|phone| phone.map(|text| keep_ends(text, 3, 4)));
+    customer.id_number = customer.id_number.map(|id| id.map(mask_id_number));
+    customer.phone = customer.phone.map(|phone| phone.map(mask_phone));
     customer.address = customer
         .address
         .map(|address| address.map(|text| keep_start(text, 6)));
@@ -46,10 +43,19 @@ pub fn withhold_holder(mut customer: Customer) -> Customer {
 }
 
 /// Returns an audit event as the grant may see it: the personal values recorded in a change's
-/// details are masked like the customer's own fields.
-pub fn present_audit_event(mut event: ChainedEvent, grant: &Grant<'_>) -> ChainedEvent {
+/// details are masked like the customer's own fields, and so is the person of a call made by a
+/// member of the public (`public_actor`: a customer's or a payer's token names them, often by
+/// phone or ID number). Staff stay named: an audit that hides who acted is no audit.
+pub fn present_audit_event(
+    mut event: ChainedEvent,
+    grant: &Grant<'_>,
+    public_actor: bool,
+) -> ChainedEvent {
     if grant.personal_data() == PersonalData::Full {
         return event;
+    }
+    if public_actor {
+        event.event.person = keep_ends(&event.event.person, 2, 2);
     }
     if let Some(details) = &event.event.details {
         event.event.details = Some(match serde_json::from_str::<serde_json::Value>(details) {
@@ -70,7 +76,8 @@ fn mask_json(value: &mut serde_json::Value) {
         serde_json::Value::Object(fields) => {
             for (key, field) in fields.iter_mut() {
                 match (key.as_str(), field.as_str()) {
-                    ("id_number" | "phone", Some(text)) => *field = keep_ends(text, 3, 4).into(),
+                    ("id_number", Some(text)) => *field = mask_id_number(text).into(),
+                    ("phone", Some(text)) => *field = mask_phone(text).into(),
                     ("address", Some(text)) => *field = keep_start(text, 6).into(),
                     // The class is not always beside the name; a business name masked here is
                     // still readable in the customer record itself.
@@ -101,7 +108,7 @@ const HIDDEN_AT_LEAST: usize = 4;
 
 /// Keeps `head` leading and `tail` trailing characters; everything between becomes `*`. A text
 /// too short to hide at least four characters between them is hidden whole.
-fn keep_ends(text: &str, head: usize, tail: usize) -> String {
+pub(super) fn keep_ends(text: &str, head: usize, tail: usize) -> String {
     let chars: Vec<char> = text.chars().collect();
     if chars.len() < head + tail + HIDDEN_AT_LEAST {
         return "*".repeat(chars.len());

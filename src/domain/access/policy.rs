@@ -55,6 +55,9 @@ pub enum Permission {
     AppraiseRecords,
     /// Approve a destruction list someone else proposed; approval destroys its documents.
     ApproveDisposal,
+    /// Bring in legacy records: file with an original date and origin, into closed accounts
+    /// too, and open accounts with the dates of their source (issue 14).
+    ImportRecords,
     /// Take a set of records out as a package (an export): an act of its own, with a purpose,
     /// beside the reads it is made of.
     ExportRecords,
@@ -79,6 +82,7 @@ impl Permission {
             Self::RunReports => "run-reports",
             Self::AppraiseRecords => "appraise-records",
             Self::ApproveDisposal => "approve-disposal",
+            Self::ImportRecords => "import-records",
             Self::ExportRecords => "export-records",
         }
     }
@@ -150,6 +154,10 @@ pub struct SystemPolicy {
     pub description: String,
     /// The roles tokens of this system may assert.
     pub roles: HashSet<String>,
+    /// The most calls per second the whole system may make (all its persons together), for
+    /// systems that serve the public; unset means no limit beyond the server's own.
+    #[serde(default)]
+    pub max_calls_per_second: Option<u32>,
 }
 
 /// The whole access policy.
@@ -178,6 +186,14 @@ impl Policy {
             }
         }
         Ok(policy)
+    }
+
+    /// Whether `role` is one members of the public act in (its scope is their own account):
+    /// the person of such a call is a customer, not a member of staff.
+    pub fn is_public_role(&self, role: &str) -> bool {
+        self.roles
+            .get(role)
+            .is_some_and(|role| role.scope == Scope::OwnAccount)
     }
 
     /// What the policy allows `actor`, or why it allows nothing.

@@ -26,6 +26,10 @@ pub struct Refusal {
     pub reason: String,
     pub request_id: String,
     pub at: DateTime<Utc>,
+    /// The calling system, when the call was authenticated (`-` otherwise).
+    pub system: String,
+    /// `unauthenticated`, or `resource_exhausted` for a system over its rate.
+    pub outcome: &'static str,
 }
 
 impl Refusal {
@@ -37,7 +41,16 @@ impl Refusal {
             request_id,
             // The database keeps microseconds; hash exactly what is stored.
             at: Utc::now().trunc_subsecs(6),
+            system: "-".into(),
+            outcome: "unauthenticated",
         }
+    }
+
+    /// The refusal of an authenticated call of `system` that is over its rate of calls.
+    pub fn over_rate(mut self, system: &str) -> Self {
+        self.system = system.into();
+        self.outcome = "resource_exhausted";
+        self
     }
 }
 
@@ -46,6 +59,8 @@ struct Kind {
     peer: Option<IpAddr>,
     action: String,
     reason: String,
+    system: String,
+    outcome: &'static str,
 }
 
 /// Refusals of one kind within one window.
@@ -88,6 +103,8 @@ impl RefusalWindow {
             peer: refusal.peer,
             action: refusal.action.clone(),
             reason: refusal.reason.clone(),
+            system: refusal.system.clone(),
+            outcome: refusal.outcome,
         };
         if let Some(refused) = self.kinds.get_mut(&kind) {
             refused.add(refusal.at);
@@ -141,27 +158,31 @@ impl RefusalWindow {
 
 /// The event of `refused` refusals of `kind` (`None`: the catch-all of further kinds).
 fn event(kind: Option<&Kind>, refused: &Refused) -> AuditEvent {
-    let (action, reason, peer) = match kind {
+    let (action, reason, peer, system, outcome) = match kind {
         Some(kind) => (
             kind.action.as_str(),
             kind.reason.as_str(),
             kind.peer
                 .map_or_else(|| "unknown".to_string(), |ip| ip.to_string()),
+            kind.system.as_str(),
+            kind.outcome,
         ),
         None => (
             "-",
             "refusals of more kinds than the trail keeps apart in one window",
             "various".to_string(),
+            "-",
+            "refused",
         ),
     };
     AuditEvent {
         occurred_at: refused.first,
-        system: "-".into(),
+        system: system.into(),
         person: "-".into(),
         role: "-".into(),
         action: action.into(),
         resource: Resource::named("-"),
-        outcome: "unauthenticated".into(),
+        outcome: outcome.into(),
         request_id: refused.first_request_id.clone(),
         details: Some(
             serde_json::json!({
@@ -186,6 +207,8 @@ mod tests {
             reason: reason.into(),
             request_id: format!("r-{}", at.timestamp_micros()),
             at,
+            system: "-".into(),
+            outcome: "unauthenticated",
         }
     }
 

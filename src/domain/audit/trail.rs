@@ -145,7 +145,10 @@ impl Archive {
                 items: page
                     .items
                     .into_iter()
-                    .map(|event| present_audit_event(event, &grant))
+                    .map(|event| {
+                        let public = policy.is_public_role(&event.event.role);
+                        present_audit_event(event, &grant, public)
+                    })
                     .collect(),
                 next: page.next,
             })

@@ -152,6 +152,10 @@ pub struct Customer {
     pub address: Option<PersonalText>,
     pub create_time: DateTime<Utc>,
     pub update_time: DateTime<Utc>,
+    /// When the account was opened: in its source for an imported account, else `create_time`.
+    pub opened_at: DateTime<Utc>,
+    /// When the account was closed; `None` while it is active.
+    pub closed_at: Option<DateTime<Utc>>,
     /// 1 when opened, one more for each change (see `customer_history`).
     pub revision: u32,
 }
@@ -167,6 +171,49 @@ pub struct NewCustomer {
     pub id_number: Option<PersonalText>,
     pub phone: Option<PersonalText>,
     pub address: Option<PersonalText>,
+    /// An imported account's dates in its source (permission `import-records`).
+    pub opened_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+impl NewCustomer {
+    /// Checks the source's dates against each other, the status and the clock.
+    fn check_dates(&self, now: DateTime<Utc>) -> Result<(), Error> {
+        for (field, time) in [
+            ("customer.open_time", self.opened_at),
+            ("customer.close_time", self.closed_at),
+        ] {
+            if let Some(time) = time
+                && time > now
+            {
+                return Err(Error::invalid(
+                    field,
+                    format!("{} is in the future", time.to_rfc3339()),
+                ));
+            }
+        }
+        if self.closed_at.is_some() && self.status != CustomerStatus::Closed {
+            return Err(Error::invalid(
+                "customer.close_time",
+                "may be set only for a customer created with status CLOSED",
+            ));
+        }
+        if let (Some(opened), Some(closed)) = (self.opened_at, self.closed_at)
+            && closed < opened
+        {
+            return Err(Error::invalid(
+                "customer.close_time",
+                format!("must not be before open_time ({})", opened.to_rfc3339()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether opening the account needs the `import-records` permission: it brings dates
+    /// from another archive.
+    fn is_import(&self) -> bool {
+        self.opened_at.is_some() || self.closed_at.is_some()
+    }
 }
 
 /// A personal-data field: 1 to 300 characters without control characters.
@@ -220,8 +267,19 @@ impl Archive {
             let policy = self.policy();
             let grant = policy.grant(actor)?;
             grant.require(Permission::CreateCustomers)?;
+            if new.is_import() {
+                grant.require(Permission::ImportRecords)?;
+            }
+            new.check_dates(self.clock.now())?;
             require_within_reach(&grant, &new.org_unit_code)?;
-            let event = event.with_details(serde_json::json!({ "new": customer_details(&new) }));
+            let mut details = serde_json::json!({ "new": customer_details(&new) });
+            if new.is_import() {
+                details["imported"] = serde_json::json!({
+                    "open_time": new.opened_at.map(|time| time.to_rfc3339()),
+                    "close_time": new.closed_at.map(|time| time.to_rfc3339()),
+                });
+            }
+            let event = event.with_details(details);
             let customer = self
                 .db
                 .insert_customer(&new, &ChangeStamp::now(actor, self.clock.as_ref()), &event)

@@ -3,9 +3,11 @@
 
 pub(super) mod customer;
 pub(super) mod history;
+pub(super) mod identifiers;
 
 pub use customer::{
     AccountNumber, Customer, CustomerChanges, CustomerClass, CustomerDisplayName, CustomerStatus,
     NewCustomer, OrgUnitCode, PersonalText,
 };
 pub use history::{ChangeStamp, CustomerRevision, RevisionCursor, RevisionName};
+pub use identifiers::{IdNumberKind, parse_id_number, parse_phone};

@@ -9,6 +9,7 @@ use crate::domain::names::{DestructionListName, DocumentName};
 use crate::domain::paging::{Cursor, Page, PageRequest};
 use crate::domain::{AccountNumber, Archive, DocumentTypeCode, Error, PageInfo};
 use crate::domain::{Actor, Confidentiality, Grant, Permission};
+use crate::domain::{LegacyOrigin, LegacyReference, LegacySystem};
 
 /// The business process (业务类型) whose work order produced a document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -138,6 +139,8 @@ pub struct FilingHeader {
     pub title: Title,
     pub source_system: SourceSystem,
     pub client_request_id: ClientRequestId,
+    /// Set by an import (permission `import-records`): the record's original date and origin.
+    pub legacy: Option<LegacyOrigin>,
 }
 
 /// One version of a filed document with its pages.
@@ -153,7 +156,14 @@ pub struct Document {
     pub client_request_id: ClientRequestId,
     pub version: u32,
     pub pages: Vec<PageInfo>,
+    /// When the document entered Custodian.
     pub filed_at: DateTime<Utc>,
+    /// When it was formed or first filed in its source (`filed_at` unless imported):
+    /// retention, appraisal and completeness count from it.
+    pub original_at: DateTime<Utc>,
+    /// The legacy reference number (档号) and source of an imported document.
+    pub legacy_reference: Option<LegacyReference>,
+    pub legacy_system: Option<LegacySystem>,
     /// The latest version; `version` is older when an earlier one was asked for.
     pub current_version: u32,
     /// The account's revision when the document was filed.
@@ -193,6 +203,11 @@ impl Document {
             && self.business_process == header.business_process
             && self.work_order_number == header.work_order_number
             && self.title == header.title
+            && header.legacy.as_ref().is_none_or(|legacy| {
+                self.original_at == legacy.original_at
+                    && self.legacy_reference == legacy.reference
+                    && self.legacy_system.as_ref() == Some(&legacy.system)
+            })
     }
 }
 

@@ -13,11 +13,11 @@ use super::document::{Document, FilingHeader, document_resource};
 use super::page_intake::PageIntake;
 use super::pages::{PageInfo, Sha256Digest};
 use super::versions::VersionAuthor;
-use crate::domain::CustomerStatus;
 use crate::domain::names::DocumentName;
 use crate::domain::{Actor, Grant, Permission};
 use crate::domain::{Archive, Error};
 use crate::domain::{AuditEvent, Resource};
+use crate::domain::{CustomerStatus, LegacyOrigin};
 use crate::storage::NewDocument;
 
 /// One message of a filing after its header.
@@ -70,6 +70,12 @@ impl Archive {
             let policy = self.policy();
             let grant = policy.grant(actor)?;
             grant.require(Permission::FileDocuments)?;
+            // An original date or a legacy origin rewrites what retention counts from: only
+            // an import may set them.
+            if let Some(legacy) = &header.legacy {
+                grant.require(Permission::ImportRecords)?;
+                legacy.check(self.clock.now())?;
+            }
             if header.source_system.as_str() != actor.system {
                 return Err(Error::PermissionDenied(format!(
                     "system {:?} may not file documents as source system {:?}",
@@ -98,12 +104,18 @@ impl Archive {
                 self.audit.record(retry_event(event, &document)).await;
                 return Ok(Filing::Retry(document));
             }
-            if customer.status == CustomerStatus::Closed {
-                return Err(Error::FailedPrecondition(format!(
-                    "customer customers/{} is closed; reopen the account before filing into it",
-                    header.account
-                )));
-            }
+            // A closed account takes only imported records: they keep the closure they were
+            // filed under, so reopening and closing again does not move their retention.
+            let account_closed_at = match (customer.status, &header.legacy) {
+                (CustomerStatus::Active, _) => None,
+                (CustomerStatus::Closed, Some(_)) => customer.closed_at,
+                (CustomerStatus::Closed, None) => {
+                    return Err(Error::FailedPrecondition(format!(
+                        "customer customers/{} is closed; reopen the account before filing into it, or import the record with its legacy_origin (permission import-records)",
+                        header.account
+                    )));
+                }
+            };
             let (document_type, uploads_began) = (document_type?, uploads_began?);
             if !grant.sees(&document_type.code, document_type.confidentiality) {
                 return Err(Error::PermissionDenied(format!(
@@ -120,6 +132,7 @@ impl Archive {
                 pages: &pages,
                 confidentiality: document_type.confidentiality,
                 filed_at: self.clock.now(),
+                account_closed_at,
                 author: &author,
                 uploads_began,
             };
@@ -135,6 +148,11 @@ impl Archive {
                 "document_type": header.document_type.as_str(),
                 "title": header.title.as_str(),
                 "pages": pages.iter().map(|p| p.sha256.to_hex()).collect::<Vec<_>>(),
+                // Both times of an imported record: when it entered Custodian, and where
+                // and when it was formed.
+                "file_time": new.filed_at.to_rfc3339(),
+                "legacy_origin": header.legacy.as_ref().map(LegacyOrigin::details),
+                "into_closed_account": account_closed_at.is_some(),
             }));
             match self.db.insert_document(&new, &event).await? {
                 Some(document) => Ok(Filing::New(document)),

@@ -6,6 +6,7 @@ pub(super) mod document;
 pub(super) mod filing;
 pub(super) mod filing_buffer;
 pub(super) mod fixity;
+pub(super) mod legacy;
 pub(super) mod orphans;
 pub(super) mod page_intake;
 pub(super) mod pages;
@@ -18,6 +19,7 @@ pub use document::{
 pub use filing::{Filing, FilingPart};
 pub use filing_buffer::FilingBuffer;
 pub use fixity::{FixityOutcome, FixityScrub};
+pub use legacy::{LegacyOrigin, LegacyReference, LegacySystem};
 pub use orphans::OrphanCollection;
 pub use page_intake::FilingLimits;
 pub use pages::{MediaType, PageBytes, PageInfo, Sha256Digest};

@@ -63,7 +63,7 @@ pub struct DisposalCandidate {
     pub confidentiality: Confidentiality,
     pub title: Title,
     pub rule: RetentionRule,
-    pub filed_at: DateTime<Utc>,
+    pub original_at: DateTime<Utc>,
     pub account_closed_at: Option<DateTime<Utc>>,
     pub page_count: u32,
     pub on_hold: bool,
@@ -96,13 +96,16 @@ impl DisposalCandidate {
         if self.on_other_open_list {
             return Err("is on another destruction list awaiting a decision".into());
         }
-        match self.rule.expire_time(self.filed_at, self.account_closed_at) {
+        match self
+            .rule
+            .expire_time(self.original_at, self.account_closed_at)
+        {
             Some(expire_time) if expire_time <= now => Ok(ExpiredDocument {
                 name: self.name.clone(),
                 document_type: self.document_type.clone(),
                 title: self.title.clone(),
                 rule: self.rule,
-                filed_at: self.filed_at,
+                original_at: self.original_at,
                 expire_time,
                 page_count: self.page_count,
             }),
@@ -424,7 +427,7 @@ mod tests {
                 class: RetentionClass::TenYears,
                 trigger: RetentionTrigger::Filing,
             },
-            filed_at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            original_at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
             account_closed_at: None,
             page_count: 2,
             on_hold: false,

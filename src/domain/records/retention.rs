@@ -34,11 +34,11 @@ impl RetentionRule {
     /// When the period starts; `None` while an account-closure period waits for the closure.
     pub fn start(
         &self,
-        filed_at: DateTime<Utc>,
+        original_at: DateTime<Utc>,
         account_closed_at: Option<DateTime<Utc>>,
     ) -> Option<DateTime<Utc>> {
         match self.trigger {
-            RetentionTrigger::Filing => Some(filed_at),
+            RetentionTrigger::Filing => Some(original_at),
             RetentionTrigger::AccountClosure => account_closed_at,
         }
     }
@@ -47,11 +47,11 @@ impl RetentionRule {
     /// 28th); `None` for permanent records and periods not started.
     pub fn expire_time(
         &self,
-        filed_at: DateTime<Utc>,
+        original_at: DateTime<Utc>,
         account_closed_at: Option<DateTime<Utc>>,
     ) -> Option<DateTime<Utc>> {
         let months = self.class.months()?;
-        self.start(filed_at, account_closed_at)?
+        self.start(original_at, account_closed_at)?
             .checked_add_months(Months::new(months))
     }
 }
@@ -60,7 +60,7 @@ impl RetentionRule {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetentionFacts {
     pub rule: RetentionRule,
-    pub filed_at: DateTime<Utc>,
+    pub original_at: DateTime<Utc>,
     pub account_closed_at: Option<DateTime<Utc>>,
     pub destruction_list: Option<Uuid>,
     /// Legal holds in force on the document or its account.
@@ -83,10 +83,10 @@ impl Retention {
     pub fn at(document: DocumentName, facts: RetentionFacts, now: DateTime<Utc>) -> Self {
         let expire_time = facts
             .rule
-            .expire_time(facts.filed_at, facts.account_closed_at);
+            .expire_time(facts.original_at, facts.account_closed_at);
         Self {
             rule: facts.rule,
-            start_time: facts.rule.start(facts.filed_at, facts.account_closed_at),
+            start_time: facts.rule.start(facts.original_at, facts.account_closed_at),
             expire_time,
             expired: expire_time.is_some_and(|time| time <= now),
             holds: facts
@@ -169,7 +169,7 @@ pub struct ExpiredDocument {
     pub document_type: DocumentTypeCode,
     pub title: Title,
     pub rule: RetentionRule,
-    pub filed_at: DateTime<Utc>,
+    pub original_at: DateTime<Utc>,
     pub expire_time: DateTime<Utc>,
     pub page_count: u32,
 }
@@ -452,7 +452,7 @@ mod tests {
         };
         let facts = RetentionFacts {
             rule: rule(RetentionClass::TenYears, RetentionTrigger::Filing),
-            filed_at: filed,
+            original_at: filed,
             account_closed_at: None,
             destruction_list: None,
             holds: vec![Uuid::nil()],

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use tonic::{Request, Status};
 
 use super::checkpoint::{CheckpointLayer, Gatekeeper};
+use super::reply_progress::CallerSlot;
 use super::tls::ConnectionInfo;
 use super::{Methods, is_health_check};
 use crate::domain::{AccountNumber, Actor, Archive, OrgUnitCode, Refusal};
@@ -251,6 +252,18 @@ pub enum Gate {
     Fixed(Actor),
 }
 
+impl Gate {
+    /// The archive that records what the middleware refuses or cuts off; `None` without
+    /// tokens, where nothing is recorded.
+    pub(super) fn archive(&self) -> Option<&Archive> {
+        match self {
+            Gate::Tokens(authenticator) => Some(&authenticator.archive),
+            #[cfg(feature = "bench-bypass")]
+            Gate::Fixed(_) => None,
+        }
+    }
+}
+
 /// Gives every call but health its [`Actor`], or refuses it UNAUTHENTICATED before any
 /// service decodes it.
 pub type AuthenticationLayer = CheckpointLayer<Authentication>;
@@ -291,6 +304,9 @@ impl Gatekeeper for Authentication {
             #[cfg(feature = "bench-bypass")]
             Gate::Fixed(actor) => actor.clone(),
         };
+        if let Some(slot) = request.extensions().get::<CallerSlot>() {
+            slot.fill(&actor);
+        }
         // tonic hands the request's extensions on to the service's `Request`.
         request.extensions_mut().insert(actor);
         Ok(None)
@@ -300,7 +316,7 @@ impl Gatekeeper for Authentication {
 /// The caller's IP address: tonic's transport puts the connection's [`ConnectionInfo`] in
 /// every request's extensions before the middleware sees it. The port is left out, so that a
 /// caller opening connection after connection is still one peer.
-fn peer_of<B>(request: &http::Request<B>) -> Option<IpAddr> {
+pub(super) fn peer_of<B>(request: &http::Request<B>) -> Option<IpAddr> {
     request
         .extensions()
         .get::<ConnectionInfo>()

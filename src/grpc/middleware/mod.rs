@@ -8,7 +8,9 @@ mod authentication;
 mod caller_places;
 mod checkpoint;
 mod linger;
+mod reply_progress;
 mod rpc_span;
+mod system_rates;
 pub mod tls;
 mod unary_timeout;
 
@@ -32,7 +34,9 @@ pub use authentication::{
 pub use caller_places::{CallerPlaces, CallerPlacesLayer};
 pub use checkpoint::{Checkpoint, CheckpointLayer, Gatekeeper};
 pub use linger::LingeringClose;
+pub use reply_progress::{ReplyProgress, ReplyProgressLayer};
 pub use rpc_span::{RpcSpan, RpcSpanLayer};
+pub use system_rates::{SystemRates, SystemRatesLayer};
 pub use unary_timeout::{UnaryTimeout, UnaryTimeoutLayer};
 
 use crate::grpc::services::MAX_CHUNK_BYTES;
@@ -50,7 +54,13 @@ pub type Middleware = Stack<
     UnaryTimeoutLayer,
     Stack<
         CallerPlacesLayer,
-        Stack<AuthenticationLayer, Stack<AdmissionLayer, Stack<RpcSpanLayer, Identity>>>,
+        Stack<
+            SystemRatesLayer,
+            Stack<
+                AuthenticationLayer,
+                Stack<AdmissionLayer, Stack<ReplyProgressLayer, Stack<RpcSpanLayer, Identity>>>,
+            >,
+        >,
     >,
 >;
 
@@ -58,7 +68,11 @@ pub type Middleware = Stack<
 ///
 /// 1. RPC span: every call, admitted or not, gets its span and its metrics, so refusals are
 ///    seen too.
-/// 2. Admission: a call takes one of `server.max_concurrent_requests` places, shared by all
+/// 2. Reply progress: a reply its caller stops reading for `server.reply_stall_timeout_secs`
+///    is cut off and recorded, which gives back every place below it (and the database
+///    connection or object read behind it). It wraps admission so that cutting the reply
+///    frees the places; it learns the actor from authentication through the request.
+/// 3. Admission: a call takes one of `server.max_concurrent_requests` places, shared by all
 ///    connections, and keeps it until its reply has been sent in full (a ReadPage stream holds
 ///    its place while it streams). With no place free the call is answered RESOURCE_EXHAUSTED
 ///    at once: no queue, so overload costs callers a fast retry rather than growing latency
@@ -66,26 +80,39 @@ pub type Middleware = Stack<
 ///    server as alive and ready (it is, and a restart would only drop the calls it is serving),
 ///    and a health call costs next to nothing. It comes before authentication so that a flood
 ///    of calls cannot make the server verify signatures beyond its limit.
-/// 3. Authentication: the bearer token becomes the call's actor, or the call is refused
+/// 4. Authentication: the bearer token becomes the call's actor, or the call is refused
 ///    UNAUTHENTICATED (and recorded) before any service decodes it. Health needs no token.
-/// 4. Places per caller: one person of one system (the token's `client_id` and `sub`) holds at
+/// 5. Rates per system: a system the policy gives `max_calls_per_second` (the channels that
+///    call for the public) is held to it, all its persons together; a call over it is refused
+///    RESOURCE_EXHAUSTED and recorded (coalesced). It needs the actor.
+/// 6. Places per caller: one person of one system (the token's `client_id` and `sub`) holds at
 ///    most `server.max_requests_per_caller` of the places, so a caller that stalls its streams
 ///    or floods the server with calls cannot take the pool from everyone else. It needs the
 ///    actor, so it comes after authentication.
-/// 5. Unary timeout: a unary call still running after `server.unary_timeout_secs` is dropped
+/// 7. Unary timeout: a unary call still running after `server.unary_timeout_secs` is dropped
 ///    and answered DEADLINE_EXCEEDED. Streaming calls (FileDocument, ReadPage, health Watch,
 ///    reflection) are spared: a large page takes minutes, and a filing has its own idle
 ///    timeout. It comes last so that only admitted, authenticated calls are timed.
 ///
 /// A caller's own `grpc-timeout` is enforced by tonic around this stack, on every call.
 pub fn stack(protection: &Protection, gate: Gate) -> Middleware {
+    let archive = gate.archive().cloned();
     ServiceBuilder::new()
         .layer(RpcSpanLayer)
+        .layer(ReplyProgressLayer {
+            stall_timeout: protection.reply_stall_timeout,
+            methods: protection.methods.clone(),
+            archive: archive.clone(),
+        })
         .layer(protection.admission_layer())
         .layer(AuthenticationLayer::new(Authentication {
             gate,
             methods: protection.methods.clone(),
         }))
+        .layer(SystemRatesLayer::new(SystemRates::new(
+            archive,
+            protection.methods.clone(),
+        )))
         .layer(protection.caller_places.clone())
         .layer(protection.unary_timeout_layer())
         .into_inner()
@@ -100,6 +127,7 @@ pub struct Protection {
     /// Each caller's places, shared by every connection.
     caller_places: CallerPlacesLayer,
     unary_timeout: Option<Duration>,
+    reply_stall_timeout: Option<Duration>,
     /// The methods the server offers, by path (`/package.Service/Method`).
     methods: Arc<Methods>,
     max_message_bytes: usize,
@@ -152,6 +180,7 @@ impl Protection {
                 server.max_requests_per_caller,
             )),
             unary_timeout: seconds(server.unary_timeout_secs),
+            reply_stall_timeout: seconds(server.reply_stall_timeout_secs),
             methods: Arc::new(methods()?),
             max_message_bytes: server.max_message_bytes,
             connections: (server.max_connections > 0)

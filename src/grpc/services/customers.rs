@@ -5,8 +5,9 @@ use tonic::{Request, Response, Status};
 use crate::domain::{
     AccountNumber, Archive, CustomerChanges, CustomerClass, CustomerDisplayName, CustomerStatus,
     Error, NewCustomer, OrgUnitCode, PageRequest, PersonalText, parse_customer_name,
+    parse_id_number, parse_phone,
 };
-use crate::grpc::convert::{customer_to_proto, optional, required};
+use crate::grpc::convert::{customer_to_proto, optional, parse_timestamp, required};
 use crate::grpc::middleware::actor;
 use crate::proto::v1 as pb;
 
@@ -53,6 +54,8 @@ impl pb::customer_service_server::CustomerService for Customers {
             id_number: optional("customer.id_number", &customer.id_number, parse_id_number)?,
             phone: optional("customer.phone", &customer.phone, parse_phone)?,
             address: optional("customer.address", &customer.address, PersonalText::parse)?,
+            opened_at: parse_timestamp("customer.open_time", customer.open_time)?,
+            closed_at: parse_timestamp("customer.close_time", customer.close_time)?,
         };
         let customer = self.archive.create_customer(&actor, new).await?;
         Ok(Response::new(customer_to_proto(&customer)))
@@ -187,26 +190,6 @@ impl pb::customer_service_server::CustomerService for Customers {
     ) -> Result<Response<pb::CustomerRevision>, Status> {
         super::customer_history::get_customer_revision(&self.archive, request).await
     }
-}
-
-/// ID numbers: at most 32 letters and digits (resident ID cards, passports, permits).
-fn parse_id_number(text: &str) -> Result<PersonalText, String> {
-    if text.chars().count() > 32 || !text.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err("must be at most 32 ASCII letters and digits".into());
-    }
-    PersonalText::parse(text)
-}
-
-/// Phone numbers: at most 32 digits, spaces, `+` and `-`.
-fn parse_phone(text: &str) -> Result<PersonalText, String> {
-    if text.chars().count() > 32
-        || !text
-            .chars()
-            .all(|c| c.is_ascii_digit() || " +-".contains(c))
-    {
-        return Err("must be at most 32 digits, spaces, `+` and `-`".into());
-    }
-    PersonalText::parse(text)
 }
 
 fn parse_class(value: i32) -> Result<Option<CustomerClass>, Error> {

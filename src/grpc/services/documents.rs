@@ -8,12 +8,17 @@ use crate::domain::{
     parse_customer_name,
 };
 use crate::grpc::convert::{
-    document_to_proto, optional, parse_process, parse_timestamp, parse_version, required,
+    document_to_proto, optional, parse_legacy_origin, parse_process, parse_timestamp,
+    parse_version, required,
 };
 use crate::grpc::middleware::actor;
 use crate::grpc::upload::split_upload;
 use crate::proto::v1 as pb;
 use crate::proto::v1::file_document_request::Part;
+
+/// The response metadata of FileDocument saying whether the call filed (`new`) or answered a
+/// retry with the first filing's document (`retry`).
+pub const FILING_OUTCOME: &str = "x-custodian-filing";
 
 pub struct Documents {
     archive: Archive,
@@ -56,7 +61,17 @@ impl pb::document_service_server::DocumentService for Documents {
                 "document filed"
             );
         }
-        Ok(Response::new(document_to_proto(filing.document())))
+        let outcome = match &filing {
+            Filing::New(_) => "new",
+            Filing::Retry(_) => "retry",
+        };
+        let mut response = Response::new(document_to_proto(filing.document()));
+        // Tells an importer whether this call filed the document or found an earlier one.
+        response.metadata_mut().insert(
+            FILING_OUTCOME,
+            tonic::metadata::MetadataValue::from_static(outcome),
+        );
+        Ok(response)
     }
 
     async fn get_document(
@@ -153,6 +168,7 @@ fn parse_header(header: pb::FilingHeader, actor: &Actor) -> Result<FilingHeader,
             &header.client_request_id,
             ClientRequestId::parse,
         )?,
+        legacy: parse_legacy_origin(header.legacy_origin)?,
     })
 }
 

@@ -44,7 +44,7 @@ impl pb::export_service_server::ExportService for ExportService {
             Ok(parsed) => parsed,
             Err(error) => {
                 self.archive
-                    .record_unstarted_call(&actor, "ExportDocuments", &error)
+                    .record_failed_call(&actor, "ExportDocuments", &error)
                     .await;
                 return Err(error.into());
             }

@@ -158,7 +158,7 @@ impl Database {
                ON v.document_id = d.document_id AND v.version = d.current_version
              JOIN document_types t ON t.code = v.document_type
              WHERE d.account_number = $1 AND d.destroyed_at IS NULL
-             ORDER BY d.filed_at, d.document_id",
+             ORDER BY d.original_at, d.document_id",
         )
         .bind(account.as_str())
         .fetch_all(&self.pool)

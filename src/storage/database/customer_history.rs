@@ -36,7 +36,7 @@ macro_rules! select_revisions {
     ($clauses:literal) => {
         concat!(
             "SELECT r.account_number, r.display_name, r.customer_class, r.org_unit_code,
-                    r.status, r.id_number, r.phone, r.address, c.create_time,
+                    r.status, r.id_number, r.phone, r.address, c.create_time, c.opened_at,
                     r.valid_from AS update_time, r.revision, r.changed_by,
                     (SELECT n.valid_from FROM customer_revisions n
                       WHERE n.account_number = r.account_number

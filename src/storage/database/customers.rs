@@ -24,6 +24,11 @@ pub(super) struct CustomerRow {
     create_time: DateTime<Utc>,
     update_time: DateTime<Utc>,
     revision: i32,
+    // Absent from revision rows, which keep no closure time of their own.
+    #[sqlx(default)]
+    opened_at: Option<DateTime<Utc>>,
+    #[sqlx(default)]
+    closed_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<CustomerRow> for Customer {
@@ -49,6 +54,8 @@ impl TryFrom<CustomerRow> for Customer {
             address: personal("address", row.address)?,
             create_time: row.create_time,
             update_time: row.update_time,
+            opened_at: row.opened_at.unwrap_or(row.create_time),
+            closed_at: row.closed_at,
             revision: number("revision", row.revision)?,
         })
     }
@@ -74,8 +81,9 @@ impl Database {
         let mut tx = self.begin_customer_change(stamp).await?;
         let row: Option<CustomerRow> = sqlx::query_as(
             "INSERT INTO customers (account_number, display_name, customer_class, org_unit_code,
-                                    status, id_number, phone, address, create_time, update_time)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+                                    status, id_number, phone, address, create_time, update_time,
+                                    opened_at, closed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11)
              ON CONFLICT (account_number) DO NOTHING
              RETURNING *",
         )
@@ -88,6 +96,8 @@ impl Database {
         .bind(new.phone.as_ref().map(PersonalText::as_str))
         .bind(new.address.as_ref().map(PersonalText::as_str))
         .bind(stamp.at)
+        .bind(new.opened_at)
+        .bind(new.closed_at)
         .fetch_optional(&mut *tx)
         .await?;
         self.commit_change(tx, row, event).await

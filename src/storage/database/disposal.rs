@@ -26,7 +26,7 @@ struct CandidateRow {
     title: String,
     retention_class: String,
     retention_trigger: String,
-    filed_at: DateTime<Utc>,
+    original_at: DateTime<Utc>,
     closed_at: Option<DateTime<Utc>>,
     page_count: i32,
     on_hold: bool,
@@ -52,7 +52,7 @@ impl TryFrom<CandidateRow> for DisposalCandidate {
             confidentiality: decode_confidentiality(row.confidentiality)?,
             title: parse_column("title", &row.title, Title::parse)?,
             rule: rule(&row.retention_class, &row.retention_trigger)?,
-            filed_at: row.filed_at,
+            original_at: row.original_at,
             account_closed_at: row.closed_at,
             page_count: u32::try_from(row.page_count)
                 .map_err(|error| StorageError::Unexpected(error.into()))?,
@@ -81,8 +81,8 @@ struct ListRow {
 /// "on another list".
 const CANDIDATES: &str = concat!(
     "SELECT d.document_id, d.account_number, c.org_unit_code, v.document_type,
-            t.confidentiality, v.title, t.retention_class, t.retention_trigger, d.filed_at,
-            c.closed_at,
+            t.confidentiality, v.title, t.retention_class, t.retention_trigger, d.original_at,
+            coalesce(d.account_closed_at, c.closed_at) AS closed_at,
             (SELECT count(*)::int FROM pages p
              WHERE p.document_id = d.document_id AND p.version = d.current_version) AS page_count,
             ",
@@ -151,7 +151,7 @@ impl Database {
         let documents = &list.documents;
         sqlx::query(
             "INSERT INTO destruction_list_items (list_id, document_id, account_number,
-                 document_type, title, retention_class, filed_at, expire_time, page_count)
+                 document_type, title, retention_class, original_at, expire_time, page_count)
              SELECT $1, * FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
                                       $7::timestamptz[], $8::timestamptz[], $9::int[])",
         )
@@ -186,7 +186,7 @@ impl Database {
                 .map(|d| encode(d.rule.class))
                 .collect::<Vec<_>>(),
         )
-        .bind(documents.iter().map(|d| d.filed_at).collect::<Vec<_>>())
+        .bind(documents.iter().map(|d| d.original_at).collect::<Vec<_>>())
         .bind(documents.iter().map(|d| d.expire_time).collect::<Vec<_>>())
         .bind(
             documents
@@ -216,7 +216,7 @@ impl Database {
         // The retention trigger is the type's, kept in the catalog; the class was copied.
         let items: Vec<ExpiredRow> = sqlx::query_as(
             "SELECT i.document_id, i.account_number, i.document_type, i.title,
-                    i.retention_class, t.retention_trigger, i.filed_at, i.expire_time,
+                    i.retention_class, t.retention_trigger, i.original_at, i.expire_time,
                     i.page_count
              FROM destruction_list_items i
              JOIN document_types t ON t.code = i.document_type

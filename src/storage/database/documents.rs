@@ -16,7 +16,8 @@ use super::pages::insert_pages;
 use crate::domain::{
     AccountNumber, AuditEvent, ClientRequestId, Confidentiality, Destruction, DestructionListName,
     Document, DocumentCursor, DocumentFilter, DocumentName, DocumentTypeCode, FilingHeader,
-    OrgUnitCode, PageInfo, SourceSystem, Title, VersionAuthor, Visibility, WorkOrderNumber,
+    LegacyReference, LegacySystem, OrgUnitCode, PageInfo, SourceSystem, Title, VersionAuthor,
+    Visibility, WorkOrderNumber,
 };
 use crate::storage::StorageError;
 
@@ -27,6 +28,9 @@ pub struct NewDocument<'a> {
     pub pages: &'a [PageInfo],
     pub confidentiality: Confidentiality,
     pub filed_at: DateTime<Utc>,
+    /// The customer's closure when an import files into a closed account (see the migration
+    /// `keep_original_dates`): the closure this document's retention counts from.
+    pub account_closed_at: Option<DateTime<Utc>>,
     /// Who files it: the author of version 1.
     pub author: &'a VersionAuthor,
     /// PostgreSQL's clock before the first page object was written (see content_destructions.rs).
@@ -90,6 +94,9 @@ pub(super) struct DocumentRow {
     source_system: String,
     client_request_id: String,
     filed_at: DateTime<Utc>,
+    original_at: DateTime<Utc>,
+    legacy_reference: Option<String>,
+    legacy_system: Option<String>,
     version: i32,
     document_type: String,
     business_process: String,
@@ -125,6 +132,17 @@ impl DocumentRow {
             version: number("version", self.version)?,
             pages,
             filed_at: self.filed_at,
+            original_at: self.original_at,
+            legacy_reference: self
+                .legacy_reference
+                .as_deref()
+                .map(|text| parse_column("legacy_reference", text, LegacyReference::parse))
+                .transpose()?,
+            legacy_system: self
+                .legacy_system
+                .as_deref()
+                .map(|text| parse_column("legacy_system", text, LegacySystem::parse))
+                .transpose()?,
             current_version: number("current_version", self.current_version)?,
             customer_revision: number("customer_revision", self.customer_revision)?,
             version_created_at: self.version_created_at,
@@ -174,23 +192,30 @@ impl Database {
         let header = new.header;
         let mut tx = self.pool.begin().await?;
         // The account's revision is read in the filing's transaction: the one in force now.
-        let filed: Option<(DateTime<Utc>, i32)> = sqlx::query_as(
+        let legacy = header.legacy.as_ref();
+        let filed: Option<(DateTime<Utc>, DateTime<Utc>, i32)> = sqlx::query_as(
             "INSERT INTO documents (document_id, account_number, source_system,
-                 client_request_id, filed_at, customer_revision)
-             SELECT $1, $2, $3, $4, $5, revision FROM customers WHERE account_number = $2
+                 client_request_id, filed_at, customer_revision, original_at, legacy_reference,
+                 legacy_system, account_closed_at)
+             SELECT $1, $2, $3, $4, $5, revision, $6, $7, $8, $9
+             FROM customers WHERE account_number = $2
              ON CONFLICT (source_system, client_request_id) DO NOTHING
-             RETURNING filed_at, customer_revision",
+             RETURNING filed_at, original_at, customer_revision",
         )
         .bind(new.id)
         .bind(header.account.as_str())
         .bind(header.source_system.as_str())
         .bind(header.client_request_id.as_str())
         .bind(new.filed_at)
+        .bind(legacy.map(|legacy| legacy.original_at))
+        .bind(legacy.and_then(|legacy| legacy.reference.as_ref().map(LegacyReference::as_str)))
+        .bind(legacy.map(|legacy| legacy.system.as_str()))
+        .bind(new.account_closed_at)
         .fetch_optional(&mut *tx)
         .await?;
         // A concurrent filing with the same request id makes this insert wait for it and then
         // do nothing.
-        let Some((filed_at, customer_revision)) = filed else {
+        let Some((filed_at, original_at, customer_revision)) = filed else {
             return Ok(None);
         };
         sqlx::query(
@@ -226,6 +251,9 @@ impl Database {
             version: 1,
             pages: new.pages.to_vec(),
             filed_at,
+            original_at,
+            legacy_reference: legacy.and_then(|legacy| legacy.reference.clone()),
+            legacy_system: legacy.map(|legacy| legacy.system.clone()),
             current_version: 1,
             customer_revision: number("customer_revision", customer_revision)?,
             version_created_at: filed_at,

@@ -19,7 +19,7 @@ use crate::storage::StorageError;
 macro_rules! expire_time_sql {
     () => {
         "(CASE WHEN t.retention_class = 'permanent' THEN NULL
-               ELSE ((CASE t.retention_trigger WHEN 'filing' THEN d.filed_at ELSE c.closed_at END)
+               ELSE ((CASE t.retention_trigger WHEN 'filing' THEN d.original_at ELSE coalesce(d.account_closed_at, c.closed_at) END)
                      AT TIME ZONE 'UTC'
                      + CASE t.retention_class WHEN '30_years' THEN interval '30 years'
                                               ELSE interval '10 years' END)
@@ -49,7 +49,7 @@ pub(super) fn rule(class: &str, trigger: &str) -> Result<RetentionRule, StorageE
 struct FactsRow {
     retention_class: String,
     retention_trigger: String,
-    filed_at: DateTime<Utc>,
+    original_at: DateTime<Utc>,
     closed_at: Option<DateTime<Utc>>,
     destruction_list_id: Option<Uuid>,
     holds: Vec<Uuid>,
@@ -109,7 +109,7 @@ pub(super) struct ExpiredRow {
     title: String,
     retention_class: String,
     retention_trigger: String,
-    filed_at: DateTime<Utc>,
+    original_at: DateTime<Utc>,
     expire_time: DateTime<Utc>,
     page_count: i32,
 }
@@ -130,7 +130,7 @@ impl TryFrom<ExpiredRow> for ExpiredDocument {
             )?,
             title: parse_column("title", &row.title, Title::parse)?,
             rule: rule(&row.retention_class, &row.retention_trigger)?,
-            filed_at: row.filed_at,
+            original_at: row.original_at,
             expire_time: row.expire_time,
             page_count: u32::try_from(row.page_count)
                 .map_err(|error| StorageError::Unexpected(error.into()))?,
@@ -149,7 +149,8 @@ impl Database {
         name: &DocumentName,
     ) -> Result<Option<RetentionFacts>, StorageError> {
         let row: Option<FactsRow> = sqlx::query_as(
-            "SELECT t.retention_class, t.retention_trigger, d.filed_at, c.closed_at,
+            "SELECT t.retention_class, t.retention_trigger, d.original_at,
+                    coalesce(d.account_closed_at, c.closed_at) AS closed_at,
                     d.destruction_list_id,
                     ARRAY(SELECT h.hold_id FROM legal_holds h
                           WHERE h.account_number = d.account_number
@@ -170,7 +171,7 @@ impl Database {
         row.map(|row| {
             Ok(RetentionFacts {
                 rule: rule(&row.retention_class, &row.retention_trigger)?,
-                filed_at: row.filed_at,
+                original_at: row.original_at,
                 account_closed_at: row.closed_at,
                 destruction_list: row.destruction_list_id,
                 holds: row.holds,
@@ -286,7 +287,7 @@ impl Database {
         let rows: Vec<ExpiredRow> = sqlx::query_as(concat!(
             "SELECT * FROM (
                  SELECT d.document_id, d.account_number, v.document_type, v.title,
-                        t.retention_class, t.retention_trigger, d.filed_at,
+                        t.retention_class, t.retention_trigger, d.original_at,
                         (SELECT count(*)::int FROM pages p
                          WHERE p.document_id = d.document_id AND p.version = d.current_version)
                             AS page_count,

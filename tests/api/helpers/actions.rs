@@ -102,6 +102,7 @@ pub fn header(account: &str, request_id: &str) -> pb::FilingHeader {
         // Empty: the calling system named by the token.
         source_system: String::new(),
         client_request_id: request_id.into(),
+        legacy_origin: None,
     }
 }
 

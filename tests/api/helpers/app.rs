@@ -74,6 +74,8 @@ impl Clients {
 /// of province 12 (every permission, org scope `12`).
 pub struct TestApp {
     pub address: std::net::SocketAddr,
+    /// The plaintext probe listener's address, when `health_listen_addr` was set.
+    pub health_address: Option<std::net::SocketAddr>,
     pub customers: CustomerServiceClient<Authorized>,
     pub documents: DocumentServiceClient<Authorized>,
     pub pages: PageServiceClient<Authorized>,
@@ -111,6 +113,8 @@ pub struct TestConfig {
     pub statement_timeout_secs: u64,
     /// `server.unary_timeout_secs`.
     pub unary_timeout_secs: u64,
+    /// `server.reply_stall_timeout_secs`.
+    pub reply_stall_timeout_secs: u64,
     /// `server.max_message_bytes`.
     pub max_message_bytes: usize,
     /// Another test server's database, to run several replicas on one database.
@@ -122,6 +126,8 @@ pub struct TestConfig {
     /// `server.tls`; with a certificate, `TestApp::channel` is plaintext and refused: build a
     /// channel with `TestApp::tls_channel`.
     pub tls: TlsSettings,
+    /// `server.health_listen_addr`.
+    pub health_listen_addr: Option<std::net::SocketAddr>,
 }
 
 impl Default for TestConfig {
@@ -143,11 +149,13 @@ impl Default for TestConfig {
             max_heavy_requests: defaults.server.max_heavy_requests,
             statement_timeout_secs: defaults.database.statement_timeout_secs,
             unary_timeout_secs: defaults.server.unary_timeout_secs,
+            reply_stall_timeout_secs: defaults.server.reply_stall_timeout_secs,
             max_message_bytes: defaults.server.max_message_bytes,
             shared_database: None,
             shared_object_prefix: None,
             payload_signing: PayloadSigning::Auto,
             tls: defaults.server.tls,
+            health_listen_addr: None,
         }
     }
 }
@@ -184,9 +192,11 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
     settings.server.max_connections = config.max_connections;
     settings.server.max_heavy_requests = config.max_heavy_requests;
     settings.server.unary_timeout_secs = config.unary_timeout_secs;
+    settings.server.reply_stall_timeout_secs = config.reply_stall_timeout_secs;
     settings.server.max_message_bytes = config.max_message_bytes;
     let tls = config.tls.enabled();
     settings.server.tls = config.tls;
+    settings.server.health_listen_addr = config.health_listen_addr;
     settings.database = DatabaseSettings {
         url: database_url,
         max_connections: 5,
@@ -222,6 +232,7 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
         .await
         .expect("the server builds");
     let address = app.local_addr();
+    let health_address = app.health_addr();
     let (shutdown, signal) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run(async {
         let _ = signal.await;
@@ -238,6 +249,7 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
     let clients = Clients::new(&channel, Some(&Token::custodian().mint()));
     TestApp {
         address,
+        health_address,
         customers: clients.customers,
         documents: clients.documents,
         pages: clients.pages,

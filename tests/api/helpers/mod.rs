@@ -26,3 +26,13 @@ pub use matrix::{Caller, Expect, Matrix, World, account, called, listed, outcome
 pub use pages::{fixture, jpeg_page, pdf_page, png_page, repository_file, sha256_hex};
 pub use tokens::{AUDIENCE, ISSUER, Token};
 pub use wait::eventually;
+
+/// What a database owner bent on rewriting the audit trail does first: turns off the triggers
+/// that keep it append-only. The tests of tamper detection start here; the signed checkpoints
+/// must still catch what follows.
+pub async fn lift_trail_guard(db: &mut sqlx::PgConnection) {
+    sqlx::query("ALTER TABLE audit_events DISABLE TRIGGER USER")
+        .execute(db)
+        .await
+        .expect("the table's owner may disable its triggers");
+}
