@@ -14,6 +14,7 @@ const PROTOS: &[&str] = &[
     "proto/custodian/v1/retention.proto",
     "proto/custodian/v1/disposal.proto",
     "proto/custodian/v1/completeness.proto",
+    "proto/custodian/v1/export.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -102,6 +102,9 @@ pub enum ClientCommand {
         #[arg(long, short)]
         output: PathBuf,
     },
+    /// Exports an account, an org unit's archives or a list of documents as a BagIt bag
+    /// (RFC 8493) in a new directory; the export is recorded with its purpose.
+    Export(super::export::ExportArgs),
     /// Lists the document type catalog.
     DocumentTypes {
         #[command(flatten)]
@@ -184,6 +187,7 @@ impl ClientCommand {
                 println!("created {} ({})", customer.name, customer.display_name);
             }
             Self::File(args) => file(args).await?,
+            Self::Export(args) => super::export::export(args).await?,
             Self::List {
                 connection,
                 account,

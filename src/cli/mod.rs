@@ -4,6 +4,7 @@
 
 mod client;
 mod dev_token;
+mod export;
 mod import;
 
 use std::path::PathBuf;

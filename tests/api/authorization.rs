@@ -54,6 +54,7 @@ const COVERED: &[&str] = &[
     "CompletenessService/DeleteCompletenessRule",
     "CompletenessService/GetCompleteness",
     "CompletenessService/StreamCompletenessReport",
+    "ExportService/ExportDocuments",
 ];
 
 #[test]

@@ -58,6 +58,9 @@ pub enum Permission {
     /// Bring in legacy records: file with an original date and origin, into closed accounts
     /// too, and open accounts with the dates of their source (issue 14).
     ImportRecords,
+    /// Take a set of records out as a package (an export): an act of its own, with a purpose,
+    /// beside the reads it is made of.
+    ExportRecords,
 }
 
 impl Permission {
@@ -80,6 +83,7 @@ impl Permission {
             Self::AppraiseRecords => "appraise-records",
             Self::ApproveDisposal => "approve-disposal",
             Self::ImportRecords => "import-records",
+            Self::ExportRecords => "export-records",
         }
     }
 }
@@ -257,6 +261,11 @@ impl Grant<'_> {
                 self.actor.role
             )))
         }
+    }
+
+    /// Whether the role has `permission`, for a use case that adapts rather than refuses.
+    pub fn allows(&self, permission: Permission) -> bool {
+        self.role.permissions.contains(&permission)
     }
 
     pub fn reach(&self) -> &Reach {

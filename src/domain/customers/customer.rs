@@ -360,42 +360,53 @@ impl Archive {
             let policy = self.policy();
             let grant = policy.grant(actor)?;
             grant.require(Permission::ReadCustomers)?;
-            let (unit, only_account) = match grant.reach() {
-                Reach::All => (org_unit.cloned(), None),
-                Reach::OrgUnit(scope) => match org_unit {
-                    None => (Some(scope.clone()), None),
-                    Some(unit) if unit.is_within(scope) => (Some(unit.clone()), None),
-                    Some(unit) if scope.is_within(unit) => (Some(scope.clone()), None),
-                    Some(unit) => {
-                        return Err(Error::PermissionDenied(format!(
-                            "org unit {} is outside your scope {}",
-                            unit.as_str(),
-                            scope.as_str()
-                        )));
-                    }
-                },
-                Reach::Account(account) => (org_unit.cloned(), Some(account.clone())),
-            };
-            let customers = self
-                .db
-                .list_customers(
-                    unit.as_ref(),
-                    only_account.as_ref(),
-                    page.after.as_ref(),
-                    page.size + 1,
-                )
-                .await?;
-            let page = Page::from_overfetch(customers, page.size, |c| c.account_number.clone());
-            Ok(Page {
-                items: page
-                    .items
-                    .into_iter()
-                    .map(|c| present_customer(c, &grant))
-                    .collect(),
-                next: page.next,
-            })
+            self.customers_in_reach(&grant, org_unit, page).await
         })
         .await
+    }
+
+    /// One page of the customers of `org_unit` and below that the grant reaches, presented as
+    /// it may see them; listings and exports share it.
+    pub(crate) async fn customers_in_reach(
+        &self,
+        grant: &Grant<'_>,
+        org_unit: Option<&OrgUnitCode>,
+        page: PageRequest<AccountNumber>,
+    ) -> Result<Page<Customer, AccountNumber>, Error> {
+        let (unit, only_account) = match grant.reach() {
+            Reach::All => (org_unit.cloned(), None),
+            Reach::OrgUnit(scope) => match org_unit {
+                None => (Some(scope.clone()), None),
+                Some(unit) if unit.is_within(scope) => (Some(unit.clone()), None),
+                Some(unit) if scope.is_within(unit) => (Some(scope.clone()), None),
+                Some(unit) => {
+                    return Err(Error::PermissionDenied(format!(
+                        "org unit {} is outside your scope {}",
+                        unit.as_str(),
+                        scope.as_str()
+                    )));
+                }
+            },
+            Reach::Account(account) => (org_unit.cloned(), Some(account.clone())),
+        };
+        let customers = self
+            .db
+            .list_customers(
+                unit.as_ref(),
+                only_account.as_ref(),
+                page.after.as_ref(),
+                page.size + 1,
+            )
+            .await?;
+        let page = Page::from_overfetch(customers, page.size, |c| c.account_number.clone());
+        Ok(Page {
+            items: page
+                .items
+                .into_iter()
+                .map(|c| present_customer(c, grant))
+                .collect(),
+            next: page.next,
+        })
     }
 
     /// The customer if the grant reaches it; otherwise `NotFound`, as if it did not exist, so

@@ -289,38 +289,50 @@ impl Archive {
             let policy = self.policy();
             let grant = policy.grant(actor)?;
             grant.require(Permission::ReadDocuments)?;
-            let visibility = Visibility {
-                clearance: grant.clearance(),
-                types: grant.visible_types(),
-            };
-            // The listing comes first and brings the account's org unit along, so the reach
-            // check needs its own query only when nothing matched; the rows of an account out
-            // of reach are dropped unseen.
-            let (documents, org_unit) = self
-                .db
-                .list_documents(
-                    account,
-                    filter,
-                    &visibility,
-                    page.after.as_ref(),
-                    page.size + 1,
-                )
-                .await?;
-            match org_unit {
-                Some(unit) if grant.reaches_account(account, &unit) => {}
-                Some(_) => return Err(customer_not_found(account)),
-                None => {
-                    self.reachable_customer(&grant, account).await?;
-                }
-            }
-            Ok(Page::from_overfetch(documents, page.size, |d| {
-                DocumentCursor {
-                    filed_at: d.filed_at,
-                    id: d.id,
-                }
-            }))
+            self.visible_documents(&grant, account, filter, page).await
         })
         .await
+    }
+
+    /// One page of an archive's documents the grant sees; `NotFound` when the account is out
+    /// of reach. Listings and exports share it, so both apply the same rules.
+    pub(crate) async fn visible_documents(
+        &self,
+        grant: &Grant<'_>,
+        account: &AccountNumber,
+        filter: &DocumentFilter,
+        page: PageRequest<DocumentCursor>,
+    ) -> Result<Page<Document, DocumentCursor>, Error> {
+        let visibility = Visibility {
+            clearance: grant.clearance(),
+            types: grant.visible_types(),
+        };
+        // The listing comes first and brings the account's org unit along, so the reach
+        // check needs its own query only when nothing matched; the rows of an account out
+        // of reach are dropped unseen.
+        let (documents, org_unit) = self
+            .db
+            .list_documents(
+                account,
+                filter,
+                &visibility,
+                page.after.as_ref(),
+                page.size + 1,
+            )
+            .await?;
+        match org_unit {
+            Some(unit) if grant.reaches_account(account, &unit) => {}
+            Some(_) => return Err(customer_not_found(account)),
+            None => {
+                self.reachable_customer(grant, account).await?;
+            }
+        }
+        Ok(Page::from_overfetch(documents, page.size, |d| {
+            DocumentCursor {
+                filed_at: d.filed_at,
+                id: d.id,
+            }
+        }))
     }
 
     /// The document if its account is within reach and its type visible; else `NotFound`.

@@ -9,6 +9,7 @@ mod customers;
 mod disposal;
 mod document_types;
 mod documents;
+mod export;
 mod pages;
 mod retention;
 mod versions;
@@ -25,6 +26,7 @@ use crate::proto::v1::customer_service_server::CustomerServiceServer;
 use crate::proto::v1::disposal_service_server::DisposalServiceServer;
 use crate::proto::v1::document_service_server::DocumentServiceServer;
 use crate::proto::v1::document_type_service_server::DocumentTypeServiceServer;
+use crate::proto::v1::export_service_server::ExportServiceServer;
 use crate::proto::v1::page_service_server::PageServiceServer;
 use crate::proto::v1::retention_service_server::RetentionServiceServer;
 
@@ -38,6 +40,7 @@ pub const SERVICE_NAMES: &[&str] = &[
     <RetentionServiceServer<()> as NamedService>::NAME,
     <DisposalServiceServer<()> as NamedService>::NAME,
     <CompletenessServiceServer<()> as NamedService>::NAME,
+    <ExportServiceServer<()> as NamedService>::NAME,
 ];
 
 /// Every service a caller reaches with a token (see the authentication middleware): the
@@ -83,6 +86,11 @@ pub fn routes(archive: Archive, max_message_bytes: usize) -> anyhow::Result<Rout
     )
     .add_service(
         CompletenessServiceServer::new(completeness::Completeness::new(archive.clone()))
+            .max_decoding_message_size(n)
+            .max_encoding_message_size(n),
+    )
+    .add_service(
+        ExportServiceServer::new(export::ExportService::new(archive.clone()))
             .max_decoding_message_size(n)
             .max_encoding_message_size(n),
     )

@@ -14,6 +14,7 @@ use custodian::proto::v1::customer_service_client::CustomerServiceClient;
 use custodian::proto::v1::disposal_service_client::DisposalServiceClient;
 use custodian::proto::v1::document_service_client::DocumentServiceClient;
 use custodian::proto::v1::document_type_service_client::DocumentTypeServiceClient;
+use custodian::proto::v1::export_service_client::ExportServiceClient;
 use custodian::proto::v1::page_service_client::PageServiceClient;
 use custodian::proto::v1::retention_service_client::RetentionServiceClient;
 use custodian::settings::{
@@ -49,6 +50,7 @@ pub struct Clients {
     pub retention: RetentionServiceClient<Authorized>,
     pub disposal: DisposalServiceClient<Authorized>,
     pub completeness: CompletenessServiceClient<Authorized>,
+    pub export: ExportServiceClient<Authorized>,
 }
 
 impl Clients {
@@ -62,7 +64,8 @@ impl Clients {
             audit: AuditServiceClient::new(authorized.clone()),
             retention: RetentionServiceClient::new(authorized.clone()),
             disposal: DisposalServiceClient::new(authorized.clone()),
-            completeness: CompletenessServiceClient::new(authorized),
+            completeness: CompletenessServiceClient::new(authorized.clone()),
+            export: ExportServiceClient::new(authorized),
         }
     }
 }
