@@ -249,37 +249,8 @@ async fn file(args: FileArgs) -> anyhow::Result<()> {
     let pages = args.pages.clone();
     // Reads the files while the call streams them; a read error ends the stream early, so
     // the server files nothing.
-    let reader = tokio::spawn(async move {
-        let send = |part| pb::FileDocumentRequest { part: Some(part) };
-        if sender.send(send(Part::Header(header))).await.is_err() {
-            return Ok(());
-        }
-        for (path, sha256) in pages.iter().zip(checksums) {
-            let start = Part::PageStart(pb::PageStart { sha256 });
-            if sender.send(send(start)).await.is_err() {
-                return Ok(());
-            }
-            let mut file = tokio::fs::File::open(path)
-                .await
-                .with_context(|| format!("cannot open {}", path.display()))?;
-            loop {
-                let mut buffer = vec![0u8; CHUNK_BYTES];
-                let read = file.read(&mut buffer).await?;
-                if read == 0 {
-                    break;
-                }
-                buffer.truncate(read);
-                if sender
-                    .send(send(Part::Chunk(Bytes::from(buffer))))
-                    .await
-                    .is_err()
-                {
-                    return Ok(());
-                }
-            }
-        }
-        anyhow::Ok(())
-    });
+    let pages = pages.into_iter().zip(checksums).collect();
+    let reader = tokio::spawn(stream_filing(sender, header, pages));
     let document = client
         .file_document(ReceiverStream::new(receiver))
         .await?
@@ -379,4 +350,46 @@ fn print_document(document: &pb::Document) {
             page.name, page.media_type, page.size_bytes
         );
     }
+}
+
+/// Streams a filing into `sender`: the header, then each page's start and its file in chunks.
+/// A file that cannot be read fails the stream early, so the server files nothing; a call the
+/// server has already answered (a retry, a refusal) ends the reading quietly.
+pub(super) async fn stream_filing(
+    sender: tokio::sync::mpsc::Sender<pb::FileDocumentRequest>,
+    header: pb::FilingHeader,
+    pages: Vec<(std::path::PathBuf, String)>,
+) -> std::io::Result<()> {
+    let send = |part| pb::FileDocumentRequest { part: Some(part) };
+    if sender.send(send(Part::Header(header))).await.is_err() {
+        return Ok(());
+    }
+    for (path, sha256) in pages {
+        let start = Part::PageStart(pb::PageStart { sha256 });
+        if sender.send(send(start)).await.is_err() {
+            return Ok(());
+        }
+        let mut file = tokio::fs::File::open(&path).await.map_err(|error| {
+            std::io::Error::new(
+                error.kind(),
+                format!("cannot open {}: {error}", path.display()),
+            )
+        })?;
+        loop {
+            let mut buffer = vec![0u8; CHUNK_BYTES];
+            let read = file.read(&mut buffer).await?;
+            if read == 0 {
+                break;
+            }
+            buffer.truncate(read);
+            if sender
+                .send(send(Part::Chunk(Bytes::from(buffer))))
+                .await
+                .is_err()
+            {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
 }

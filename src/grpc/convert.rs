@@ -87,7 +87,8 @@ pub(super) fn parse_process(
     }))
 }
 
-pub(super) fn process_to_proto(process: BusinessProcess) -> pb::BusinessProcess {
+/// Also the CLI's: an import line names its process in the domain's words.
+pub(crate) fn process_to_proto(process: BusinessProcess) -> pb::BusinessProcess {
     use pb::BusinessProcess as P;
     match process {
         BusinessProcess::NewConnection => P::NewConnection,

@@ -4,7 +4,7 @@
 //! services share (`convert`), the framing of streamed uploads (`upload`) and the one mapping of
 //! errors to statuses (`error`).
 
-mod convert;
+pub(crate) mod convert;
 mod error;
 pub mod middleware;
 mod services;

@@ -6,7 +6,6 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncReadExt as _;
 use tokio_stream::wrappers::ReceiverStream;
@@ -18,7 +17,6 @@ use crate::cli::client::Authorized;
 use crate::proto::v1 as pb;
 use crate::proto::v1::customer_service_client::CustomerServiceClient;
 use crate::proto::v1::document_service_client::DocumentServiceClient;
-use crate::proto::v1::file_document_request::Part;
 
 /// Bytes per chunk message.
 const CHUNK_BYTES: usize = 256 * 1024;
@@ -246,46 +244,15 @@ async fn file_document(
 ) -> Result<(pb::Document, bool), tonic::Status> {
     let (sender, receiver) = tokio::sync::mpsc::channel(4);
     let header = line.header.clone();
-    let pages: Vec<(PageFile, String)> = line
+    let pages = line
         .pages
         .iter()
-        .cloned()
+        .map(|page| page.path.clone())
         .zip(digests.iter().cloned())
         .collect();
-    // Reads the files while the call streams them. A read error ends the stream early, so the
-    // server files nothing; a server that answers early (a retry) ends the reading.
-    let reader = tokio::spawn(async move {
-        let send = |part| pb::FileDocumentRequest { part: Some(part) };
-        if sender.send(send(Part::Header(header))).await.is_err() {
-            return Ok(());
-        }
-        for (page, sha256) in pages {
-            if sender
-                .send(send(Part::PageStart(pb::PageStart { sha256 })))
-                .await
-                .is_err()
-            {
-                return Ok(());
-            }
-            let mut file = tokio::fs::File::open(&page.path).await?;
-            loop {
-                let mut buffer = vec![0u8; CHUNK_BYTES];
-                let read = file.read(&mut buffer).await?;
-                if read == 0 {
-                    break;
-                }
-                buffer.truncate(read);
-                if sender
-                    .send(send(Part::Chunk(Bytes::from(buffer))))
-                    .await
-                    .is_err()
-                {
-                    return Ok(());
-                }
-            }
-        }
-        std::io::Result::Ok(())
-    });
+    // A read error ends the stream early, so the server files nothing; a server that answers
+    // early (a retry) ends the reading.
+    let reader = tokio::spawn(crate::cli::client::stream_filing(sender, header, pages));
     let mut documents = clients.documents.clone();
     let answer = documents
         .file_document(ReceiverStream::new(receiver))

@@ -15,6 +15,7 @@ use crate::domain::{
     AccountNumber, BusinessProcess, CustomerDisplayName, LegacyReference, LegacySystem, MediaType,
     OrgUnitCode, PersonalText, Sha256Digest, Title, WorkOrderNumber, parse_id_number, parse_phone,
 };
+use crate::grpc::convert::process_to_proto;
 use crate::proto::v1 as pb;
 
 /// The field of a re-fed error line that carries its problems; ignored when read back.
@@ -409,21 +410,6 @@ fn timestamp(time: DateTime<Utc>) -> Timestamp {
     Timestamp {
         seconds: time.timestamp(),
         nanos: time.timestamp_subsec_nanos() as i32,
-    }
-}
-
-fn process_to_proto(process: BusinessProcess) -> pb::BusinessProcess {
-    use pb::BusinessProcess as P;
-    match process {
-        BusinessProcess::NewConnection => P::NewConnection,
-        BusinessProcess::CapacityIncrease => P::CapacityIncrease,
-        BusinessProcess::CapacityReduction => P::CapacityReduction,
-        BusinessProcess::Transfer => P::Transfer,
-        BusinessProcess::Rename => P::Rename,
-        BusinessProcess::TariffClassChange => P::TariffClassChange,
-        BusinessProcess::Suspension => P::Suspension,
-        BusinessProcess::Closure => P::Closure,
-        BusinessProcess::Inspection => P::Inspection,
     }
 }
 
