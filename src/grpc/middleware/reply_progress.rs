@@ -125,6 +125,9 @@ struct Watched {
     shared: Arc<Shared>,
     /// The watchdog's settings until its task is started, at the first frame handed over.
     watch: Option<Watch>,
+    /// Dropped with the reply, which ends its watchdog at once rather than at its next wake:
+    /// every call has a reply, and a sleeping task per finished call would pile up.
+    _watched: Option<tokio::sync::oneshot::Sender<()>>,
     /// Whether the cut-off status has been sent.
     ended: bool,
 }
@@ -137,6 +140,7 @@ impl Watched {
                 waiting_since: Mutex::new(None),
             }),
             watch: Some(watch),
+            _watched: None,
             ended: false,
         }
     }
@@ -160,7 +164,9 @@ impl http_body::Body for Watched {
             Some(Poll::Ready(Some(Ok(frame)))) => {
                 set(&this.shared.waiting_since, Some(Instant::now()));
                 if let Some(watch) = this.watch.take() {
-                    tokio::spawn(watchdog(Arc::downgrade(&this.shared), watch));
+                    let (watched, gone) = tokio::sync::oneshot::channel();
+                    this._watched = Some(watched);
+                    tokio::spawn(watchdog(Arc::downgrade(&this.shared), watch, gone));
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
@@ -196,11 +202,18 @@ impl http_body::Body for Watched {
     }
 }
 
-/// Watches one reply until it is gone, and cuts it off once a frame it handed over has waited
-/// `stall_timeout` for the transport. Detection takes between one and two timeouts.
-async fn watchdog(shared: Weak<Shared>, watch: Watch) {
+/// Watches one reply until it is gone (`gone` resolves), and cuts it off once a frame it handed
+/// over has waited `stall_timeout` for the transport. Detection takes one to two timeouts.
+async fn watchdog(
+    shared: Weak<Shared>,
+    watch: Watch,
+    mut gone: tokio::sync::oneshot::Receiver<()>,
+) {
     loop {
-        tokio::time::sleep(watch.stall_timeout).await;
+        tokio::select! {
+            _ = tokio::time::sleep(watch.stall_timeout) => {}
+            _ = &mut gone => return,
+        }
         let Some(shared) = shared.upgrade() else {
             return;
         };
