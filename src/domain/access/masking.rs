@@ -1,6 +1,7 @@
 //! Masking of personal data: the one place where ID numbers, phone numbers, addresses and the
 //! names of private persons are hidden from roles that may not see them in full.
 
+use super::free_text::FreeTextMask;
 use super::identifier_masks::{mask_id_number, mask_phone};
 use crate::domain::{
     ChainedEvent, Customer, CustomerClass, CustomerDisplayName, Grant, PersonalData,
@@ -45,11 +46,14 @@ pub fn withhold_holder(mut customer: Customer) -> Customer {
 /// Returns an audit event as the grant may see it: the personal values recorded in a change's
 /// details are masked like the customer's own fields, and so is the person of a call made by a
 /// member of the public (`public_actor`: a customer's or a payer's token names them, often by
-/// phone or ID number). Staff stay named: an audit that hides who acted is no audit.
+/// phone or ID number). Staff stay named: an audit that hides who acted is no audit. Free
+/// text in the details (titles, reasons) is masked with `holders`, the mask of the event's
+/// account.
 pub fn present_audit_event(
     mut event: ChainedEvent,
     grant: &Grant<'_>,
     public_actor: bool,
+    holders: &FreeTextMask,
 ) -> ChainedEvent {
     if grant.personal_data() == PersonalData::Full {
         return event;
@@ -60,7 +64,7 @@ pub fn present_audit_event(
     if let Some(details) = &event.event.details {
         event.event.details = Some(match serde_json::from_str::<serde_json::Value>(details) {
             Ok(mut value) => {
-                mask_json(&mut value);
+                mask_json(&mut value, holders);
                 value.to_string()
             }
             // Details are always JSON; anything else is withheld rather than shown raw.
@@ -71,7 +75,7 @@ pub fn present_audit_event(
 }
 
 /// Masks the personal fields wherever they appear in a details document.
-fn mask_json(value: &mut serde_json::Value) {
+fn mask_json(value: &mut serde_json::Value, holders: &FreeTextMask) {
     match value {
         serde_json::Value::Object(fields) => {
             for (key, field) in fields.iter_mut() {
@@ -82,18 +86,24 @@ fn mask_json(value: &mut serde_json::Value) {
                     // The class is not always beside the name; a business name masked here is
                     // still readable in the customer record itself.
                     ("display_name", Some(text)) => *field = mask_name(text).into(),
-                    _ => mask_json(field),
+                    // Free text typed by people (see `free_text`).
+                    ("title" | "reason" | "purpose" | "note", Some(text)) => {
+                        *field = holders.apply(text).into()
+                    }
+                    _ => mask_json(field, holders),
                 }
             }
         }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(mask_json),
+        serde_json::Value::Array(items) => {
+            items.iter_mut().for_each(|item| mask_json(item, holders))
+        }
         _ => {}
     }
 }
 
 /// 张三丰 → 张**: the family name stays, the given name goes. A name of one or two characters
 /// keeps none (李 or 李四 as 李* would give it away, or most of it): `**`.
-fn mask_name(name: &str) -> String {
+pub(super) fn mask_name(name: &str) -> String {
     let mut chars = name.chars();
     let first: String = chars.next().into_iter().collect();
     let rest = chars.count();
@@ -128,7 +138,7 @@ pub(super) fn keep_ends(text: &str, head: usize, tail: usize) -> String {
 
 /// Keeps the first `head` characters (a district, not a door), but never more than half of
 /// the text, so a short address keeps little of itself; hides the rest.
-fn keep_start(text: &str, head: usize) -> String {
+pub(super) fn keep_start(text: &str, head: usize) -> String {
     let kept: String = text
         .chars()
         .take(head.min(text.chars().count() / 2))
@@ -171,11 +181,22 @@ mod tests {
             "old": { "phone": "13812345678", "status": "active" },
             "changes": { "id_number": "11010519491231002X", "address": "天津市和平区南京路100号" },
         });
-        mask_json(&mut details);
+        mask_json(&mut details, &FreeTextMask::without_holders());
         assert_eq!(details["old"]["phone"], "138****5678");
         assert_eq!(details["old"]["status"], "active");
         assert_eq!(details["changes"]["id_number"], "110***********002X");
         assert_eq!(details["changes"]["address"], "天津市和平区****");
+    }
+
+    #[test]
+    fn numbers_in_free_text_of_audit_details_are_masked() {
+        let mut details = serde_json::json!({
+            "reason": "客户13812345678来电更正",
+            "new": { "title": "身份证11010519491231002X 复印件" },
+        });
+        mask_json(&mut details, &FreeTextMask::without_holders());
+        assert_eq!(details["reason"], "客户138****5678来电更正");
+        assert_eq!(details["new"]["title"], "身份证110***********002X 复印件");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Access: who the caller is, what the policy lets them do and reach, and how personal data is
 //! masked for the roles that may not see it in full.
 
+pub(super) mod free_text;
 mod identifier_masks;
 pub(super) mod masking;
 pub(super) mod policy;

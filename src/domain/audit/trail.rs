@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use super::bounds::{MAX_ACTION_BYTES, MAX_PERSON_BYTES, check_recordable, is_recordable};
 use super::event::{ChainedEvent, Resource, Verification};
+use crate::domain::access::free_text::FreeTextMask;
 use crate::domain::access::masking::present_audit_event;
 use crate::domain::paging::{Cursor, Page, PageRequest};
 use crate::domain::{AccountNumber, Archive, Error};
@@ -141,13 +142,29 @@ impl Archive {
                 .list_audit_events(filter, page.after.map(|c| c.0), page.size + 1)
                 .await?;
             let page = Page::from_overfetch(events, page.size, |e| SeqCursor(e.seq));
+            let mut accounts: Vec<&str> = page
+                .items
+                .iter()
+                .filter_map(|e| e.event.resource.account.as_ref().map(AccountNumber::as_str))
+                .collect();
+            accounts.sort_unstable();
+            accounts.dedup();
+            let masks = self.free_text_masks(&grant, &accounts).await?;
+            let numbers_only = FreeTextMask::without_holders();
             Ok(Page {
                 items: page
                     .items
                     .into_iter()
                     .map(|event| {
                         let public = policy.is_public_role(&event.event.role);
-                        present_audit_event(event, &grant, public)
+                        let holders = event
+                            .event
+                            .resource
+                            .account
+                            .as_ref()
+                            .and_then(|account| masks.get(account.as_str()))
+                            .unwrap_or(&numbers_only);
+                        present_audit_event(event, &grant, public, holders)
                     })
                     .collect(),
                 next: page.next,

@@ -3,6 +3,7 @@
 
 pub(super) mod customer;
 pub(super) mod history;
+pub(super) mod holders;
 pub(super) mod identifiers;
 
 pub use customer::{

@@ -10,6 +10,7 @@ pub(super) mod legacy;
 pub(super) mod orphans;
 pub(super) mod page_intake;
 pub(super) mod pages;
+pub(super) mod presentation;
 pub(super) mod versions;
 
 pub use document::{

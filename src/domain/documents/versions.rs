@@ -12,6 +12,7 @@ use futures::Stream;
 use super::document::{document_not_found, document_resource};
 use super::page_intake::PageIntake;
 use super::pages::{PageInfo, Sha256Digest};
+use super::presentation::mask_version;
 use crate::domain::names::DocumentName;
 use crate::domain::{Actor, Confidentiality, Grant, Permission};
 use crate::domain::{
@@ -298,7 +299,8 @@ impl Archive {
             let policy = self.policy();
             let grant = policy.grant(actor)?;
             grant.require(Permission::ReadDocuments)?;
-            self.visible_version(&grant, name, Some(version)).await
+            let document = self.visible_version(&grant, name, Some(version)).await?;
+            self.present_document(&grant, document).await
         })
         .await
     }
@@ -319,9 +321,11 @@ impl Archive {
                 grant.require(Permission::ReadDocuments)?;
                 self.visible_document(&grant, name).await?;
                 let versions = self.db.document_versions(name).await?;
+                let mask = self.free_text_mask(&grant, &name.account).await?;
                 Ok(versions
                     .into_iter()
                     .filter(|v| grant.sees(&v.document_type, v.confidentiality))
+                    .map(|v| mask_version(mask.as_ref(), v))
                     .collect())
             },
         )

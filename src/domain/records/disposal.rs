@@ -12,9 +12,10 @@ use uuid::Uuid;
 
 use super::retention::{ExpiredDocument, Reason, RetentionRule, acted_by};
 use crate::domain::Resource;
+use crate::domain::access::free_text::FreeTextMask;
 use crate::domain::customers::customer::require_within_reach;
 use crate::domain::names::DestructionListName;
-use crate::domain::{Actor, Confidentiality, Grant, Permission, Reach};
+use crate::domain::{Actor, Confidentiality, Grant, Permission, PersonalData, Reach};
 use crate::domain::{Archive, DocumentName, DocumentTypeCode, Error, OrgUnitCode, Title};
 
 /// Page objects deleted at once after a disposal (each holds a database connection).
@@ -334,7 +335,19 @@ impl Archive {
             grant
                 .require(Permission::AppraiseRecords)
                 .or_else(|_| grant.require(Permission::ApproveDisposal))?;
-            self.reachable_list(&grant, name).await
+            let mut list = self.reachable_list(&grant, name).await?;
+            if grant.personal_data() == PersonalData::Masked {
+                // A list spans many archives: numbers only (see `free_text`).
+                let mask = FreeTextMask::without_holders();
+                list.reason = list.reason.map(|text| mask.apply(text));
+                if let Some(note) = list.decision.as_mut().and_then(|d| d.note.as_mut()) {
+                    *note = note.clone().map(|text| mask.apply(text));
+                }
+                for document in &mut list.documents {
+                    document.title = document.title.clone().map(|text| mask.apply(text));
+                }
+            }
+            Ok(list)
         })
         .await
     }

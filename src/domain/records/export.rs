@@ -8,6 +8,7 @@ use futures::stream::BoxStream;
 use tokio_stream::wrappers::ReceiverStream;
 use uuid::Uuid;
 
+use crate::domain::documents::presentation::mask_document;
 use crate::domain::masking::present_customer;
 
 use crate::domain::{
@@ -249,6 +250,7 @@ impl Archive {
                 // Grouped by account, so each account's record comes once, before its documents.
                 names.sort_by(|a, b| a.account.as_str().cmp(b.account.as_str()));
                 let mut current: Option<AccountNumber> = None;
+                let mut mask = None;
                 for name in names {
                     if current.as_ref() != Some(&name.account) {
                         let customer = self.reachable_customer(&grant, &name.account).await?;
@@ -256,9 +258,11 @@ impl Archive {
                         if !send(ExportItem::Customer(Box::new(customer))).await {
                             return Ok(());
                         }
+                        mask = self.free_text_mask(&grant, &name.account).await?;
                         current = Some(name.account.clone());
                     }
                     let document = self.visible_document(&grant, &name).await?;
+                    let document = mask_document(mask.as_ref(), document);
                     if !send(ExportItem::Document(Box::new(document))).await {
                         return Ok(());
                     }
@@ -280,6 +284,7 @@ impl Archive {
         let mut after: Option<DocumentCursor> = None;
         let mut announced = false;
         let mut customer = Some(customer);
+        let mask = self.free_text_mask(grant, &account).await?;
         loop {
             let page = self
                 .visible_documents(
@@ -308,6 +313,7 @@ impl Archive {
                 }
             }
             for document in page.items {
+                let document = mask_document(mask.as_ref(), document);
                 if sender
                     .send(Ok(ExportItem::Document(Box::new(document))))
                     .await

@@ -5,6 +5,7 @@ use chrono::{DateTime, Months, Utc};
 use uuid::Uuid;
 
 use crate::domain::Resource;
+use crate::domain::access::free_text::FreeTextMask;
 use crate::domain::customers::customer::require_within_reach;
 use crate::domain::documents::document::{Visibility, document_resource, text_field};
 use crate::domain::names::{DestructionListName, LegalHoldName, customer_name};
@@ -13,7 +14,7 @@ use crate::domain::{
     AccountNumber, Archive, DocumentName, DocumentTypeCode, Error, OrgUnitCode, RetentionClass,
     RetentionTrigger, Title,
 };
-use crate::domain::{Actor, Permission};
+use crate::domain::{Actor, Permission, PersonalData};
 
 text_field!(
     /// Why a hold was placed or released, or why records may be destroyed.
@@ -334,6 +335,14 @@ impl Archive {
                     holds.push(hold);
                 }
             }
+            if let Some(mask) = self.free_text_mask(&grant, account).await? {
+                for hold in &mut holds {
+                    hold.reason = hold.reason.clone().map(|text| mask.apply(text));
+                    if let Some(release) = &mut hold.release {
+                        release.reason = release.reason.clone().map(|text| mask.apply(text));
+                    }
+                }
+            }
             Ok(holds)
         })
         .await
@@ -368,6 +377,20 @@ impl Archive {
                     page.size + 1,
                 )
                 .await?;
+            // Across many archives, holder by holder would cost a query each: numbers only.
+            let documents = match grant.personal_data() {
+                PersonalData::Full => documents,
+                PersonalData::Masked => {
+                    let mask = FreeTextMask::without_holders();
+                    documents
+                        .into_iter()
+                        .map(|mut d| {
+                            d.title = d.title.map(|text| mask.apply(text));
+                            d
+                        })
+                        .collect()
+                }
+            };
             Ok(Page::from_overfetch(documents, page.size, |d| {
                 ExpiryCursor {
                     expire_time: d.expire_time,

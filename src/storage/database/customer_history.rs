@@ -70,6 +70,21 @@ impl Database {
         rows.into_iter().map(CustomerRevision::try_from).collect()
     }
 
+    /// Every revision of the given accounts, for masking what their holders' values appear in.
+    #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "customer_revisions_of"))]
+    pub async fn customer_revisions_of(
+        &self,
+        accounts: &[&str],
+    ) -> Result<Vec<CustomerRevision>, StorageError> {
+        let rows: Vec<RevisionRow> = sqlx::query_as(select_revisions!(
+            "WHERE r.account_number = ANY($1) ORDER BY r.account_number, r.revision DESC"
+        ))
+        .bind(accounts)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(CustomerRevision::try_from).collect()
+    }
+
     /// One revision of a customer.
     #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "customer_revision"))]
     pub async fn customer_revision(
