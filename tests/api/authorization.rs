@@ -31,6 +31,7 @@ const COVERED: &[&str] = &[
     "DocumentService/ListDocuments",
     // Versions and customer history: tests/api/authorization_versions.rs
     "DocumentService/CorrectDocument",
+    "DocumentService/ApproveDeclassification",
     "DocumentService/ListDocumentVersions",
     "CustomerService/ListCustomerRevisions",
     "CustomerService/GetCustomerRevision",

@@ -6,7 +6,7 @@ use custodian::domain::{Confidentiality, Permission};
 use custodian::proto::v1 as pb;
 
 use crate::helpers::{
-    Caller, Expect, Matrix, Token, account, called, correct, outcome, retitle, world,
+    Caller, Expect, Matrix, Token, account, called, correct, outcome, retitle, type_of, world,
 };
 
 #[tokio::test]
@@ -138,6 +138,7 @@ async fn every_role_gets_exactly_what_the_policy_grants_on_versions_and_history(
                 let header = retitle(document, current, &format!("更正 by {}", caller.role));
                 let actual = called(outcome(correct(&mut c, header, vec![]).await));
                 let expected = caller.expect(Permission::CorrectDocuments, inside, Some(level));
+                let correctable = expected == Expect::Allowed;
                 check(
                     "CorrectDocument",
                     caller,
@@ -146,9 +147,40 @@ async fn every_role_gets_exactly_what_the_policy_grants_on_versions_and_history(
                     expected,
                     actual,
                 );
+
+                // An approval only: nothing is retyped, so the cells after it see the same world.
+                if level != Confidentiality::Public {
+                    let actual = called(outcome(
+                        c.documents
+                            .approve_declassification(pb::ApproveDeclassificationRequest {
+                                name: document.clone(),
+                                expected_version: current + 1,
+                                document_type: type_of(Confidentiality::Public).into(),
+                                reason: format!("公开 by {}", caller.role),
+                            })
+                            .await,
+                    ));
+                    let expected = match caller.expect(
+                        Permission::ApproveDeclassification,
+                        inside,
+                        Some(level),
+                    ) {
+                        // The correction above made a new version only where it was allowed.
+                        Expect::Allowed if !correctable => Expect::Refused(tonic::Code::Aborted),
+                        expected => expected,
+                    };
+                    check(
+                        "ApproveDeclassification",
+                        caller,
+                        inside,
+                        Some(level),
+                        expected,
+                        actual,
+                    );
+                }
             }
         }
     }
-    matrix.assert_matches_policy(151);
+    matrix.assert_matches_policy(190);
     drop(world.app);
 }

@@ -18,6 +18,7 @@ mod concurrent_reads;
 mod connections;
 mod customer_history;
 mod customers;
+mod declassification;
 mod disposal;
 mod durability;
 mod export;

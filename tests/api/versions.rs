@@ -480,6 +480,20 @@ async fn a_version_is_seen_only_by_those_who_see_its_type_and_the_document_now()
         }),
         ..retitle(name, version, "")
     };
+    // Lowering its confidentiality needs a second person's approval (declassification.rs).
+    app.clients_as(&Token {
+        person: Some("second-custodian".into()),
+        ..Token::custodian()
+    })
+    .documents
+    .approve_declassification(pb::ApproveDeclassificationRequest {
+        name: filed.name.clone(),
+        expected_version: 1,
+        document_type: "notice".into(),
+        reason: "核对原件：实为通知".into(),
+    })
+    .await
+    .unwrap();
     correct(&mut c, reclassify(&filed.name, 1, "notice"), vec![])
         .await
         .unwrap();

@@ -55,6 +55,9 @@ pub enum Permission {
     AppraiseRecords,
     /// Approve a destruction list someone else proposed; approval destroys its documents.
     ApproveDisposal,
+    /// Approve a correction someone else will make that lowers a document's confidentiality
+    /// (see `documents::declassification`).
+    ApproveDeclassification,
     /// Bring in legacy records: file with an original date and origin, into closed accounts
     /// too, and open accounts with the dates of their source (issue 14).
     ImportRecords,
@@ -82,6 +85,7 @@ impl Permission {
             Self::RunReports => "run-reports",
             Self::AppraiseRecords => "appraise-records",
             Self::ApproveDisposal => "approve-disposal",
+            Self::ApproveDeclassification => "approve-declassification",
             Self::ImportRecords => "import-records",
             Self::ExportRecords => "export-records",
         }

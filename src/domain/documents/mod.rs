@@ -2,6 +2,7 @@
 //! the filing limits, versions made by correction, reading pages back, checking their fixity,
 //! and collecting the page objects failed filings left.
 
+pub(super) mod declassification;
 pub(super) mod document;
 pub(super) mod filing;
 pub(super) mod filing_buffer;
@@ -13,6 +14,7 @@ pub(super) mod pages;
 pub(super) mod presentation;
 pub(super) mod versions;
 
+pub use declassification::{APPROVAL_LIFETIME, Declassification, DeclassificationRequest};
 pub use document::{
     BusinessProcess, ClientRequestId, Destruction, Document, DocumentCursor, DocumentFilter,
     FilingHeader, SourceSystem, Title, Visibility, WorkOrderNumber,

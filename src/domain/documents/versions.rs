@@ -9,6 +9,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::Stream;
 
+use super::declassification::Declassification;
 use super::document::{document_not_found, document_resource};
 use super::page_intake::PageIntake;
 use super::pages::{PageInfo, Sha256Digest};
@@ -202,6 +203,14 @@ impl Archive {
                 }
                 _ => current.confidentiality,
             };
+            let new_type = header
+                .changes
+                .document_type
+                .as_ref()
+                .unwrap_or(&current.document_type);
+            let declassification = self
+                .declassification_for(actor, &current, new_type, confidentiality)
+                .await?;
 
             // Before any page object is written: orders the uploads against disposal's deletes.
             let uploads_began = self.db.clock_now().await?;
@@ -219,6 +228,7 @@ impl Archive {
                 "reason": header.reason.as_str(),
                 "old": current.version_details(),
                 "new": corrected.version_details(),
+                "declassification": declassification.as_ref().map(Declassification::name),
             }));
             let new = NewVersion {
                 document: &corrected,
@@ -226,6 +236,7 @@ impl Archive {
                 author: &author,
                 reason: header.reason.as_str(),
                 uploads_began,
+                declassification: declassification.as_ref().map(|approval| approval.id),
             };
             match self.db.insert_version(&new, &event).await? {
                 VersionInsert::Inserted => Ok(corrected),

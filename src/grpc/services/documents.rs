@@ -99,6 +99,13 @@ impl pb::document_service_server::DocumentService for Documents {
         super::versions::correct_document(&self.archive, request).await
     }
 
+    async fn approve_declassification(
+        &self,
+        request: Request<pb::ApproveDeclassificationRequest>,
+    ) -> Result<Response<pb::Declassification>, Status> {
+        super::versions::approve_declassification(&self.archive, request).await
+    }
+
     async fn list_document_versions(
         &self,
         request: Request<pb::ListDocumentVersionsRequest>,

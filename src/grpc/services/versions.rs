@@ -4,8 +4,9 @@
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::domain::{
-    Archive, CorrectionHeader, CorrectionPart, CorrectionReason, DocumentChanges, DocumentName,
-    DocumentTypeCode, DocumentVersion, Error, Sha256Digest, Title, WorkOrderNumber,
+    Archive, CorrectionHeader, CorrectionPart, CorrectionReason, DeclassificationRequest,
+    DocumentChanges, DocumentName, DocumentTypeCode, DocumentVersion, Error, Reason, Sha256Digest,
+    Title, WorkOrderNumber,
 };
 use crate::grpc::convert::{
     document_to_proto, optional, parse_process, parse_version, process_to_proto, required,
@@ -42,6 +43,37 @@ pub(super) async fn correct_document(
         "document corrected"
     );
     Ok(Response::new(document_to_proto(&document)))
+}
+
+pub(super) async fn approve_declassification(
+    archive: &Archive,
+    request: Request<pb::ApproveDeclassificationRequest>,
+) -> Result<Response<pb::Declassification>, Status> {
+    let actor = actor(&request)?;
+    let request = request.into_inner();
+    let request = DeclassificationRequest {
+        document: DocumentName::parse("name", &request.name)?,
+        expected_version: parse_version("expected_version", request.expected_version)?.ok_or_else(
+            || Error::invalid("expected_version", "is required: the version you approve"),
+        )?,
+        document_type: required(
+            "document_type",
+            &request.document_type,
+            DocumentTypeCode::parse,
+        )?,
+        reason: required("reason", &request.reason, Reason::parse)?,
+    };
+    let approval = archive.approve_declassification(&actor, request).await?;
+    Ok(Response::new(pb::Declassification {
+        name: approval.name(),
+        version: approval.version as i32,
+        from_document_type: approval.from_document_type.to_string(),
+        document_type: approval.document_type.to_string(),
+        reason: approval.reason.to_string(),
+        approved_by: approval.approved_by,
+        approve_time: Some(timestamp(approval.approve_time)),
+        expire_time: Some(timestamp(approval.expire_time)),
+    }))
 }
 
 pub(super) async fn list_document_versions(

@@ -6,6 +6,7 @@ mod completeness;
 mod content_destructions;
 mod customer_history;
 mod customers;
+mod declassifications;
 mod disposal;
 mod document_reads;
 mod document_types;

@@ -29,6 +29,8 @@ pub struct NewVersion<'a> {
     pub reason: &'a str,
     /// PostgreSQL's clock before the first new page object was written (see content_destructions.rs).
     pub uploads_began: DateTime<Utc>,
+    /// The second person's approval a declassifying correction uses (see declassifications.rs).
+    pub declassification: Option<uuid::Uuid>,
 }
 
 /// What committing a correction found.
@@ -151,6 +153,18 @@ impl Database {
             .bind(document.version as i32)
             .execute(&mut *tx)
             .await?;
+        if let Some(approval) = new.declassification {
+            // Bound to the corrected version, whose row lock is held: no other correction can
+            // use it meanwhile.
+            sqlx::query(
+                "UPDATE declassification_approvals SET used_in_version = $2
+                 WHERE approval_id = $1 AND used_in_version IS NULL",
+            )
+            .bind(approval)
+            .bind(document.version as i32)
+            .execute(&mut *tx)
+            .await?;
+        }
         self.append_audit_in(&mut tx, std::slice::from_ref(event))
             .await?;
         tx.commit().await?;
