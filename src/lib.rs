@@ -23,13 +23,15 @@
 //!
 //! Around them: [`settings`] (every setting and its default), [`startup`] (building and running
 //! the server, its background jobs, the shutdown signal), [`health`] (the grpc.health.v1
-//! status), [`telemetry`] (logs and traces), [`metrics`], [`proto`] (generated code) and [`cli`]
-//! (the `custodian` command, server and client side).
+//! status), [`links`] (the HTTP listener of page links), [`telemetry`] (logs and traces),
+//! [`metrics`], [`proto`] (generated code) and [`cli`] (the `custodian` command, server and
+//! client side).
 
 pub mod cli;
 pub mod domain;
 pub mod grpc;
 pub mod health;
+pub mod links;
 pub mod metrics;
 pub mod proto;
 pub mod settings;

@@ -28,6 +28,7 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     pub orphans: OrphanSettings,
     pub fixity: FixitySettings,
+    pub page_links: crate::links::PageLinkSettings,
 }
 
 /// Who may call, and how calls are recorded.

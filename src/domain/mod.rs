@@ -57,6 +57,8 @@ pub struct Archive {
     /// The places for heavy calls; see [`Archive::with_heavy_work_limit`].
     heavy_work: Arc<Semaphore>,
     heavy_work_limit: usize,
+    /// Who signs page links, if this deployment issues them; see [`Archive::with_page_links`].
+    page_links: Option<PageLinks>,
 }
 
 /// The page bytes every filing together may buffer unless configured otherwise.
@@ -86,7 +88,14 @@ impl Archive {
             filing_buffer: FilingBuffer::new(DEFAULT_FILING_BUFFER_BYTES),
             heavy_work: Arc::new(Semaphore::new(DEFAULT_HEAVY_WORK)),
             heavy_work_limit: DEFAULT_HEAVY_WORK,
+            page_links: None,
         }
+    }
+
+    /// Issues page links (SignPageUrls) signed by `links.signer`.
+    pub fn with_page_links(mut self, links: PageLinks) -> Self {
+        self.page_links = Some(links);
+        self
     }
 
     /// Lets every filing and correction together buffer at most `bytes` of pages in memory.

@@ -2,6 +2,7 @@
 //! background jobs it runs are in `jobs`, the signal it stops on in `shutdown`.
 
 mod jobs;
+mod page_links;
 mod probes;
 mod shutdown;
 
@@ -76,6 +77,8 @@ pub struct App {
     local_addr: SocketAddr,
     /// The plaintext health-only listener, when `server.health_listen_addr` is set.
     health_listener: Option<TcpListener>,
+    /// The page link listener, when `page_links.mode` is `served`.
+    link_listener: Option<page_links::LinkListener>,
     archive: Archive,
     gate: Gate,
     /// TLS on the listener, when `server.tls` names a certificate.
@@ -155,6 +158,11 @@ impl App {
         )
         .with_heavy_work_limit(settings.server.max_heavy_requests)
         .with_filing_buffer(settings.limits.filing_buffer_bytes);
+        let (links, link_listener) = page_links::page_links(&settings).await?;
+        let archive = match links {
+            Some(links) => archive.with_page_links(links),
+            None => archive,
+        };
         let gate = match security {
             Security::Enforced => Gate::Tokens(Authenticator::new(
                 load_keys(&settings.auth)?,
@@ -189,6 +197,7 @@ impl App {
             listener,
             local_addr,
             health_listener,
+            link_listener,
             archive,
             gate,
             tls,
@@ -209,6 +218,13 @@ impl App {
         self.health_listener
             .as_ref()
             .and_then(|listener| listener.local_addr().ok())
+    }
+
+    /// The address of the page link listener, when there is one.
+    pub fn page_links_addr(&self) -> Option<SocketAddr> {
+        self.link_listener
+            .as_ref()
+            .and_then(page_links::LinkListener::local_addr)
     }
 
     /// Serves until `shutdown` resolves; then reports NOT_SERVING, stops accepting calls, lets
@@ -294,6 +310,9 @@ impl App {
                 protection.clone(),
             ))
         });
+        let links = self
+            .link_listener
+            .map(|listener| listener.spawn(self.archive.clone()));
         let serve = Server::builder()
             // Large pages stream faster with windows bigger than HTTP/2's 64 KiB default.
             .initial_stream_window_size(Some(PART_SIZE as u32 / 4))
@@ -323,9 +342,9 @@ impl App {
         probe.abort();
         reloader.abort();
         let _ = tokio::join!(probe, reloader);
-        if let Some(probes) = probes {
-            probes.abort();
-            let _ = probes.await;
+        for task in [probes, links].into_iter().flatten() {
+            task.abort();
+            let _ = task.await;
         }
         // The writer ends once the last handle to the audit log is gone and its queue is empty.
         drop(self.archive);

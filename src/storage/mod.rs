@@ -17,7 +17,7 @@ pub use database::{
 };
 pub use error::StorageError;
 pub use object_store_config::{
-    LocalSettings, ObjectStoreKind, ObjectStoreSettings, PayloadSigning, S3Settings,
-    open_object_store, open_page_store,
+    LocalSettings, ObjectStoreKind, ObjectStoreSettings, PayloadSigning, PresignedLinks,
+    S3Settings, open_object_store, open_page_store,
 };
 pub use page_store::{PART_SIZE, PageStore, PageUpload};

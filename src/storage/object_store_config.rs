@@ -5,12 +5,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use object_store::aws::AmazonS3Builder;
+use futures::future::BoxFuture;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::local::LocalFileSystem;
+use object_store::path::Path;
 use object_store::prefix::PrefixStore;
+use object_store::signer::{Method, SignedUrlOptions, Signer as _};
 use object_store::{ClientOptions, ObjectStore, RetryConfig};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+
+use super::page_store::content_key;
+use crate::domain::{Error, LinkTarget, PageLinkSigner};
 
 use super::{PageStore, StorageError};
 
@@ -176,36 +182,7 @@ fn open(
                 "object_store.kind is s3 but the object_store.s3 settings are missing"
             )));
         }
-        (ObjectStoreKind::S3, Some(s3)) => {
-            // One options value: allow_http lives in it too, so it is set here.
-            let client = ClientOptions::new()
-                .with_allow_http(s3.allow_http)
-                .with_connect_timeout(Duration::from_secs(3));
-            let client = match request_timeout {
-                Some(timeout) => client.with_timeout(timeout),
-                None => client.with_timeout_disabled(),
-            };
-            let mut builder = AmazonS3Builder::new()
-                .with_bucket_name(&s3.bucket)
-                .with_region(&s3.region)
-                .with_access_key_id(&s3.access_key_id)
-                .with_secret_access_key(s3.secret_access_key.expose_secret())
-                // Path-style: virtual-hosted requests make SeaweedFS create stray buckets.
-                .with_virtual_hosted_style_request(false)
-                .with_unsigned_payload(s3.signs_without_payload())
-                // Fail within seconds when the store is down, rather than retrying for minutes
-                // while a caller waits at the counter.
-                .with_retry(RetryConfig {
-                    max_retries: 3,
-                    retry_timeout: Duration::from_secs(15),
-                    ..RetryConfig::default()
-                })
-                .with_client_options(client);
-            if !s3.endpoint.is_empty() {
-                builder = builder.with_endpoint(&s3.endpoint);
-            }
-            Arc::new(builder.build().map_err(unexpected)?)
-        }
+        (ObjectStoreKind::S3, Some(s3)) => Arc::new(s3_store(s3, request_timeout)?),
     };
     let prefix = settings.prefix.trim_matches('/');
     Ok(if prefix.is_empty() {
@@ -213,6 +190,100 @@ fn open(
     } else {
         Arc::new(PrefixStore::new(store, prefix))
     })
+}
+
+/// The S3 client the settings describe.
+fn s3_store(s3: &S3Settings, request_timeout: Option<Duration>) -> Result<AmazonS3, StorageError> {
+    // One options value: allow_http lives in it too, so it is set here.
+    let client = ClientOptions::new()
+        .with_allow_http(s3.allow_http)
+        .with_connect_timeout(Duration::from_secs(3));
+    let client = match request_timeout {
+        Some(timeout) => client.with_timeout(timeout),
+        None => client.with_timeout_disabled(),
+    };
+    let mut builder = AmazonS3Builder::new()
+        .with_bucket_name(&s3.bucket)
+        .with_region(&s3.region)
+        .with_access_key_id(&s3.access_key_id)
+        .with_secret_access_key(s3.secret_access_key.expose_secret())
+        // Path-style: virtual-hosted requests make SeaweedFS create stray buckets.
+        .with_virtual_hosted_style_request(false)
+        .with_unsigned_payload(s3.signs_without_payload())
+        // Fail within seconds when the store is down, rather than retrying for minutes
+        // while a caller waits at the counter.
+        .with_retry(RetryConfig {
+            max_retries: 3,
+            retry_timeout: Duration::from_secs(15),
+            ..RetryConfig::default()
+        })
+        .with_client_options(client);
+    if !s3.endpoint.is_empty() {
+        builder = builder.with_endpoint(&s3.endpoint);
+    }
+    builder
+        .build()
+        .map_err(|error| StorageError::Unexpected(error.into()))
+}
+
+/// Page links presigned by the S3 store itself (`page_links.mode = "presigned"`): the browser
+/// fetches from the store, which checks the signature and expiry.
+#[derive(Debug)]
+pub struct PresignedLinks {
+    store: AmazonS3,
+    prefix: String,
+}
+
+impl PresignedLinks {
+    pub fn open(settings: &ObjectStoreSettings) -> Result<Self, StorageError> {
+        match (settings.kind, &settings.s3) {
+            (ObjectStoreKind::S3, Some(s3)) => Ok(Self {
+                store: s3_store(s3, Some(settings.request_timeout()))?,
+                prefix: settings.prefix.trim_matches('/').to_owned(),
+            }),
+            _ => Err(StorageError::Unexpected(anyhow::anyhow!(
+                "presigned page links need an S3 store (object_store.kind = s3); with a local \
+                 directory use page_links.mode = served"
+            ))),
+        }
+    }
+}
+
+impl PageLinkSigner for PresignedLinks {
+    fn sign<'a>(&'a self, target: &'a LinkTarget) -> BoxFuture<'a, Result<String, Error>> {
+        Box::pin(async move {
+            let key = content_key(&target.sha256);
+            let path = if self.prefix.is_empty() {
+                key
+            } else {
+                Path::from(format!("{}/{key}", self.prefix))
+            };
+            let lifetime = (target.expires_at - chrono::Utc::now())
+                .to_std()
+                .unwrap_or_default()
+                .max(Duration::from_secs(1));
+            let options = SignedUrlOptions::new().with_query([
+                (
+                    "response-content-type",
+                    target.media_type.as_mime().to_owned(),
+                ),
+                (
+                    "response-content-disposition",
+                    format!("inline; filename=\"{}\"", target.file_name),
+                ),
+                (
+                    "response-cache-control",
+                    format!("private, max-age={}, immutable", lifetime.as_secs()),
+                ),
+            ]);
+            let url = self
+                .store
+                .signed_url_opts(Method::GET, &path, lifetime, &options)
+                .await
+                .map_err(|error| Error::from(StorageError::from(error)))?;
+            Ok(url.to_string())
+        })
+    }
 }
 
 #[cfg(test)]

@@ -89,6 +89,25 @@ impl PageStore {
         Ok(idle_limited(bytes, idle))
     }
 
+    /// Streams `range` (all when `None`) of the content with this digest, for a page link.
+    #[tracing::instrument(name = "object_store", skip_all, err, fields(object_store.operation = "read_range"))]
+    pub async fn read_range(
+        &self,
+        sha256: &Sha256Digest,
+        range: Option<std::ops::Range<u64>>,
+    ) -> Result<BoxStream<'static, Result<Bytes, StorageError>>, StorageError> {
+        let idle = self.read_idle_timeout;
+        let options = object_store::GetOptions {
+            range: range.map(object_store::GetRange::Bounded),
+            ..Default::default()
+        };
+        let object = tokio::time::timeout(idle, self.reads.get_opts(&content_key(sha256), options))
+            .await
+            .map_err(|_| silent_store(idle))??;
+        let bytes = object.into_stream().map_err(StorageError::from).boxed();
+        Ok(idle_limited(bytes, idle))
+    }
+
     /// Deletes the object of a destroyed content; one already gone is fine.
     #[tracing::instrument(name = "object_store", skip_all, err, fields(object_store.operation = "delete"))]
     pub async fn delete(&self, sha256: &Sha256Digest) -> Result<(), StorageError> {
@@ -185,7 +204,7 @@ const CONTENTS: &str = "pages/sha256";
 /// Where large pages without a declared digest are written before they are copied.
 const STAGING: &str = "staging";
 
-fn content_key(sha256: &Sha256Digest) -> Path {
+pub(super) fn content_key(sha256: &Sha256Digest) -> Path {
     let hex = sha256.to_hex();
     Path::from(format!("{CONTENTS}/{}/{hex}", &hex[..2]))
 }

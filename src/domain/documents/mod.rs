@@ -8,8 +8,10 @@ pub(super) mod filing;
 pub(super) mod filing_buffer;
 pub(super) mod fixity;
 pub(super) mod legacy;
+pub(super) mod link_signature;
 pub(super) mod orphans;
 pub(super) mod page_intake;
+pub(super) mod page_links;
 pub(super) mod pages;
 pub(super) mod presentation;
 pub(super) mod versions;
@@ -23,8 +25,13 @@ pub use filing::{Filing, FilingPart};
 pub use filing_buffer::FilingBuffer;
 pub use fixity::{FixityOutcome, FixityScrub};
 pub use legacy::{LegacyOrigin, LegacyReference, LegacySystem};
+pub use link_signature::{LinkQuery, LinkRefusal, MIN_LINK_KEY_BYTES, ServedLinks};
 pub use orphans::OrphanCollection;
 pub use page_intake::FilingLimits;
+pub use page_links::{
+    ByteRange, LinkLifetimes, LinkTarget, MAX_LINKED_PAGES, PageLink, PageLinkRequest,
+    PageLinkSigner, PageLinks,
+};
 pub use pages::{MediaType, PageBytes, PageInfo, Sha256Digest};
 pub use versions::{
     CorrectionHeader, CorrectionPart, CorrectionReason, DocumentChanges, DocumentVersion,

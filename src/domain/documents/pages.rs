@@ -51,6 +51,16 @@ impl MediaType {
         }
     }
 
+    /// The file name extension a saved page gets.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Jpeg => "jpg",
+            Self::Png => "png",
+            Self::Tiff => "tif",
+            Self::Pdf => "pdf",
+        }
+    }
+
     pub fn from_mime(mime: &str) -> Option<Self> {
         [Self::Jpeg, Self::Png, Self::Tiff, Self::Pdf]
             .into_iter()

@@ -81,11 +81,11 @@ const CACHED_TOKENS: usize = 10_000;
 const REVERIFY_AFTER: Duration = Duration::from_secs(60);
 
 impl VerifiedTokens {
-    fn get(&self, key: &[u8; 32], now: u64, leeway: u64) -> Option<Actor> {
+    fn get(&self, key: &[u8; 32], now: u64, leeway: u64) -> Option<(Actor, u64)> {
         let entries = self.entries.lock().ok()?;
         let verified = entries.get(key)?;
         (now <= verified.expires_at + leeway && verified.verified_at.elapsed() < REVERIFY_AFTER)
-            .then(|| verified.actor.clone())
+            .then(|| (verified.actor.clone(), verified.expires_at))
     }
 
     fn put(&self, key: [u8; 32], actor: &Actor, expires_at: u64) {
@@ -132,19 +132,21 @@ impl Authenticator {
         }
     }
 
-    /// The actor a bearer token names, or why it names none.
-    pub fn verify(&self, token: &str, request_id: String) -> Result<Actor, String> {
+    /// The actor a bearer token names with the token's expiry (`exp`, Unix seconds), or why
+    /// it names none.
+    pub fn verify(&self, token: &str, request_id: String) -> Result<(Actor, u64), String> {
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let now = jsonwebtoken::get_current_timestamp();
-        if let Some(actor) = self.verified.get(&key, now, self.leeway_secs) {
-            return Ok(Actor {
+        if let Some((actor, expires_at)) = self.verified.get(&key, now, self.leeway_secs) {
+            let actor = Actor {
                 request_id,
                 ..actor
-            });
+            };
+            return Ok((actor, expires_at));
         }
         let (actor, expires_at) = self.verify_signature(token, request_id)?;
         self.verified.put(key, &actor, expires_at);
-        Ok(actor)
+        Ok((actor, expires_at))
     }
 
     fn verify_signature(&self, token: &str, request_id: String) -> Result<(Actor, u64), String> {
@@ -219,7 +221,7 @@ impl Authenticator {
         action: &str,
         headers: &http::HeaderMap,
         peer: Option<IpAddr>,
-    ) -> Result<Actor, Status> {
+    ) -> Result<(Actor, u64), Status> {
         let request_id = headers
             .get("x-request-id")
             .and_then(|value| value.to_str().ok())
@@ -282,10 +284,10 @@ impl Gatekeeper for Authentication {
         if is_health_check(request.uri().path()) {
             return Ok(None);
         }
-        let actor = match &self.gate {
+        let (actor, expires_at) = match &self.gate {
             Gate::Tokens(authenticator) => {
                 let action = self.methods.action_of(request.uri().path());
-                let actor =
+                let (actor, expires_at) =
                     authenticator.authenticate(action, request.headers(), peer_of(request))?;
                 let connection = request.extensions().get::<ConnectionInfo>();
                 // Under mutual TLS the token must come from the system the certificate names.
@@ -299,11 +301,15 @@ impl Gatekeeper for Authentication {
                     ));
                     return Err(Status::unauthenticated(reason));
                 }
-                actor
+                (actor, Some(expires_at))
             }
             #[cfg(feature = "bench-bypass")]
-            Gate::Fixed(actor) => actor.clone(),
+            Gate::Fixed(actor) => (actor.clone(), None),
         };
+        if let Some(expires_at) = expires_at {
+            let secs = i64::try_from(expires_at).unwrap_or(i64::MAX);
+            request.extensions_mut().insert(TokenExpiry(secs));
+        }
         if let Some(slot) = request.extensions().get::<CallerSlot>() {
             slot.fill(&actor);
         }
@@ -325,6 +331,16 @@ pub(super) fn peer_of<B>(request: &http::Request<B>) -> Option<IpAddr> {
 }
 
 /// The actor the authentication layer attached to a request.
+/// When the caller's token expires (`exp`, Unix seconds): what it grants must not outlive it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenExpiry(pub i64);
+
+/// The expiry of the call's token; `None` where calls carry none (the benchmark's bypass).
+pub fn token_expiry<T>(request: &Request<T>) -> Option<chrono::DateTime<chrono::Utc>> {
+    let TokenExpiry(secs) = request.extensions().get::<TokenExpiry>()?;
+    chrono::DateTime::from_timestamp(*secs, 0)
+}
+
 pub fn actor<T>(request: &Request<T>) -> Result<Actor, Status> {
     request
         .extensions()

@@ -29,7 +29,8 @@ use tower::layer::util::{Identity, Stack};
 
 pub use admission::{Admission, AdmissionLayer};
 pub use authentication::{
-    Authentication, AuthenticationLayer, Authenticator, Gate, TrustedKey, actor,
+    Authentication, AuthenticationLayer, Authenticator, Gate, TokenExpiry, TrustedKey, actor,
+    token_expiry,
 };
 pub use caller_places::{CallerPlaces, CallerPlacesLayer};
 pub use checkpoint::{Checkpoint, CheckpointLayer, Gatekeeper};

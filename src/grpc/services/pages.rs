@@ -5,9 +5,9 @@ use futures::stream::{self, BoxStream};
 use futures::{StreamExt, TryStreamExt};
 use tonic::{Request, Response, Status};
 
-use crate::domain::{Archive, PageName};
-use crate::grpc::convert::{page_to_proto, parse_version};
-use crate::grpc::middleware::actor;
+use crate::domain::{Archive, DocumentName, Error, PageLinkRequest, PageName};
+use crate::grpc::convert::{page_to_proto, parse_version, timestamp};
+use crate::grpc::middleware::{actor, token_expiry};
 use crate::proto::v1 as pb;
 
 /// The most page bytes one response message carries.
@@ -26,6 +26,65 @@ impl Pages {
 #[tonic::async_trait]
 impl pb::page_service_server::PageService for Pages {
     type ReadPageStream = BoxStream<'static, Result<pb::ReadPageResponse, Status>>;
+
+    async fn sign_page_urls(
+        &self,
+        request: Request<pb::SignPageUrlsRequest>,
+    ) -> Result<Response<pb::SignPageUrlsResponse>, Status> {
+        let actor = actor(&request)?;
+        let token_expires_at = token_expiry(&request);
+        let request = request.into_inner();
+        let document = DocumentName::parse("name", &request.name)?;
+        let pages = request
+            .page_numbers
+            .iter()
+            .map(|&number| {
+                u32::try_from(number)
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| {
+                        Error::invalid(
+                            "page_numbers",
+                            format!("page numbers start at 1, got {number}"),
+                        )
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let lifetime = match request.lifetime_seconds {
+            0 => None,
+            secs if secs < 0 => {
+                return Err(Error::invalid(
+                    "lifetime_seconds",
+                    format!("must be positive, or 0 for the default; got {secs}"),
+                )
+                .into());
+            }
+            secs => Some(chrono::Duration::seconds(secs.into())),
+        };
+        let links = self
+            .archive
+            .page_links(
+                &actor,
+                token_expires_at,
+                PageLinkRequest {
+                    version: parse_version("version", request.version)?,
+                    document: document.clone(),
+                    pages,
+                    lifetime,
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::SignPageUrlsResponse {
+            urls: links
+                .into_iter()
+                .map(|link| pb::PageUrl {
+                    page: Some(page_to_proto(&document, &link.page)),
+                    url: link.url,
+                    expire_time: Some(timestamp(link.expires_at)),
+                })
+                .collect(),
+        }))
+    }
 
     async fn read_page(
         &self,
