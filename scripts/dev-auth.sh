@@ -21,6 +21,9 @@ fi
 if [[ ! -s $DEV/audit-chain-key ]]; then
 	openssl rand -hex 32 >"$DEV/audit-chain-key"
 fi
+if [[ ! -s $DEV/page-link-key ]]; then
+	openssl rand -hex 32 >"$DEV/page-link-key"
+fi
 
 case ${1:-env} in
 env)
@@ -28,6 +31,9 @@ env)
 	echo "export CUSTODIAN_AUTH__ALGORITHM=EdDSA"
 	echo "export CUSTODIAN_AUTH__AUDIT_CHAIN_KEY=$(cat "$DEV/audit-chain-key")"
 	echo "export CUSTODIAN_AUTH__POLICY_FILE=$ROOT/config/policy.toml"
+	# Page URLs served by Custodian itself on 127.0.0.1:50052 (README "Page URLs").
+	echo "export CUSTODIAN_PAGE_LINKS__MODE=served"
+	echo "export CUSTODIAN_PAGE_LINKS__SIGNING_KEY=$(cat "$DEV/page-link-key")"
 	echo "export CUSTODIAN_DEV_SIGNING_KEY=$DEV/dev-signing-key.pem"
 	;;
 *)

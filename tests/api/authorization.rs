@@ -36,6 +36,7 @@ const COVERED: &[&str] = &[
     "CustomerService/ListCustomerRevisions",
     "CustomerService/GetCustomerRevision",
     "PageService/ReadPage",
+    "PageService/SignPageUrls",
     "DocumentTypeService/ListDocumentTypes",
     "AuditService/ListAuditEvents",
     "AuditService/VerifyAuditChain",
@@ -232,6 +233,24 @@ async fn every_role_gets_exactly_what_the_policy_grants() {
                     actual,
                 );
 
+                // A page URL is a read of the page: exactly ReadPage's expectations.
+                let actual = called(outcome(
+                    c.pages
+                        .sign_page_urls(pb::SignPageUrlsRequest {
+                            name: document.clone(),
+                            ..Default::default()
+                        })
+                        .await,
+                ));
+                check(
+                    "SignPageUrls",
+                    caller,
+                    inside,
+                    Some(level),
+                    caller.expect(Permission::ReadPages, inside, Some(level)),
+                    actual,
+                );
+
                 let actual = listed(outcome(
                     c.documents
                         .list_documents(pb::ListDocumentsRequest {
@@ -327,6 +346,6 @@ async fn every_role_gets_exactly_what_the_policy_grants() {
             actual,
         );
     }
-    matrix.assert_matches_policy(301);
+    matrix.assert_matches_policy(331);
     drop(world.app);
 }

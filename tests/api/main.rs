@@ -33,6 +33,7 @@ mod limits;
 mod listing;
 mod masking;
 mod orphans;
+mod page_links;
 mod pages;
 mod peer_limits;
 mod reach_hardening;

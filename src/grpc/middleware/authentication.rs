@@ -368,10 +368,10 @@ mod tests {
     fn a_cached_token_is_served_until_it_expires() {
         let cache = VerifiedTokens::default();
         cache.put([1; 32], &actor(), 1_000);
-        assert_eq!(cache.get(&[1; 32], 999, 0), Some(actor()));
+        assert_eq!(cache.get(&[1; 32], 999, 0), Some((actor(), 1_000)));
         assert_eq!(
             cache.get(&[1; 32], 1_005, 10),
-            Some(actor()),
+            Some((actor(), 1_000)),
             "within the leeway"
         );
         assert_eq!(cache.get(&[1; 32], 1_001, 0), None, "expired");

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use custodian::domain::ManualClock;
+use custodian::links::{PageLinkMode, PageLinkSettings};
 use custodian::proto::v1::audit_service_client::AuditServiceClient;
 use custodian::proto::v1::completeness_service_client::CompletenessServiceClient;
 use custodian::proto::v1::customer_service_client::CustomerServiceClient;
@@ -76,6 +77,8 @@ pub struct TestApp {
     pub address: std::net::SocketAddr,
     /// The plaintext probe listener's address, when `health_listen_addr` was set.
     pub health_address: Option<std::net::SocketAddr>,
+    /// The page link listener's address, when `page_links.mode` is `served` (the default here).
+    pub page_links_address: Option<std::net::SocketAddr>,
     pub customers: CustomerServiceClient<Authorized>,
     pub documents: DocumentServiceClient<Authorized>,
     pub pages: PageServiceClient<Authorized>,
@@ -128,7 +131,12 @@ pub struct TestConfig {
     pub tls: TlsSettings,
     /// `server.health_listen_addr`.
     pub health_listen_addr: Option<std::net::SocketAddr>,
+    /// `page_links`: served by the test server on a port of its own unless a test says.
+    pub page_links: PageLinkSettings,
 }
+
+/// The key test servers sign page links with.
+const PAGE_LINK_KEY: &str = "test-page-link-key-0123456789abcdef";
 
 impl Default for TestConfig {
     fn default() -> Self {
@@ -156,6 +164,12 @@ impl Default for TestConfig {
             payload_signing: PayloadSigning::Auto,
             tls: defaults.server.tls,
             health_listen_addr: None,
+            page_links: PageLinkSettings {
+                mode: PageLinkMode::Served,
+                listen_addr: "127.0.0.1:0".parse().expect("a valid address"),
+                signing_key: SecretString::from(PAGE_LINK_KEY),
+                ..PageLinkSettings::default()
+            },
         }
     }
 }
@@ -197,6 +211,7 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
     let tls = config.tls.enabled();
     settings.server.tls = config.tls;
     settings.server.health_listen_addr = config.health_listen_addr;
+    settings.page_links = config.page_links;
     settings.database = DatabaseSettings {
         url: database_url,
         max_connections: 5,
@@ -233,6 +248,7 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
         .expect("the server builds");
     let address = app.local_addr();
     let health_address = app.health_addr();
+    let page_links_address = app.page_links_addr();
     let (shutdown, signal) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run(async {
         let _ = signal.await;
@@ -250,6 +266,7 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
     TestApp {
         address,
         health_address,
+        page_links_address,
         customers: clients.customers,
         documents: clients.documents,
         pages: clients.pages,
