@@ -82,7 +82,7 @@ pub const CUSTOMER_COLUMNS: &str = "customers (account_number, display_name, cus
 pub const DOCUMENT_COLUMNS: &str = "documents (document_id, account_number, source_system, \
      client_request_id, filed_at, current_version)";
 pub const VERSION_COLUMNS: &str = "document_versions (document_id, version, document_type, \
-     business_process, work_order_number, title, created_at)";
+     business_process, work_order_number, title, created_at, page_count, size_bytes)";
 pub const PAGE_COLUMNS: &str = "pages (document_id, version, page_number, sha256)";
 
 /// The generator of one county.
@@ -201,17 +201,13 @@ impl County {
             "{id}\t{account}\t{source}\tgen-{seed}-{sequence:09}\t{at}\t1"
         );
         let title = title(kind, process, business);
-        let _ = writeln!(
-            batch.versions,
-            "{id}\t1\t{kind}\t{}\t{work_order}\t{title}\t{at}",
-            process.db_name()
-        );
         let pages = if business {
             rng.between(10, 100)
         } else {
             rng.between(2, 5)
         };
         let in_read_set = rng.chance(self.read_share);
+        let mut size_bytes = 0;
         for number in 1..=pages {
             let image = if number == 1 && in_read_set {
                 // Four in five of the read set are 200 KiB scans, the rest 1 MiB.
@@ -225,12 +221,18 @@ impl County {
             } else {
                 rng.pick(&self.pool.small)
             };
+            size_bytes += image.bytes.len();
             let _ = writeln!(
                 batch.pages,
                 "{id}\t1\t{number}\t\\\\x{}",
                 hex::encode(image.sha256)
             );
         }
+        let _ = writeln!(
+            batch.versions,
+            "{id}\t1\t{kind}\t{}\t{work_order}\t{title}\t{at}\t{pages}\t{size_bytes}",
+            process.db_name()
+        );
         batch.document_count += 1;
         batch.page_count += pages;
     }

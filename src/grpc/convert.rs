@@ -125,7 +125,8 @@ pub(super) fn document_to_proto(document: &Document) -> pb::Document {
             .iter()
             .map(|page| page_to_proto(&name, page))
             .collect(),
-        size_bytes: document.size_bytes() as i64,
+        size_bytes: document.size_bytes as i64,
+        page_count: document.page_count as i32,
         file_time: Some(timestamp(document.filed_at)),
         current_version: document.current_version as i32,
         customer_revision: document.customer_revision as i32,

@@ -28,6 +28,7 @@ const COVERED: &[&str] = &[
     "CustomerService/ListCustomers",
     "DocumentService/FileDocument",
     "DocumentService/GetDocument",
+    "DocumentService/BatchGetDocuments",
     "DocumentService/ListDocuments",
     // Versions and customer history: tests/api/authorization_versions.rs
     "DocumentService/CorrectDocument",
@@ -213,6 +214,23 @@ async fn every_role_gets_exactly_what_the_policy_grants() {
                     actual,
                 );
 
+                let actual = called(outcome(
+                    c.documents
+                        .batch_get_documents(pb::BatchGetDocumentsRequest {
+                            names: vec![document.clone()],
+                            view: pb::DocumentView::Basic.into(),
+                        })
+                        .await,
+                ));
+                check(
+                    "BatchGetDocuments",
+                    caller,
+                    inside,
+                    Some(level),
+                    caller.expect(Permission::ReadDocuments, inside, Some(level)),
+                    actual,
+                );
+
                 let mut stream_result = c
                     .pages
                     .read_page(pb::ReadPageRequest {
@@ -346,6 +364,6 @@ async fn every_role_gets_exactly_what_the_policy_grants() {
             actual,
         );
     }
-    matrix.assert_matches_policy(331);
+    matrix.assert_matches_policy(361);
     drop(world.app);
 }

@@ -92,6 +92,7 @@ async fn every_role_gets_exactly_what_the_policy_grants_on_versions_and_history(
                         .get_document(pb::GetDocumentRequest {
                             name: document.clone(),
                             version: 1,
+                            ..Default::default()
                         })
                         .await,
                 ));
@@ -130,6 +131,7 @@ async fn every_role_gets_exactly_what_the_policy_grants_on_versions_and_history(
                     .get_document(pb::GetDocumentRequest {
                         name: document.clone(),
                         version: 0,
+                        ..Default::default()
                     })
                     .await
                     .unwrap()

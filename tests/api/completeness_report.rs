@@ -253,8 +253,9 @@ async fn the_report_reads_thousands_of_archives_in_batches_each_once() {
              INSERT INTO documents (document_id, account_number, source_system, client_request_id)
              SELECT id, account, 'marketing', id::text FROM filed
          )
-         INSERT INTO document_versions (document_id, version, document_type, business_process, title)
-         SELECT id, 1, t, 'new_connection', t FROM filed",
+         INSERT INTO document_versions (document_id, version, document_type, business_process, title,
+                                        page_count, size_bytes)
+         SELECT id, 1, t, 'new_connection', t, 0, 0 FROM filed",
     )
     .execute(&mut db)
     .await

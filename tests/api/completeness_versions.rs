@@ -85,8 +85,8 @@ async fn a_document_counts_by_its_current_version() {
         .unwrap();
     sqlx::query(
         "INSERT INTO document_versions (document_id, version, document_type, business_process,
-                                        work_order_number, title)
-         VALUES ($1::uuid, 2, 'identity-proof', 'new_connection', 'WO-1', 'corrected')",
+                                        work_order_number, title, page_count, size_bytes)
+         VALUES ($1::uuid, 2, 'identity-proof', 'new_connection', 'WO-1', 'corrected', 0, 0)",
     )
     .bind(&misfiled.document_id)
     .execute(&mut db)

@@ -20,6 +20,7 @@ mod customer_history;
 mod customers;
 mod declassification;
 mod disposal;
+mod document_views;
 mod durability;
 mod export;
 mod filing;

@@ -36,6 +36,7 @@ async fn get(app: &mut TestApp, name: &str, version: i32) -> Result<pb::Document
         .get_document(pb::GetDocumentRequest {
             name: name.into(),
             version,
+            ..Default::default()
         })
         .await
         .map(tonic::Response::into_inner)
@@ -505,6 +506,7 @@ async fn a_version_is_seen_only_by_those_who_see_its_type_and_the_document_now()
     let get_as = |version: i32| pb::GetDocumentRequest {
         name: filed.name.clone(),
         version,
+        ..Default::default()
     };
     assert_eq!(
         kiosk

@@ -297,6 +297,7 @@ pub async fn verify(clients: &Clients, name: &str, digests: &[String]) -> Result
     let mut documents = clients.documents.clone();
     let document = documents
         .get_document(pb::GetDocumentRequest {
+            view: pb::DocumentView::Full.into(),
             name: name.to_owned(),
             version: 0,
         })

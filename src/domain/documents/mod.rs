@@ -19,7 +19,8 @@ pub(super) mod versions;
 pub use declassification::{APPROVAL_LIFETIME, Declassification, DeclassificationRequest};
 pub use document::{
     BusinessProcess, ClientRequestId, Destruction, Document, DocumentCursor, DocumentFilter,
-    FilingHeader, SourceSystem, Title, Visibility, WorkOrderNumber,
+    DocumentView, FilingHeader, MAX_BATCH_DOCUMENTS, SourceSystem, Title, Visibility,
+    WorkOrderNumber,
 };
 pub use filing::{Filing, FilingPart};
 pub use filing_buffer::FilingBuffer;

@@ -134,6 +134,10 @@ impl Document {
             title: changes.title.clone().unwrap_or_else(|| self.title.clone()),
             version: self.version + 1,
             current_version: self.version + 1,
+            page_count: pages.as_ref().map_or(self.page_count, |p| p.len() as u32),
+            size_bytes: pages.as_ref().map_or(self.size_bytes, |p| {
+                p.iter().map(|page| page.size_bytes).sum()
+            }),
             pages: pages.unwrap_or_else(|| self.pages.clone()),
             version_created_at: at,
             confidentiality,
@@ -414,6 +418,8 @@ mod tests {
             client_request_id: ClientRequestId::parse("r-1").unwrap(),
             version: 1,
             pages: vec![page(1, 1), page(2, 2)],
+            page_count: 2,
+            size_bytes: 20,
             filed_at,
             original_at: filed_at,
             legacy_reference: None,

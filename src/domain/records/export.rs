@@ -291,6 +291,7 @@ impl Archive {
                     grant,
                     &account,
                     filter,
+                    crate::domain::DocumentView::Full,
                     PageRequest {
                         size: EXPORT_BATCH,
                         after,

@@ -3,9 +3,9 @@
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::domain::{
-    Actor, Archive, ClientRequestId, DocumentFilter, DocumentName, DocumentTypeCode, Error, Filing,
-    FilingHeader, FilingPart, PageRequest, Sha256Digest, SourceSystem, Title, WorkOrderNumber,
-    parse_customer_name,
+    Actor, Archive, ClientRequestId, Document, DocumentFilter, DocumentName, DocumentTypeCode,
+    DocumentView, Error, Filing, FilingHeader, FilingPart, PageRequest, Sha256Digest, SourceSystem,
+    Title, WorkOrderNumber, parse_customer_name,
 };
 use crate::grpc::convert::{
     document_to_proto, optional, parse_legacy_origin, parse_process, parse_timestamp,
@@ -53,11 +53,11 @@ impl pb::document_service_server::DocumentService for Documents {
         let filing = self.archive.file_document(&actor, header, parts).await?;
         if let Filing::New(document) = &filing {
             // Counted here, so a retry answered with the first filing is not counted twice.
-            crate::metrics::document_filed(document.pages.len() as u64, document.size_bytes());
+            crate::metrics::document_filed(document.pages.len() as u64, document.size_bytes);
             tracing::info!(
                 document = %document.name(),
                 pages = document.pages.len(),
-                bytes = document.size_bytes(),
+                bytes = document.size_bytes,
                 "document filed"
             );
         }
@@ -81,6 +81,7 @@ impl pb::document_service_server::DocumentService for Documents {
         let actor = actor(&request)?;
         let request = request.into_inner();
         let name = DocumentName::parse("name", &request.name)?;
+        let view = parse_view("view", request.view)?;
         let document = match parse_version("version", request.version)? {
             None => self.archive.document(&actor, &name).await?,
             Some(version) => {
@@ -89,7 +90,32 @@ impl pb::document_service_server::DocumentService for Documents {
                     .await?
             }
         };
-        Ok(Response::new(document_to_proto(&document)))
+        Ok(Response::new(document_in_view(&document, view)))
+    }
+
+    async fn batch_get_documents(
+        &self,
+        request: Request<pb::BatchGetDocumentsRequest>,
+    ) -> Result<Response<pb::BatchGetDocumentsResponse>, Status> {
+        let actor = actor(&request)?;
+        let request = request.into_inner();
+        let view = parse_view("view", request.view)?;
+        let names = request
+            .names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                DocumentName::parse("names", name)
+                    .map_err(|error| Error::invalid("names", format!("names[{i}]: {error}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let documents = self.archive.documents(&actor, &names).await?;
+        Ok(Response::new(pb::BatchGetDocumentsResponse {
+            documents: documents
+                .iter()
+                .map(|document| document_in_view(document, view))
+                .collect(),
+        }))
     }
 
     async fn correct_document(
@@ -136,17 +162,38 @@ impl pb::document_service_server::DocumentService for Documents {
             filed_before: parse_timestamp("filed_before", request.filed_before)?,
         }
         .validate()?;
+        let view = parse_view("view", request.view)?;
         let query = filter.describe(&account);
         let page_request = PageRequest::parse(request.page_size, &request.page_token, &query)?;
         let page = self
             .archive
-            .list_documents(&actor, &account, &filter, page_request)
+            .list_documents(&actor, &account, &filter, view, page_request)
             .await?;
         Ok(Response::new(pb::ListDocumentsResponse {
             next_page_token: page.next_page_token(&query),
             documents: page.items.iter().map(document_to_proto).collect(),
         }))
     }
+}
+
+fn parse_view(field: &'static str, view: i32) -> Result<DocumentView, Error> {
+    match pb::DocumentView::try_from(view) {
+        Ok(pb::DocumentView::Basic) => Ok(DocumentView::Basic),
+        Ok(pb::DocumentView::Full | pb::DocumentView::Unspecified) => Ok(DocumentView::Full),
+        Err(_) => Err(Error::invalid(
+            field,
+            format!("unknown view {view}: use DOCUMENT_VIEW_BASIC or DOCUMENT_VIEW_FULL"),
+        )),
+    }
+}
+
+/// The document as `view` shows it: the basic view leaves the pages out.
+fn document_in_view(document: &Document, view: DocumentView) -> pb::Document {
+    let mut message = document_to_proto(document);
+    if view == DocumentView::Basic {
+        message.pages.clear();
+    }
+    message
 }
 
 fn parse_header(header: pb::FilingHeader, actor: &Actor) -> Result<FilingHeader, Error> {

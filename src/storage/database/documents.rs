@@ -15,9 +15,9 @@ use super::codec::{
 use super::pages::insert_pages;
 use crate::domain::{
     AccountNumber, AuditEvent, ClientRequestId, Confidentiality, Destruction, DestructionListName,
-    Document, DocumentCursor, DocumentFilter, DocumentName, DocumentTypeCode, FilingHeader,
-    LegacyReference, LegacySystem, OrgUnitCode, PageInfo, SourceSystem, Title, VersionAuthor,
-    Visibility, WorkOrderNumber,
+    Document, DocumentCursor, DocumentFilter, DocumentName, DocumentTypeCode, DocumentView,
+    FilingHeader, LegacyReference, LegacySystem, OrgUnitCode, PageInfo, SourceSystem, Title,
+    VersionAuthor, Visibility, WorkOrderNumber,
 };
 use crate::storage::StorageError;
 
@@ -40,9 +40,20 @@ pub struct NewDocument<'a> {
 /// Selects the current versions of documents with their pages and the owning customer's org
 /// unit, followed by the given clauses: one statement, so a read costs one round trip.
 macro_rules! select_documents {
-    ($clauses:literal) => {
+    ($clauses:expr) => {
         // The file ends without a space or newline; this space joins it to the clauses.
         concat!(include_str!("sql/select_documents.sql"), " ", $clauses)
+    };
+}
+
+/// The same rows with empty page arrays, for the basic view: no page is read.
+macro_rules! select_document_summaries {
+    ($clauses:expr) => {
+        concat!(
+            include_str!("sql/select_document_summaries.sql"),
+            " ",
+            $clauses
+        )
     };
 }
 
@@ -102,6 +113,8 @@ pub(super) struct DocumentRow {
     business_process: String,
     work_order_number: String,
     title: String,
+    page_count: i32,
+    size_bytes: i64,
     confidentiality: i16,
     current_version: i32,
     customer_revision: i32,
@@ -131,6 +144,13 @@ impl DocumentRow {
             )?,
             version: number("version", self.version)?,
             pages,
+            page_count: number("page_count", self.page_count)?,
+            size_bytes: u64::try_from(self.size_bytes).map_err(|_| {
+                StorageError::Unexpected(anyhow::anyhow!(
+                    "column size_bytes holds {}",
+                    self.size_bytes
+                ))
+            })?,
             filed_at: self.filed_at,
             original_at: self.original_at,
             legacy_reference: self
@@ -221,8 +241,8 @@ impl Database {
         sqlx::query(
             "INSERT INTO document_versions (document_id, version, document_type,
                  business_process, work_order_number, title, created_at, author_system,
-                 author_person)
-             VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8)",
+                 author_person, page_count, size_bytes)
+             VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(new.id)
         .bind(header.document_type.as_str())
@@ -232,6 +252,8 @@ impl Database {
         .bind(filed_at)
         .bind(&new.author.system)
         .bind(&new.author.person)
+        .bind(new.pages.len() as i32)
+        .bind(new.pages.iter().map(|page| page.size_bytes).sum::<u64>() as i64)
         .execute(&mut *tx)
         .await?;
         insert_pages(&mut tx, new.id, 1, new.pages, new.uploads_began).await?;
@@ -249,6 +271,8 @@ impl Database {
             source_system: header.source_system.clone(),
             client_request_id: header.client_request_id.clone(),
             version: 1,
+            page_count: new.pages.len() as u32,
+            size_bytes: new.pages.iter().map(|page| page.size_bytes).sum(),
             pages: new.pages.to_vec(),
             filed_at,
             original_at,
@@ -311,11 +335,14 @@ impl Database {
         account: &AccountNumber,
         filter: &DocumentFilter,
         visibility: &Visibility,
+        view: DocumentView,
         after: Option<&DocumentCursor>,
         limit: usize,
     ) -> Result<(Vec<Document>, Option<OrgUnitCode>), StorageError> {
-        let rows: Vec<DocumentPagesRow> = sqlx::query_as(select_documents!(
-            "WHERE d.account_number = $1
+        // One filter, two selections: the basic view skips gathering each document's pages.
+        macro_rules! listing {
+            () => {
+                "WHERE d.account_number = $1
                AND d.destroyed_at IS NULL
                AND ($2::text IS NULL OR v.document_type = $2)
                AND ($3::text IS NULL OR v.business_process = $3)
@@ -327,25 +354,31 @@ impl Database {
                AND ($11::text[] IS NULL OR v.document_type = ANY($11))
              ORDER BY d.filed_at DESC, d.document_id DESC
              LIMIT $9"
-        ))
-        .bind(account.as_str())
-        .bind(filter.document_type.as_ref().map(DocumentTypeCode::as_str))
-        .bind(filter.business_process.map(encode))
-        .bind(
-            filter
-                .work_order_number
-                .as_ref()
-                .map(WorkOrderNumber::as_str),
-        )
-        .bind(filter.filed_after)
-        .bind(filter.filed_before)
-        .bind(after.map(|cursor| cursor.filed_at))
-        .bind(after.map(|cursor| cursor.id))
-        .bind(limit as i64)
-        .bind(visibility.clearance.level())
-        .bind(visibility.types.as_deref())
-        .fetch_all(&self.pool)
-        .await?;
+            };
+        }
+        let sql = match view {
+            DocumentView::Full => select_documents!(listing!()),
+            DocumentView::Basic => select_document_summaries!(listing!()),
+        };
+        let rows: Vec<DocumentPagesRow> = sqlx::query_as(sql)
+            .bind(account.as_str())
+            .bind(filter.document_type.as_ref().map(DocumentTypeCode::as_str))
+            .bind(filter.business_process.map(encode))
+            .bind(
+                filter
+                    .work_order_number
+                    .as_ref()
+                    .map(WorkOrderNumber::as_str),
+            )
+            .bind(filter.filed_after)
+            .bind(filter.filed_before)
+            .bind(after.map(|cursor| cursor.filed_at))
+            .bind(after.map(|cursor| cursor.id))
+            .bind(limit as i64)
+            .bind(visibility.clearance.level())
+            .bind(visibility.types.as_deref())
+            .fetch_all(&self.pool)
+            .await?;
         let mut org_unit = None;
         let documents = rows
             .into_iter()

@@ -125,8 +125,8 @@ impl Database {
         sqlx::query(
             "INSERT INTO document_versions (document_id, version, document_type,
                  business_process, work_order_number, title, created_at, author_system,
-                 author_person, reason)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                 author_person, reason, page_count, size_bytes)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(document.id)
         .bind(document.version as i32)
@@ -138,6 +138,8 @@ impl Database {
         .bind(&new.author.system)
         .bind(&new.author.person)
         .bind(new.reason)
+        .bind(document.page_count as i32)
+        .bind(document.size_bytes as i64)
         .execute(&mut *tx)
         .await?;
         insert_pages(
@@ -182,7 +184,8 @@ impl Database {
             "SELECT d.document_id, d.account_number, d.source_system, d.client_request_id,
                     d.filed_at, d.original_at, d.legacy_reference, d.legacy_system,
                     v.version, v.document_type, v.business_process,
-                    v.work_order_number, v.title, t.confidentiality, d.current_version,
+                    v.work_order_number, v.title, v.page_count, v.size_bytes,
+                    t.confidentiality, d.current_version,
                     d.customer_revision, v.created_at AS version_created_at, d.destroyed_at,
                     d.destruction_list_id
              FROM documents d
