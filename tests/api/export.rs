@@ -320,6 +320,10 @@ async fn a_masked_role_exports_masked_metadata_and_no_pages_it_may_not_read() {
         ],
         "metadata only"
     );
+    // Masked and without pages, the set cannot be re-imported as it was: no import manifest.
+    assert!(!bag.join("custodian-import.jsonl").exists());
+    let info = std::fs::read_to_string(bag.join("bag-info.txt")).unwrap();
+    assert!(info.contains("Custodian-Import-Manifest: none ("), "{info}");
     let valid = validate(&bag).await;
     assert!(
         valid.success,

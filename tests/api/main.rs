@@ -36,6 +36,7 @@ mod pages;
 mod peer_limits;
 mod reach_hardening;
 mod retention;
+mod round_trip;
 mod slow_reads;
 mod stalls;
 mod statement_timeouts;

@@ -54,7 +54,8 @@ pub struct ImportArgs {
     #[arg(long)]
     skip_invalid: bool,
     /// Where the error report (`errors.jsonl`), the journal of filed documents
-    /// (`filed.jsonl`) and `summary.json` go; default `<manifest>.report/` beside it.
+    /// (`filed.jsonl`) and `summary.json` go; default `<manifest>.report/` beside it, or for a
+    /// bag's `custodian-import.jsonl` `<bag>.import-report/` beside the bag.
     #[arg(long)]
     report_dir: Option<PathBuf>,
     /// Seconds between progress lines when not on a terminal.
@@ -79,11 +80,10 @@ impl ImportArgs {
             .parent()
             .map(Path::to_owned)
             .unwrap_or_else(|| PathBuf::from("."));
-        let report_dir = self.report_dir.clone().unwrap_or_else(|| {
-            let mut name = manifest.clone().into_os_string();
-            name.push(".report");
-            PathBuf::from(name)
-        });
+        let report_dir = self
+            .report_dir
+            .clone()
+            .unwrap_or_else(|| default_report_dir(&manifest, &base));
         std::fs::create_dir_all(&report_dir)
             .with_context(|| format!("cannot create {}", report_dir.display()))?;
         let types = match &self.type_map {
@@ -273,6 +273,27 @@ impl ImportArgs {
         }
         Ok(())
     }
+}
+
+/// `MANIFEST.report/` beside the manifest; for the import manifest of a BagIt bag,
+/// `BAG.import-report/` beside the bag, since a bag is evidence and is never written into (and
+/// may be on read-only media).
+fn default_report_dir(manifest: &Path, base: &Path) -> PathBuf {
+    let bag = if base.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        base
+    };
+    if bag.join("bagit.txt").is_file()
+        && let Ok(bag) = std::fs::canonicalize(bag)
+    {
+        let mut name = bag.into_os_string();
+        name.push(".import-report");
+        return PathBuf::from(name);
+    }
+    let mut name = manifest.to_owned().into_os_string();
+    name.push(".report");
+    PathBuf::from(name)
 }
 
 /// The manifest's lines, numbered from 1.

@@ -12,7 +12,7 @@ use crate::domain::masking::present_customer;
 
 use crate::domain::{
     AccountNumber, Actor, Archive, AuditEvent, Customer, Document, DocumentCursor, DocumentFilter,
-    DocumentName, Error, OrgUnitCode, PageRequest, Permission, Resource,
+    DocumentName, Error, OrgUnitCode, PageRequest, Permission, PersonalData, Resource,
 };
 
 /// The most documents an explicit list may name; larger sets are an account or an org unit.
@@ -136,6 +136,8 @@ pub struct Export {
     pub purpose: ExportPurpose,
     /// Whether the exporter may read pages; a role without `read-pages` exports metadata only.
     pub pages_readable: bool,
+    /// Whether the exporter sees personal data masked, and so gets masked customer records.
+    pub personal_data_masked: bool,
     pub items: BoxStream<'static, Result<ExportItem, Error>>,
 }
 
@@ -164,7 +166,10 @@ impl Archive {
         let checked = policy.grant(actor).and_then(|grant| {
             grant.require(Permission::ExportRecords)?;
             grant.require(Permission::ReadDocuments)?;
-            Ok(grant.allows(Permission::ReadPages))
+            Ok((
+                grant.allows(Permission::ReadPages),
+                grant.personal_data() == PersonalData::Masked,
+            ))
         });
         let outcome = match &checked {
             Ok(_) => "ok",
@@ -173,7 +178,7 @@ impl Archive {
         let event = AuditEvent::new(actor, "ExportDocuments", resource.clone(), outcome)
             .with_details(details.clone());
         self.audit.record(event).await;
-        let pages_readable = checked?;
+        let (pages_readable, personal_data_masked) = checked?;
 
         let (sender, receiver) = tokio::sync::mpsc::channel(EXPORT_QUEUE);
         let archive = self.clone();
@@ -197,6 +202,7 @@ impl Archive {
             set: description,
             purpose,
             pages_readable,
+            personal_data_masked,
             items: Box::pin(ReceiverStream::new(receiver)),
         })
     }
