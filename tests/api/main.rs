@@ -28,6 +28,7 @@ mod fixity;
 mod health;
 mod heavy_work;
 mod import;
+mod import_csv;
 mod limits;
 mod listing;
 mod masking;
