@@ -124,23 +124,16 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
         }) => started,
         _ => bail!("the server did not start the export"),
     };
-    let root = args.output.clone();
-    tokio::fs::create_dir_all(root.join("data")).await?;
-    let withheld = import_manifest::withheld_because(&started);
-    let import = match withheld {
-        None => Some(ImportManifest::create(&root.join(import_manifest::FILE_NAME)).await?),
-        Some(_) => None,
-    };
-    let mut bag = Bag {
-        root: root.clone(),
-        manifest: Manifest::create(&root.join("manifest-sha256.txt")).await?,
-        import,
-        tally: Tally::default(),
-        pages: PageServiceClient::new(channel.clone()),
-        documents: DocumentServiceClient::new(channel.clone()),
-        retention: RetentionServiceClient::new(channel),
-        pages_readable: started.pages_readable,
-    };
+    // The bag is written under a name that says it is incomplete and takes its own name only
+    // once whole: a failure removes it, and a killed export leaves `….partial` without its tag
+    // files, which no validator accepts.
+    let partial = partial_path(&args.output);
+    if tokio::fs::try_exists(&partial).await? {
+        bail!(
+            "{} exists: an earlier export of this name did not finish; remove it first",
+            partial.display()
+        );
+    }
     eprintln!(
         "export {} of {} ({})",
         started.name,
@@ -152,6 +145,57 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
         }
     );
     let began = Instant::now();
+    let written = write_bag(&partial, &started, &channel, &mut stream, began).await;
+    let tally = match written {
+        Ok(tally) => tally,
+        Err(error) => {
+            let _ = tokio::fs::remove_dir_all(&partial).await;
+            return Err(error.context("the export failed; nothing was left at the output"));
+        }
+    };
+    tokio::fs::rename(&partial, &args.output)
+        .await
+        .with_context(|| format!("cannot rename {} to its name", partial.display()))?;
+    println!(
+        "exported {} to {}: {}",
+        started.name,
+        args.output.display(),
+        tally.line(began.elapsed())
+    );
+    Ok(())
+}
+
+/// `OUTPUT.partial`, beside the output.
+fn partial_path(output: &Path) -> PathBuf {
+    let mut name = output.as_os_str().to_owned();
+    name.push(".partial");
+    PathBuf::from(name)
+}
+
+/// Writes the whole bag into `root` from the export's stream.
+async fn write_bag(
+    root: &Path,
+    started: &pb::ExportStarted,
+    channel: &Authorized,
+    stream: &mut tonic::Streaming<pb::ExportDocumentsResponse>,
+    began: Instant,
+) -> anyhow::Result<Tally> {
+    tokio::fs::create_dir_all(root.join("data")).await?;
+    let withheld = import_manifest::withheld_because(started);
+    let import = match withheld {
+        None => Some(ImportManifest::create(&root.join(import_manifest::FILE_NAME)).await?),
+        Some(_) => None,
+    };
+    let mut bag = Bag {
+        root: root.to_owned(),
+        manifest: Manifest::create(&root.join("manifest-sha256.txt")).await?,
+        import,
+        tally: Tally::default(),
+        pages: PageServiceClient::new(channel.clone()),
+        documents: DocumentServiceClient::new(channel.clone()),
+        retention: RetentionServiceClient::new(channel.clone()),
+        pages_readable: started.pages_readable,
+    };
     let mut last_report = Instant::now();
     while let Some(message) = stream.message().await? {
         match message.item {
@@ -167,14 +211,7 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
     if let Some(reason) = withheld {
         eprintln!("no import manifest in the bag: {reason}");
     }
-    let tally = bag.finish(&started).await?;
-    println!(
-        "exported {} to {}: {}",
-        started.name,
-        root.display(),
-        tally.line(began.elapsed())
-    );
-    Ok(())
+    bag.finish(started).await
 }
 
 impl Tally {

@@ -163,7 +163,7 @@ impl Archive {
             "set": description,
         });
         let policy = self.policy();
-        let checked = policy.grant(actor).and_then(|grant| {
+        let mut checked = policy.grant(actor).and_then(|grant| {
             grant.require(Permission::ExportRecords)?;
             grant.require(Permission::ReadDocuments)?;
             Ok((
@@ -171,6 +171,15 @@ impl Archive {
                 grant.personal_data() == PersonalData::Masked,
             ))
         });
+        // An explicit list is read whole before the export starts: a name the exporter cannot
+        // see fails the call before anything is sent, so no half-written package is left.
+        let mut listed = None;
+        if let (Ok(_), ExportSet::Documents(names)) = (&checked, &set) {
+            match self.resolve_list(&policy, actor, names).await {
+                Ok(documents) => listed = Some(documents),
+                Err(error) => checked = Err(error),
+            }
+        }
         let outcome = match &checked {
             Ok(_) => "ok",
             Err(error) => error.code_name(),
@@ -184,8 +193,11 @@ impl Archive {
         let archive = self.clone();
         let actor = actor.clone();
         tokio::spawn(async move {
-            let listed = archive.list_export(&policy, &actor, set, &sender).await;
-            if let Err(error) = listed {
+            let streamed = match listed {
+                Some(documents) => archive.send_list(&policy, &actor, documents, &sender).await,
+                None => archive.list_export(&policy, &actor, set, &sender).await,
+            };
+            if let Err(error) = streamed {
                 // The act began well and ended badly: the trail says so.
                 let event = AuditEvent::new(&actor, "ExportDocuments", resource, error.code_name())
                     .with_details(serde_json::json!({
@@ -216,7 +228,6 @@ impl Archive {
         sender: &tokio::sync::mpsc::Sender<Result<ExportItem, Error>>,
     ) -> Result<(), Error> {
         let grant = policy.grant(actor)?;
-        let send = |item| async move { sender.send(Ok(item)).await.is_ok() };
         match set {
             ExportSet::Account(account) => {
                 let customer = self.reachable_customer(&grant, &account).await?;
@@ -251,24 +262,62 @@ impl Archive {
                     }
                 }
             }
-            ExportSet::Documents(mut names) => {
-                // Grouped by account, so each account's record comes once, before its documents.
-                names.sort_by(|a, b| a.account.as_str().cmp(b.account.as_str()));
-                let mut current: Option<AccountNumber> = None;
-                for name in names {
-                    if current.as_ref() != Some(&name.account) {
-                        let customer = self.reachable_customer(&grant, &name.account).await?;
-                        let customer = present_customer(customer, &grant);
-                        if !send(ExportItem::Customer(Box::new(customer))).await {
-                            return Ok(());
-                        }
-                        current = Some(name.account.clone());
-                    }
-                    let document = self.visible_document(&grant, &name).await?;
-                    if !send(ExportItem::Document(Box::new(document))).await {
-                        return Ok(());
-                    }
+            ExportSet::Documents(names) => {
+                let documents = self.resolve_list(policy, actor, &names).await?;
+                return self.send_list(policy, actor, documents, sender).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads every document of an explicit list as the exporter may see it, grouped by
+    /// account (each account's record then comes once, before its documents). At most
+    /// [`MAX_EXPORT_DOCUMENTS`] metadata records are held: the list's own bound.
+    async fn resolve_list(
+        &self,
+        policy: &crate::domain::Policy,
+        actor: &Actor,
+        names: &[DocumentName],
+    ) -> Result<Vec<Document>, Error> {
+        let grant = policy.grant(actor)?;
+        let mut names = names.to_vec();
+        names.sort_by(|a, b| a.account.as_str().cmp(b.account.as_str()));
+        let mut documents = Vec::with_capacity(names.len());
+        for name in &names {
+            documents.push(self.visible_document(&grant, name).await?);
+        }
+        Ok(documents)
+    }
+
+    /// Sends the resolved documents of a list, each account's record before its documents.
+    async fn send_list(
+        &self,
+        policy: &crate::domain::Policy,
+        actor: &Actor,
+        documents: Vec<Document>,
+        sender: &tokio::sync::mpsc::Sender<Result<ExportItem, Error>>,
+    ) -> Result<(), Error> {
+        let grant = policy.grant(actor)?;
+        let mut current: Option<AccountNumber> = None;
+        for document in documents {
+            if current.as_ref() != Some(&document.account) {
+                let customer = self.reachable_customer(&grant, &document.account).await?;
+                let customer = present_customer(customer, &grant);
+                if sender
+                    .send(Ok(ExportItem::Customer(Box::new(customer))))
+                    .await
+                    .is_err()
+                {
+                    return Ok(());
                 }
+                current = Some(document.account.clone());
+            }
+            if sender
+                .send(Ok(ExportItem::Document(Box::new(document))))
+                .await
+                .is_err()
+            {
+                return Ok(());
             }
         }
         Ok(())
