@@ -432,7 +432,7 @@ async fn an_export_that_fails_part_way_leaves_nothing_at_its_output() {
     let lost = jpeg_page(3_000, 7);
     // Listed newest first: the document with the lost page comes last, after the other's
     // files are written.
-    file_pages(&mut app, ACCOUNT, "notice", &[lost.clone()]).await;
+    file_pages(&mut app, ACCOUNT, "notice", std::slice::from_ref(&lost)).await;
     tokio::time::sleep(Duration::from_millis(5)).await;
     file_pages(
         &mut app,
