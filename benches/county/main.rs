@@ -23,6 +23,7 @@ mod report;
 mod server;
 mod storage;
 mod targets;
+mod transfer;
 mod workloads;
 
 use std::path::PathBuf;
@@ -51,7 +52,7 @@ enum Command {
         seed: u64,
     },
     /// Runs the workloads and prints the table.
-    Run(workloads::RunArgs),
+    Run(Box<workloads::RunArgs>),
     /// Deletes every object below the benchmark's prefix except the generated page images
     /// (what an interrupted run may have left behind).
     Clean {
@@ -103,7 +104,7 @@ async fn main() -> anyhow::Result<()> {
     let args = std::env::args().filter(|arg| arg != "--bench");
     match Cli::parse_from(args).command {
         Command::Generate { preset, seed } => generate(preset, seed).await,
-        Command::Run(args) => workloads::run(args).await,
+        Command::Run(args) => workloads::run(*args).await,
         Command::Clean { seed } => {
             let removed = objects::clean(&object_store()?, &objects::PagePool::new(seed)).await?;
             println!("removed {removed} objects");

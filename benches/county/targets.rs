@@ -206,12 +206,17 @@ impl Cleanup {
 }
 
 fn mint_token(key: &std::path::Path, issuer: &str) -> anyhow::Result<String> {
+    mint_token_as(key, issuer, "province-custodian")
+}
+
+/// A token of the archive-desk system in `role` for province 12.
+pub fn mint_token_as(key: &std::path::Path, issuer: &str, role: &str) -> anyhow::Result<String> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs();
     let claims = serde_json::json!({
         "iss": issuer, "aud": "custodian", "sub": "bench-county",
-        "client_id": "archive-desk", "role": "province-custodian", "org_unit": "12",
+        "client_id": "archive-desk", "role": role, "org_unit": "12",
         "iat": now, "nbf": now, "exp": now + 6 * 3600,
     });
     let key = jsonwebtoken::EncodingKey::from_ed_pem(&std::fs::read(key)?)?;

@@ -56,7 +56,14 @@ pub struct RunArgs {
     pub concurrency: usize,
     #[arg(long, default_value_t = 4)]
     pub connections: usize,
-    /// Only these workload groups: metadata, read-page, file, large, mixed.
+    /// Documents per round of the import workload (and of its plain FileDocument limit).
+    #[arg(long, default_value_t = 1000)]
+    pub import_documents: u64,
+    /// Lines of the manifest whose importer RSS the import-rss group follows.
+    #[arg(long, default_value_t = 20_000)]
+    pub import_rss_documents: u64,
+    /// Only these workload groups: metadata, read-page, file, import, import-rss, export,
+    /// large, mixed.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// The key tokens are signed with (Ed25519 PEM), for a server started elsewhere.
@@ -256,6 +263,44 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             pages_per_second,
             "pages/s",
             Some(0.80),
+        );
+    }
+
+    if wants("import") {
+        crate::transfer::import_rounds(
+            &args,
+            &launch.binary,
+            &main,
+            &run_id,
+            &mut series,
+            &cleanup,
+        )
+        .await?;
+        cleanup.run(&store).await;
+        let pages_per_second = |r: &Round| r.per_second() * crate::transfer::PAGES as f64;
+        table.ratio(
+            &series,
+            "import 3×20 KiB vs plain FileDocument, same concurrency",
+            ("import 3×20 KiB", "FileDocument 3×20 KiB"),
+            pages_per_second,
+            "pages/s",
+            Some(0.80),
+        );
+    }
+    // Not in the default run: it takes as long as its manifest (`--import-rss-documents`).
+    if args.only.iter().any(|g| g == "import-rss") {
+        crate::transfer::import_rss(&args, &launch.binary, &main, &run_id, &cleanup).await?;
+        cleanup.run(&store).await;
+    }
+    if wants("export") {
+        crate::transfer::export_rounds(&args, &launch.binary, &main, &mut series).await?;
+        table.ratio(
+            &series,
+            "export of 500 documents vs direct GET 200 KiB",
+            ("export 500 documents", "direct GET 200 KiB"),
+            Round::mb_per_second,
+            "MB/s",
+            None,
         );
     }
 

@@ -65,8 +65,9 @@ pub(super) fn required<T>(
     parse(text).map_err(|reason| Error::invalid(field, reason))
 }
 
-/// Parses a business process; `None` when unspecified.
-pub(super) fn parse_process(
+/// Parses a business process; `None` when unspecified. Also the CLI's, to name an exported
+/// document's process in an import manifest.
+pub(crate) fn parse_process(
     field: &'static str,
     value: i32,
 ) -> Result<Option<BusinessProcess>, Error> {

@@ -320,6 +320,10 @@ async fn a_masked_role_exports_masked_metadata_and_no_pages_it_may_not_read() {
         ],
         "metadata only"
     );
+    // Masked and without pages, the set cannot be re-imported as it was: no import manifest.
+    assert!(!bag.join("custodian-import.jsonl").exists());
+    let info = std::fs::read_to_string(bag.join("bag-info.txt")).unwrap();
+    assert!(info.contains("Custodian-Import-Manifest: none ("), "{info}");
     let valid = validate(&bag).await;
     assert!(
         valid.success,
@@ -407,4 +411,56 @@ async fn archives_out_of_reach_never_appear_in_an_export() {
     .await;
     assert!(!ran.success);
     assert!(ran.stderr.contains("not found"), "{}", ran.stderr);
+    // The list is read whole before the export starts: nothing was written at all.
+    assert!(!listed_bag.exists(), "no half-written bag");
+    assert!(!partial(&listed_bag).exists());
+}
+
+/// Where `custodian export` writes a bag until it is whole.
+fn partial(bag: &Path) -> PathBuf {
+    let mut name = bag.as_os_str().to_owned();
+    name.push(".partial");
+    PathBuf::from(name)
+}
+
+#[tokio::test]
+async fn an_export_that_fails_part_way_leaves_nothing_at_its_output() {
+    use object_store::ObjectStoreExt as _;
+
+    let mut app = spawn_app().await;
+    open_with_personal_data(&mut app, ACCOUNT, "120101").await;
+    let lost = jpeg_page(3_000, 7);
+    // Listed newest first: the document with the lost page comes last, after the other's
+    // files are written.
+    file_pages(&mut app, ACCOUNT, "notice", std::slice::from_ref(&lost)).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    file_pages(
+        &mut app,
+        ACCOUNT,
+        "application-form",
+        &[jpeg_page(3_000, 8)],
+    )
+    .await;
+    let hex = sha256_hex(&lost);
+    let key = object_store::path::Path::from(format!("pages/sha256/{}/{hex}", &hex[..2]));
+    app.objects.delete(&key).await.unwrap();
+
+    let (_guard, bag) = bag_dir("bag");
+    let ran = export(&app, &Token::custodian(), &["--account", ACCOUNT], &bag).await;
+    assert!(!ran.success, "{}", ran.stdout);
+    assert!(
+        ran.stderr.contains("nothing was left at the output"),
+        "{}",
+        ran.stderr
+    );
+    assert!(!bag.exists(), "no half-written bag");
+    assert!(!partial(&bag).exists(), "the partial bag is removed");
+
+    // A partial bag of an earlier, killed export is never taken for a bag: the next export of
+    // the name refuses to start until it is removed.
+    std::fs::create_dir_all(partial(&bag).join("data")).unwrap();
+    let ran = export(&app, &Token::custodian(), &["--account", ACCOUNT], &bag).await;
+    assert!(!ran.success);
+    assert!(ran.stderr.contains("did not finish"), "{}", ran.stderr);
+    assert!(!validate(&partial(&bag)).await.success);
 }

@@ -11,9 +11,10 @@ use prost_types::Timestamp;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
+use super::customer_fields::customer;
 use crate::domain::{
-    AccountNumber, BusinessProcess, CustomerDisplayName, LegacyReference, LegacySystem, MediaType,
-    OrgUnitCode, PersonalText, Sha256Digest, Title, WorkOrderNumber, parse_id_number, parse_phone,
+    AccountNumber, BusinessProcess, LegacyReference, LegacySystem, MediaType, Sha256Digest, Title,
+    WorkOrderNumber,
 };
 use crate::grpc::convert::process_to_proto;
 use crate::proto::v1 as pb;
@@ -24,51 +25,51 @@ pub const ERRORS_FIELD: &str = "import_errors";
 /// One line of the manifest as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Line {
-    account_number: String,
+pub(super) struct Line {
+    pub(super) account_number: String,
     /// The account's fields, for accounts not yet in Custodian.
     #[serde(default)]
-    customer: Option<CustomerFields>,
+    pub(super) customer: Option<CustomerFields>,
     /// A catalog code, or a legacy code of the type map.
-    document_type: String,
-    business_process: String,
+    pub(super) document_type: String,
+    pub(super) business_process: String,
     #[serde(default)]
-    work_order: String,
-    title: String,
+    pub(super) work_order: String,
+    pub(super) title: String,
     /// `YYYY-MM-DD` (midnight, China Standard Time) or RFC 3339.
-    original_date: String,
+    pub(super) original_date: String,
     #[serde(default)]
-    reference_number: String,
-    legacy_system: String,
-    pages: Vec<PageEntry>,
+    pub(super) reference_number: String,
+    pub(super) legacy_system: String,
+    pub(super) pages: Vec<PageEntry>,
     #[serde(default, rename = "import_errors")]
-    _errors: serde_json::Value,
+    pub(super) _errors: serde_json::Value,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CustomerFields {
-    display_name: String,
-    customer_class: String,
-    org_unit_code: String,
+pub(super) struct CustomerFields {
+    pub(super) display_name: String,
+    pub(super) customer_class: String,
+    pub(super) org_unit_code: String,
     #[serde(default)]
-    status: Option<String>,
+    pub(super) status: Option<String>,
     #[serde(default)]
-    open_date: Option<String>,
+    pub(super) open_date: Option<String>,
     #[serde(default)]
-    close_date: Option<String>,
+    pub(super) close_date: Option<String>,
     #[serde(default)]
-    id_number: Option<String>,
+    pub(super) id_number: Option<String>,
     #[serde(default)]
-    phone: Option<String>,
+    pub(super) phone: Option<String>,
     #[serde(default)]
-    address: Option<String>,
+    pub(super) address: Option<String>,
 }
 
 /// A page: its path relative to the manifest, or that and its SHA-256.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-enum PageEntry {
+pub(super) enum PageEntry {
     Path(String),
     Full {
         path: String,
@@ -130,9 +131,13 @@ pub struct Checker {
 
 impl Checker {
     /// Checks one line, reading the first bytes of each page; every problem is returned.
+    #[cfg(test)]
     pub fn check(&self, text: &str) -> Result<Prepared, Vec<String>> {
-        let line: Line = serde_json::from_str(text)
-            .map_err(|error| vec![format!("not a manifest line: {error}")])?;
+        self.check_line(parse_json_line(text)?)
+    }
+
+    /// Checks one line as read from either format.
+    pub fn check_line(&self, line: Line) -> Result<Prepared, Vec<String>> {
         let mut problems = Vec::new();
         let mut note = |field: &str, reason: String| problems.push(format!("{field}: {reason}"));
 
@@ -256,101 +261,9 @@ impl Checker {
     }
 }
 
-/// The customer to open when the account is not in Custodian yet.
-fn customer(
-    account: &str,
-    fields: &CustomerFields,
-    note: &mut impl FnMut(&str, String),
-) -> pb::Customer {
-    let mut check = |field: &str, result: Result<(), String>| {
-        if let Err(reason) = result {
-            note(field, reason);
-        }
-    };
-    check(
-        "customer.display_name",
-        CustomerDisplayName::parse(&fields.display_name).map(drop),
-    );
-    check(
-        "customer.org_unit_code",
-        OrgUnitCode::parse(&fields.org_unit_code).map(drop),
-    );
-    let class = match fields.customer_class.as_str() {
-        "residential" => pb::CustomerClass::Residential,
-        "non_residential" => pb::CustomerClass::NonResidential,
-        other => {
-            check(
-                "customer.customer_class",
-                Err(format!("{other:?} is not residential or non_residential")),
-            );
-            pb::CustomerClass::Unspecified
-        }
-    };
-    let status = match fields.status.as_deref() {
-        None | Some("active") => pb::CustomerStatus::Active,
-        Some("closed") => pb::CustomerStatus::Closed,
-        Some(other) => {
-            check(
-                "customer.status",
-                Err(format!("{other:?} is not active or closed")),
-            );
-            pb::CustomerStatus::Unspecified
-        }
-    };
-    let mut date = |field: &str, text: &Option<String>| match text.as_deref().map(parse_date) {
-        None => None,
-        Some(Ok(time)) => Some(timestamp(time)),
-        Some(Err(reason)) => {
-            check(field, Err(reason));
-            None
-        }
-    };
-    let open_time = date("customer.open_date", &fields.open_date);
-    let close_time = date("customer.close_date", &fields.close_date);
-    if close_time.is_some() && status != pb::CustomerStatus::Closed {
-        check(
-            "customer.close_date",
-            Err("is given but status is not closed".into()),
-        );
-    }
-    let personal = |field: &str,
-                    text: &Option<String>,
-                    parse: fn(&str) -> Result<PersonalText, String>,
-                    check: &mut dyn FnMut(&str, Result<(), String>)| {
-        match text.as_deref().filter(|text| !text.trim().is_empty()) {
-            None => String::new(),
-            Some(text) => match parse(text) {
-                Ok(value) => value.as_str().to_owned(),
-                Err(reason) => {
-                    check(field, Err(reason));
-                    String::new()
-                }
-            },
-        }
-    };
-    pb::Customer {
-        account_number: account.to_owned(),
-        display_name: fields.display_name.clone(),
-        customer_class: class.into(),
-        org_unit_code: fields.org_unit_code.clone(),
-        status: status.into(),
-        id_number: personal(
-            "customer.id_number",
-            &fields.id_number,
-            parse_id_number,
-            &mut check,
-        ),
-        phone: personal("customer.phone", &fields.phone, parse_phone, &mut check),
-        address: personal(
-            "customer.address",
-            &fields.address,
-            PersonalText::parse,
-            &mut check,
-        ),
-        open_time,
-        close_time,
-        ..Default::default()
-    }
+/// Reads a JSON Lines manifest line.
+pub(super) fn parse_json_line(text: &str) -> Result<Line, Vec<String>> {
+    serde_json::from_str(text).map_err(|error| vec![format!("not a manifest line: {error}")])
 }
 
 /// `YYYY-MM-DD` is midnight in China Standard Time (UTC+8), where the legacy archives were
@@ -406,7 +319,7 @@ pub fn request_id(identity: &[u8; 32]) -> String {
     format!("import-{}", hex::encode(&identity[..16]))
 }
 
-fn timestamp(time: DateTime<Utc>) -> Timestamp {
+pub(super) fn timestamp(time: DateTime<Utc>) -> Timestamp {
     Timestamp {
         seconds: time.timestamp(),
         nanos: time.timestamp_subsec_nanos() as i32,

@@ -7,12 +7,15 @@
 //! line's request id comes from its identity, so a rerun after an interruption files only
 //! what is missing.
 
+mod csv_manifest;
+mod customer_fields;
 mod filing;
 mod manifest;
 mod report;
+mod source;
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead as _, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -26,6 +29,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use self::filing::{Clients, KnownAccounts, Outcome};
 use self::manifest::{Checker, Prepared, TypeMap};
 use self::report::{Counts, ErrorReport, Progress};
+use self::source::{ManifestFile, Raw};
 use crate::cli::client::Connection;
 use crate::proto::v1 as pb;
 use crate::proto::v1::customer_service_client::CustomerServiceClient;
@@ -36,8 +40,8 @@ use crate::proto::v1::document_type_service_client::DocumentTypeServiceClient;
 pub struct ImportArgs {
     #[command(flatten)]
     connection: Connection,
-    /// The manifest: JSON Lines, one document a line (see the README); page paths are
-    /// relative to its folder.
+    /// The manifest: JSON Lines, one document a line, or CSV with a header row when its name
+    /// ends in `.csv` (see the README); page paths are relative to its folder.
     manifest: PathBuf,
     /// Check the whole manifest and print the report; file nothing.
     #[arg(long)]
@@ -54,7 +58,8 @@ pub struct ImportArgs {
     #[arg(long)]
     skip_invalid: bool,
     /// Where the error report (`errors.jsonl`), the journal of filed documents
-    /// (`filed.jsonl`) and `summary.json` go; default `<manifest>.report/` beside it.
+    /// (`filed.jsonl`) and `summary.json` go; default `<manifest>.report/` beside it, or for a
+    /// bag's `custodian-import.jsonl` `<bag>.import-report/` beside the bag.
     #[arg(long)]
     report_dir: Option<PathBuf>,
     /// Seconds between progress lines when not on a terminal.
@@ -79,11 +84,10 @@ impl ImportArgs {
             .parent()
             .map(Path::to_owned)
             .unwrap_or_else(|| PathBuf::from("."));
-        let report_dir = self.report_dir.clone().unwrap_or_else(|| {
-            let mut name = manifest.clone().into_os_string();
-            name.push(".report");
-            PathBuf::from(name)
-        });
+        let report_dir = self
+            .report_dir
+            .clone()
+            .unwrap_or_else(|| default_report_dir(&manifest, &base));
         std::fs::create_dir_all(&report_dir)
             .with_context(|| format!("cannot create {}", report_dir.display()))?;
         let types = match &self.type_map {
@@ -105,10 +109,14 @@ impl ImportArgs {
             types,
             catalog,
         });
-        let errors = Arc::new(ErrorReport::create(&report_dir.join("errors.jsonl"))?);
+        let file = ManifestFile::open(&manifest)?;
+        let errors = Arc::new(ErrorReport::create(
+            &report_dir.join(file.errors_file()),
+            file.csv(),
+        )?);
 
         let checked = {
-            let (checker, errors, manifest) = (checker.clone(), errors.clone(), manifest.clone());
+            let (checker, errors, manifest) = (checker.clone(), errors.clone(), file.clone());
             tokio::task::spawn_blocking(move || check_manifest(&manifest, &checker, &errors))
                 .await??
         };
@@ -160,20 +168,23 @@ impl ImportArgs {
 
         // The reader thread checks each line again (the files may have changed) and hands
         // them over a bounded channel: at most a few lines per job wait in memory.
-        let (sender, receiver) = tokio::sync::mpsc::channel::<(u64, String, Prepared)>(jobs * 2);
+        let (sender, receiver) = tokio::sync::mpsc::channel::<(u64, Raw, Prepared)>(jobs * 2);
         let reader = {
-            let (checker, manifest) = (checker.clone(), manifest.clone());
+            let (checker, manifest) = (checker.clone(), file.clone());
             let invalid = checked.invalid;
             tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-                for (number, text) in manifest_lines(&manifest)? {
-                    let text = text?;
-                    if text.trim().is_empty() || invalid.contains(&number) {
+                for record in manifest.records()? {
+                    let record = record?;
+                    if invalid.contains(&record.number) {
                         continue;
                     }
-                    // A line that became invalid since the check is reported by the filer.
-                    let prepared = checker.check(&text);
+                    // The files may have changed since the check; a line that became invalid
+                    // is left out here and found missing by the verification's count.
+                    let prepared = record.line.and_then(|line| checker.check_line(line));
                     if let Ok(prepared) = prepared
-                        && sender.blocking_send((number, text, prepared)).is_err()
+                        && sender
+                            .blocking_send((record.number, record.raw, prepared))
+                            .is_err()
                     {
                         break;
                     }
@@ -275,18 +286,30 @@ impl ImportArgs {
     }
 }
 
-/// The manifest's lines, numbered from 1.
-fn manifest_lines(
-    manifest: &Path,
-) -> anyhow::Result<impl Iterator<Item = (u64, std::io::Result<String>)>> {
-    let file = std::fs::File::open(manifest)
-        .with_context(|| format!("cannot open {}", manifest.display()))?;
-    Ok((1..).zip(std::io::BufReader::new(file).lines()))
+/// `MANIFEST.report/` beside the manifest; for the import manifest of a BagIt bag,
+/// `BAG.import-report/` beside the bag, since a bag is evidence and is never written into (and
+/// may be on read-only media).
+fn default_report_dir(manifest: &Path, base: &Path) -> PathBuf {
+    let bag = if base.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        base
+    };
+    if bag.join("bagit.txt").is_file()
+        && let Ok(bag) = std::fs::canonicalize(bag)
+    {
+        let mut name = bag.into_os_string();
+        name.push(".import-report");
+        return PathBuf::from(name);
+    }
+    let mut name = manifest.to_owned().into_os_string();
+    name.push(".report");
+    PathBuf::from(name)
 }
 
 /// Checks every line, writes each invalid one to the error report, and counts the valid.
 fn check_manifest(
-    manifest: &Path,
+    manifest: &ManifestFile,
     checker: &Checker,
     errors: &ErrorReport,
 ) -> anyhow::Result<Checked> {
@@ -300,13 +323,11 @@ fn check_manifest(
     // The first line of each identity (16 bytes of its hash): a second is a duplicate.
     let mut seen: HashMap<[u8; 16], u64> = HashMap::new();
     let mut shown = 0;
-    for (number, text) in manifest_lines(manifest)? {
-        let text = text.with_context(|| format!("cannot read line {number}"))?;
-        checked.lines = number;
-        if text.trim().is_empty() {
-            continue;
-        }
-        let outcome = checker.check(&text).and_then(|prepared| {
+    for record in manifest.records()? {
+        let record = record?;
+        let number = record.number;
+        checked.lines += 1;
+        let outcome = record.line.and_then(|line| checker.check_line(line)).and_then(|prepared| {
             let key: [u8; 16] = prepared.identity[..16].try_into().expect("16 bytes");
             match seen.insert(key, number) {
                 Some(first) => {
@@ -331,7 +352,7 @@ fn check_manifest(
                     }
                     shown += 1;
                 }
-                errors.add(number, &text, &reasons);
+                errors.add(number, &record.raw, &reasons);
                 checked.invalid.insert(number);
             }
         }

@@ -9,7 +9,11 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use csv::StringRecord;
+
+use super::csv_manifest::Columns;
 use super::manifest::ERRORS_FIELD;
+use super::source::Raw;
 
 /// Counters shared by the workers.
 #[derive(Default)]
@@ -109,42 +113,69 @@ impl Progress {
     }
 }
 
-/// The failed lines, each the line as it was with its problems in `import_errors`: fix them
-/// and feed the file back as a manifest.
+/// The failed lines, each the line as it was with its problems in `import_errors` (a field of
+/// the JSON object, or the last column of a CSV row): fix them and feed the file back as a
+/// manifest.
 pub struct ErrorReport {
     path: PathBuf,
-    file: Mutex<std::io::BufWriter<std::fs::File>>,
+    sink: Mutex<Sink>,
     count: AtomicU64,
 }
 
+enum Sink {
+    Json(std::io::BufWriter<std::fs::File>),
+    Csv(Box<(csv::Writer<std::fs::File>, Columns)>),
+}
+
 impl ErrorReport {
-    pub fn create(path: &Path) -> anyhow::Result<Self> {
+    /// A report in the manifest's format: a CSV one starts with the manifest's header.
+    pub fn create(path: &Path, csv: Option<&(StringRecord, Columns)>) -> anyhow::Result<Self> {
         let file = std::fs::File::create(path)
             .map_err(|error| anyhow::anyhow!("cannot write {}: {error}", path.display()))?;
+        let sink = match csv {
+            None => Sink::Json(std::io::BufWriter::new(file)),
+            Some((header, columns)) => {
+                let mut writer = csv::Writer::from_writer(file);
+                writer.write_record(&columns.report_header(header))?;
+                Sink::Csv(Box::new((writer, columns.clone())))
+            }
+        };
         Ok(Self {
             path: path.to_owned(),
-            file: Mutex::new(std::io::BufWriter::new(file)),
+            sink: Mutex::new(sink),
             count: AtomicU64::new(0),
         })
     }
 
     /// Records a failed line with its reasons.
-    pub fn add(&self, line: u64, text: &str, reasons: &[String]) {
+    pub fn add(&self, line: u64, raw: &Raw, reasons: &[String]) {
         let reasons: Vec<String> = reasons
             .iter()
             .map(|reason| format!("line {line}: {reason}"))
             .collect();
-        let record = match serde_json::from_str::<serde_json::Value>(text) {
-            Ok(serde_json::Value::Object(mut fields)) => {
-                fields.insert(ERRORS_FIELD.into(), reasons.into());
-                serde_json::Value::Object(fields)
-            }
-            // Not an object: kept as text beside its errors, to be rewritten by hand.
-            _ => serde_json::json!({ ERRORS_FIELD: reasons, "unparsed_line": text }),
-        };
-        let mut file = self.file.lock().expect("the report lock is not poisoned");
+        let mut sink = self.sink.lock().expect("the report lock is not poisoned");
         // A report that cannot be written must not stop the import; the summary still counts.
-        let _ = writeln!(file, "{record}");
+        match (&mut *sink, raw) {
+            (Sink::Json(file), Raw::Json(text)) => {
+                let record = match serde_json::from_str::<serde_json::Value>(text) {
+                    Ok(serde_json::Value::Object(mut fields)) => {
+                        fields.insert(ERRORS_FIELD.into(), reasons.into());
+                        serde_json::Value::Object(fields)
+                    }
+                    // Not an object: kept as text beside its errors, to be rewritten by hand.
+                    _ => serde_json::json!({ ERRORS_FIELD: reasons, "unparsed_line": text }),
+                };
+                let _ = writeln!(file, "{record}");
+            }
+            (Sink::Csv(csv), Raw::Csv(row)) => {
+                let (writer, columns) = &mut **csv;
+                let mut row = columns.without_errors(row);
+                row.push_field(&reasons.join("; "));
+                let _ = writer.write_record(&row);
+            }
+            // Cannot happen: a manifest's records are all of its format.
+            _ => debug_assert!(false, "a record of another format"),
+        }
         self.count.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -157,10 +188,10 @@ impl ErrorReport {
     }
 
     pub fn flush(&self) -> anyhow::Result<()> {
-        self.file
-            .lock()
-            .expect("the report lock is not poisoned")
-            .flush()?;
+        match &mut *self.sink.lock().expect("the report lock is not poisoned") {
+            Sink::Json(file) => file.flush()?,
+            Sink::Csv(csv) => csv.0.flush()?,
+        }
         Ok(())
     }
 }

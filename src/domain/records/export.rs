@@ -13,7 +13,7 @@ use crate::domain::masking::present_customer;
 
 use crate::domain::{
     AccountNumber, Actor, Archive, AuditEvent, Customer, Document, DocumentCursor, DocumentFilter,
-    DocumentName, Error, OrgUnitCode, PageRequest, Permission, Resource,
+    DocumentName, Error, OrgUnitCode, PageRequest, Permission, PersonalData, Resource,
 };
 
 /// The most documents an explicit list may name; larger sets are an account or an org unit.
@@ -137,6 +137,8 @@ pub struct Export {
     pub purpose: ExportPurpose,
     /// Whether the exporter may read pages; a role without `read-pages` exports metadata only.
     pub pages_readable: bool,
+    /// Whether the exporter sees personal data masked, and so gets masked customer records.
+    pub personal_data_masked: bool,
     pub items: BoxStream<'static, Result<ExportItem, Error>>,
 }
 
@@ -162,11 +164,23 @@ impl Archive {
             "set": description,
         });
         let policy = self.policy();
-        let checked = policy.grant(actor).and_then(|grant| {
+        let mut checked = policy.grant(actor).and_then(|grant| {
             grant.require(Permission::ExportRecords)?;
             grant.require(Permission::ReadDocuments)?;
-            Ok(grant.allows(Permission::ReadPages))
+            Ok((
+                grant.allows(Permission::ReadPages),
+                grant.personal_data() == PersonalData::Masked,
+            ))
         });
+        // An explicit list is read whole before the export starts: a name the exporter cannot
+        // see fails the call before anything is sent, so no half-written package is left.
+        let mut listed = None;
+        if let (Ok(_), ExportSet::Documents(names)) = (&checked, &set) {
+            match self.resolve_list(&policy, actor, names).await {
+                Ok(documents) => listed = Some(documents),
+                Err(error) => checked = Err(error),
+            }
+        }
         let outcome = match &checked {
             Ok(_) => "ok",
             Err(error) => error.code_name(),
@@ -174,14 +188,17 @@ impl Archive {
         let event = AuditEvent::new(actor, "ExportDocuments", resource.clone(), outcome)
             .with_details(details.clone());
         self.audit.record(event).await;
-        let pages_readable = checked?;
+        let (pages_readable, personal_data_masked) = checked?;
 
         let (sender, receiver) = tokio::sync::mpsc::channel(EXPORT_QUEUE);
         let archive = self.clone();
         let actor = actor.clone();
         tokio::spawn(async move {
-            let listed = archive.list_export(&policy, &actor, set, &sender).await;
-            if let Err(error) = listed {
+            let streamed = match listed {
+                Some(documents) => archive.send_list(&policy, &actor, documents, &sender).await,
+                None => archive.list_export(&policy, &actor, set, &sender).await,
+            };
+            if let Err(error) = streamed {
                 // The act began well and ended badly: the trail says so.
                 let event = AuditEvent::new(&actor, "ExportDocuments", resource, error.code_name())
                     .with_details(serde_json::json!({
@@ -198,6 +215,7 @@ impl Archive {
             set: description,
             purpose,
             pages_readable,
+            personal_data_masked,
             items: Box::pin(ReceiverStream::new(receiver)),
         })
     }
@@ -211,7 +229,6 @@ impl Archive {
         sender: &tokio::sync::mpsc::Sender<Result<ExportItem, Error>>,
     ) -> Result<(), Error> {
         let grant = policy.grant(actor)?;
-        let send = |item| async move { sender.send(Ok(item)).await.is_ok() };
         match set {
             ExportSet::Account(account) => {
                 let customer = self.reachable_customer(&grant, &account).await?;
@@ -246,27 +263,65 @@ impl Archive {
                     }
                 }
             }
-            ExportSet::Documents(mut names) => {
-                // Grouped by account, so each account's record comes once, before its documents.
-                names.sort_by(|a, b| a.account.as_str().cmp(b.account.as_str()));
-                let mut current: Option<AccountNumber> = None;
-                let mut mask = None;
-                for name in names {
-                    if current.as_ref() != Some(&name.account) {
-                        let customer = self.reachable_customer(&grant, &name.account).await?;
-                        let customer = present_customer(customer, &grant);
-                        if !send(ExportItem::Customer(Box::new(customer))).await {
-                            return Ok(());
-                        }
-                        mask = self.free_text_mask(&grant, &name.account).await?;
-                        current = Some(name.account.clone());
-                    }
-                    let document = self.visible_document(&grant, &name).await?;
-                    let document = mask_document(mask.as_ref(), document);
-                    if !send(ExportItem::Document(Box::new(document))).await {
-                        return Ok(());
-                    }
+            ExportSet::Documents(names) => {
+                let documents = self.resolve_list(policy, actor, &names).await?;
+                return self.send_list(policy, actor, documents, sender).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads every document of an explicit list as the exporter may see it, grouped by
+    /// account (each account's record then comes once, before its documents). At most
+    /// [`MAX_EXPORT_DOCUMENTS`] metadata records are held: the list's own bound.
+    async fn resolve_list(
+        &self,
+        policy: &crate::domain::Policy,
+        actor: &Actor,
+        names: &[DocumentName],
+    ) -> Result<Vec<Document>, Error> {
+        let grant = policy.grant(actor)?;
+        let mut names = names.to_vec();
+        names.sort_by(|a, b| a.account.as_str().cmp(b.account.as_str()));
+        let mut documents = Vec::with_capacity(names.len());
+        for name in &names {
+            documents.push(self.visible_document(&grant, name).await?);
+        }
+        Ok(documents)
+    }
+
+    /// Sends the resolved documents of a list, each account's record before its documents.
+    async fn send_list(
+        &self,
+        policy: &crate::domain::Policy,
+        actor: &Actor,
+        documents: Vec<Document>,
+        sender: &tokio::sync::mpsc::Sender<Result<ExportItem, Error>>,
+    ) -> Result<(), Error> {
+        let grant = policy.grant(actor)?;
+        let mut current: Option<AccountNumber> = None;
+        let mut mask = None;
+        for document in documents {
+            if current.as_ref() != Some(&document.account) {
+                mask = self.free_text_mask(&grant, &document.account).await?;
+                let customer = self.reachable_customer(&grant, &document.account).await?;
+                let customer = present_customer(customer, &grant);
+                if sender
+                    .send(Ok(ExportItem::Customer(Box::new(customer))))
+                    .await
+                    .is_err()
+                {
+                    return Ok(());
                 }
+                current = Some(document.account.clone());
+            }
+            let document = mask_document(mask.as_ref(), document);
+            if sender
+                .send(Ok(ExportItem::Document(Box::new(document))))
+                .await
+                .is_err()
+            {
+                return Ok(());
             }
         }
         Ok(())

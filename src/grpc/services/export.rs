@@ -59,6 +59,7 @@ impl pb::export_service_server::ExportService for ExportService {
             purpose: export.purpose.as_str().to_owned(),
             set_definition: export.set.clone(),
             pages_readable: export.pages_readable,
+            personal_data_masked: export.personal_data_masked,
         };
         let first = futures::stream::once(async move {
             Ok(pb::ExportDocumentsResponse {

@@ -3,6 +3,9 @@
 //! with ReadPage and written to disk as it arrives, hashed on the way, so memory stays flat
 //! whatever the set's size.
 
+mod import_manifest;
+mod metadata;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -13,6 +16,8 @@ use sha2::{Digest, Sha256};
 use tokio::fs::File;
 use tokio::io::{AsyncWriteExt, BufWriter};
 
+use self::import_manifest::ImportManifest;
+use self::metadata::{customer_json, document_json, extension, one_line, retention_json};
 use super::client::{Authorized, Connection};
 use crate::proto::v1 as pb;
 use crate::proto::v1::document_service_client::DocumentServiceClient;
@@ -119,17 +124,16 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
         }) => started,
         _ => bail!("the server did not start the export"),
     };
-    let root = args.output.clone();
-    tokio::fs::create_dir_all(root.join("data")).await?;
-    let mut bag = Bag {
-        root: root.clone(),
-        manifest: Manifest::create(&root.join("manifest-sha256.txt")).await?,
-        tally: Tally::default(),
-        pages: PageServiceClient::new(channel.clone()),
-        documents: DocumentServiceClient::new(channel.clone()),
-        retention: RetentionServiceClient::new(channel),
-        pages_readable: started.pages_readable,
-    };
+    // The bag is written under a name that says it is incomplete and takes its own name only
+    // once whole: a failure removes it, and a killed export leaves `….partial` without its tag
+    // files, which no validator accepts.
+    let partial = partial_path(&args.output);
+    if tokio::fs::try_exists(&partial).await? {
+        bail!(
+            "{} exists: an earlier export of this name did not finish; remove it first",
+            partial.display()
+        );
+    }
     eprintln!(
         "export {} of {} ({})",
         started.name,
@@ -141,6 +145,57 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
         }
     );
     let began = Instant::now();
+    let written = write_bag(&partial, &started, &channel, &mut stream, began).await;
+    let tally = match written {
+        Ok(tally) => tally,
+        Err(error) => {
+            let _ = tokio::fs::remove_dir_all(&partial).await;
+            return Err(error.context("the export failed; nothing was left at the output"));
+        }
+    };
+    tokio::fs::rename(&partial, &args.output)
+        .await
+        .with_context(|| format!("cannot rename {} to its name", partial.display()))?;
+    println!(
+        "exported {} to {}: {}",
+        started.name,
+        args.output.display(),
+        tally.line(began.elapsed())
+    );
+    Ok(())
+}
+
+/// `OUTPUT.partial`, beside the output.
+fn partial_path(output: &Path) -> PathBuf {
+    let mut name = output.as_os_str().to_owned();
+    name.push(".partial");
+    PathBuf::from(name)
+}
+
+/// Writes the whole bag into `root` from the export's stream.
+async fn write_bag(
+    root: &Path,
+    started: &pb::ExportStarted,
+    channel: &Authorized,
+    stream: &mut tonic::Streaming<pb::ExportDocumentsResponse>,
+    began: Instant,
+) -> anyhow::Result<Tally> {
+    tokio::fs::create_dir_all(root.join("data")).await?;
+    let withheld = import_manifest::withheld_because(started);
+    let import = match withheld {
+        None => Some(ImportManifest::create(&root.join(import_manifest::FILE_NAME)).await?),
+        Some(_) => None,
+    };
+    let mut bag = Bag {
+        root: root.to_owned(),
+        manifest: Manifest::create(&root.join("manifest-sha256.txt")).await?,
+        import,
+        tally: Tally::default(),
+        pages: PageServiceClient::new(channel.clone()),
+        documents: DocumentServiceClient::new(channel.clone()),
+        retention: RetentionServiceClient::new(channel.clone()),
+        pages_readable: started.pages_readable,
+    };
     let mut last_report = Instant::now();
     while let Some(message) = stream.message().await? {
         match message.item {
@@ -153,14 +208,10 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
             eprintln!("{}", bag.tally.line(began.elapsed()));
         }
     }
-    let tally = bag.finish(&started).await?;
-    println!(
-        "exported {} to {}: {}",
-        started.name,
-        root.display(),
-        tally.line(began.elapsed())
-    );
-    Ok(())
+    if let Some(reason) = withheld {
+        eprintln!("no import manifest in the bag: {reason}");
+    }
+    bag.finish(started).await
 }
 
 impl Tally {
@@ -181,6 +232,8 @@ impl Tally {
 struct Bag {
     root: PathBuf,
     manifest: Manifest,
+    /// The bag's import manifest, unless the set cannot be re-imported as it is.
+    import: Option<ImportManifest>,
     tally: Tally,
     pages: PageServiceClient<Authorized>,
     documents: DocumentServiceClient<Authorized>,
@@ -207,6 +260,9 @@ impl Bag {
 
     async fn add_customer(&mut self, customer: &pb::Customer) -> anyhow::Result<()> {
         self.tally.accounts += 1;
+        if let Some(import) = &mut self.import {
+            import.customer(customer);
+        }
         let relative = format!("data/{}/customer.json", customer.account_number);
         self.add_json(&relative, &customer_json(customer)).await
     }
@@ -234,10 +290,13 @@ impl Bag {
             Err(status) => json!({ "unavailable": status.message() }),
         };
         let mut pages = Vec::with_capacity(document.pages.len());
+        let mut written = Vec::with_capacity(document.pages.len());
         for page in &document.pages {
             let file = format!("{}.{}", page.page_number, extension(&page.media_type));
             if self.pages_readable {
-                self.add_page(page, &format!("{directory}/{file}")).await?;
+                let relative = format!("{directory}/{file}");
+                self.add_page(page, &relative).await?;
+                written.push((relative, page.sha256.clone()));
             }
             pages.push(json!({
                 "page_number": page.page_number,
@@ -250,7 +309,11 @@ impl Bag {
         let mut metadata = document_json(document, pages, &versions, retention);
         metadata["pages_included"] = Value::from(self.pages_readable);
         self.add_json(&format!("{directory}/metadata.json"), &metadata)
-            .await
+            .await?;
+        if let Some(import) = &mut self.import {
+            import.document(document, &written).await?;
+        }
+        Ok(())
     }
 
     /// Streams one page to its file, checking its digest, and adds it to the manifest.
@@ -295,6 +358,18 @@ impl Bag {
     /// Writes the tag files: bagit.txt, bag-info.txt and the tag manifest over them.
     async fn finish(self, started: &pb::ExportStarted) -> anyhow::Result<Tally> {
         self.manifest.finish().await?;
+        let mut tag_files = vec!["bagit.txt", "bag-info.txt", "manifest-sha256.txt"];
+        let import_tag = match self.import {
+            Some(import) => {
+                import.finish().await?;
+                tag_files.push(import_manifest::FILE_NAME);
+                import_manifest::FILE_NAME.to_owned()
+            }
+            None => format!(
+                "none ({})",
+                import_manifest::withheld_because(started).unwrap_or("not written")
+            ),
+        };
         let bagit = "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n".to_owned();
         let export_time = started
             .export_time
@@ -332,6 +407,16 @@ impl Bag {
                 "Custodian-Pages-Included",
                 started.pages_readable.to_string(),
             ),
+            (
+                "Custodian-Personal-Data",
+                if started.personal_data_masked {
+                    "masked"
+                } else {
+                    "full"
+                }
+                .to_owned(),
+            ),
+            ("Custodian-Import-Manifest", import_tag),
         ]
         .iter()
         .map(|(key, value)| format!("{key}: {value}\n"))
@@ -339,137 +424,11 @@ impl Bag {
         tokio::fs::write(self.root.join("bagit.txt"), &bagit).await?;
         tokio::fs::write(self.root.join("bag-info.txt"), &info).await?;
         let mut tags = Manifest::create(&self.root.join("tagmanifest-sha256.txt")).await?;
-        for name in ["bagit.txt", "bag-info.txt", "manifest-sha256.txt"] {
+        for name in tag_files {
             let bytes = tokio::fs::read(self.root.join(name)).await?;
             tags.add(&hex::encode(Sha256::digest(&bytes)), name).await?;
         }
         tags.finish().await?;
         Ok(self.tally)
-    }
-}
-
-/// A tag value on one line: BagIt continues longer values on indented lines, which some
-/// readers mishandle, so line breaks become spaces.
-fn one_line(text: &str) -> String {
-    text.replace(['\r', '\n'], " ")
-}
-
-fn extension(media_type: &str) -> &'static str {
-    match media_type {
-        "image/jpeg" => "jpg",
-        "image/png" => "png",
-        "image/tiff" => "tif",
-        "application/pdf" => "pdf",
-        _ => "bin",
-    }
-}
-
-fn time_json(time: &Option<prost_types::Timestamp>) -> Value {
-    time.as_ref()
-        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos as u32))
-        .map_or(Value::Null, |t| Value::from(t.to_rfc3339()))
-}
-
-fn process_name(process: i32) -> &'static str {
-    pb::BusinessProcess::try_from(process).map_or("?", |p| p.as_str_name())
-}
-
-fn customer_json(customer: &pb::Customer) -> Value {
-    json!({
-        "name": customer.name,
-        "account_number": customer.account_number,
-        "display_name": customer.display_name,
-        "customer_class": pb::CustomerClass::try_from(customer.customer_class).map_or("?", |c| c.as_str_name()),
-        "org_unit_code": customer.org_unit_code,
-        "status": pb::CustomerStatus::try_from(customer.status).map_or("?", |s| s.as_str_name()),
-        "id_number": customer.id_number,
-        "phone": customer.phone,
-        "address": customer.address,
-        "create_time": time_json(&customer.create_time),
-        "update_time": time_json(&customer.update_time),
-        "revision": customer.revision,
-    })
-}
-
-fn retention_json(retention: &pb::Retention) -> Value {
-    json!({
-        "retention_class": pb::RetentionClass::try_from(retention.retention_class).map_or("?", |c| c.as_str_name()),
-        "trigger": pb::RetentionTrigger::try_from(retention.trigger).map_or("?", |t| t.as_str_name()),
-        "start_time": time_json(&retention.start_time),
-        "expire_time": time_json(&retention.expire_time),
-        "expired": retention.expired,
-    })
-}
-
-/// Every field of the Document message, its versions (who filed and corrected it) and its
-/// retention.
-fn document_json(
-    document: &pb::Document,
-    pages: Vec<Value>,
-    versions: &[pb::DocumentVersion],
-    retention: Value,
-) -> Value {
-    let versions: Vec<Value> = versions
-        .iter()
-        .map(|v| {
-            json!({
-                "version": v.version,
-                "document_type": v.document_type,
-                "business_process": process_name(v.business_process),
-                "work_order_number": v.work_order_number,
-                "title": v.title,
-                "page_count": v.page_count,
-                "size_bytes": v.size_bytes,
-                "create_time": time_json(&v.create_time),
-                "author_system": v.author_system,
-                "author_person": v.author_person,
-                "reason": v.reason,
-            })
-        })
-        .collect();
-    json!({
-        "name": document.name,
-        "document_id": document.document_id,
-        "account_number": document.account_number,
-        "document_type": document.document_type,
-        "business_process": process_name(document.business_process),
-        "work_order_number": document.work_order_number,
-        "title": document.title,
-        "source_system": document.source_system,
-        "client_request_id": document.client_request_id,
-        "version": document.version,
-        "current_version": document.current_version,
-        "customer_revision": document.customer_revision,
-        "size_bytes": document.size_bytes,
-        "file_time": time_json(&document.file_time),
-        "version_create_time": time_json(&document.version_create_time),
-        "destroy_time": time_json(&document.destroy_time),
-        "destruction_list": document.destruction_list,
-        "original_time": time_json(&document.original_time),
-        "legacy_origin": document.legacy_origin.as_ref().map_or(Value::Null, |origin| json!({
-            "original_time": time_json(&origin.original_time),
-            "reference_number": origin.reference_number,
-            "legacy_system": origin.legacy_system,
-        })),
-        "pages": pages,
-        "versions": versions,
-        "retention": retention,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn page_files_are_named_by_media_type() {
-        assert_eq!(extension("image/jpeg"), "jpg");
-        assert_eq!(extension("image/tiff"), "tif");
-        assert_eq!(extension("application/pdf"), "pdf");
-    }
-
-    #[test]
-    fn a_tag_value_keeps_to_one_line() {
-        assert_eq!(one_line("a\nb\r\nc"), "a b  c");
     }
 }
