@@ -81,17 +81,21 @@ impl PageStore {
         &self,
         sha256: &Sha256Digest,
     ) -> Result<BoxStream<'static, Result<Bytes, StorageError>>, StorageError> {
-        let idle = self.read_idle_timeout;
-        let object = tokio::time::timeout(idle, self.reads.get(&content_key(sha256)))
-            .await
-            .map_err(|_| silent_store(idle))??;
-        let bytes = object.into_stream().map_err(StorageError::from).boxed();
-        Ok(idle_limited(bytes, idle))
+        self.stream(sha256, None).await
     }
 
     /// Streams `range` (all when `None`) of the content with this digest, for a page link.
     #[tracing::instrument(name = "object_store", skip_all, err, fields(object_store.operation = "read_range"))]
     pub async fn read_range(
+        &self,
+        sha256: &Sha256Digest,
+        range: Option<std::ops::Range<u64>>,
+    ) -> Result<BoxStream<'static, Result<Bytes, StorageError>>, StorageError> {
+        self.stream(sha256, range).await
+    }
+
+    /// The bytes of `range` of a content, each wait for the store bounded by the idle timeout.
+    async fn stream(
         &self,
         sha256: &Sha256Digest,
         range: Option<std::ops::Range<u64>>,
