@@ -57,6 +57,10 @@ pub struct Archive {
     /// The places for heavy calls; see [`Archive::with_heavy_work_limit`].
     heavy_work: Arc<Semaphore>,
     heavy_work_limit: usize,
+    /// How the rendition workers use their queue; see [`Archive::with_rendition_queue`].
+    rendition_queue: RenditionQueue,
+    /// Wakes this replica's rendition workers when a filing has queued pages.
+    renditions_queued: Arc<tokio::sync::Notify>,
 }
 
 /// The page bytes every filing together may buffer unless configured otherwise.
@@ -86,7 +90,26 @@ impl Archive {
             filing_buffer: FilingBuffer::new(DEFAULT_FILING_BUFFER_BYTES),
             heavy_work: Arc::new(Semaphore::new(DEFAULT_HEAVY_WORK)),
             heavy_work_limit: DEFAULT_HEAVY_WORK,
+            rendition_queue: RenditionQueue::default(),
+            renditions_queued: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// Sets the rendition workers' lease, attempts and retry delay.
+    pub fn with_rendition_queue(mut self, queue: RenditionQueue) -> Self {
+        self.rendition_queue = queue;
+        self
+    }
+
+    /// Resolves when a filing or correction of this replica has queued renditions (the
+    /// workers also poll, for those of other replicas).
+    pub async fn renditions_queued(&self) {
+        self.renditions_queued.notified().await;
+    }
+
+    /// Wakes the rendition workers waiting for work.
+    fn wake_rendition_workers(&self) {
+        self.renditions_queued.notify_waiters();
     }
 
     /// Lets every filing and correction together buffer at most `bytes` of pages in memory.

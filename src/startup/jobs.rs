@@ -1,5 +1,6 @@
 //! The server's background jobs: the sweep that finishes disposals' page deletions, the
-//! collector of orphan page objects, the fixity scrub, and the policy reload on SIGHUP.
+//! collector of orphan page objects, the fixity scrub, the rendition workers, and the policy
+//! reload on SIGHUP.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -149,6 +150,51 @@ pub(super) async fn scrub_pages(
                 }
             }
             Err(error) => tracing::warn!(error = %error, "fixity scrub failed"),
+        }
+    }
+}
+
+/// One rendition worker: renders queued pages one after another, and when none is due waits
+/// for this replica's next filing or `poll_interval`, until the server stops. A job cut off by
+/// the stop is claimed again once its lease ends.
+pub(super) async fn render_pages(
+    archive: Archive,
+    poll_interval: Duration,
+    mut stopping: watch::Receiver<bool>,
+) {
+    let mut failing = false;
+    loop {
+        if *stopping.borrow() {
+            return;
+        }
+        let rendered = tokio::select! {
+            rendered = archive.render_next() => rendered,
+            _ = stopping.wait_for(|stopping| *stopping) => return,
+        };
+        let idle = match rendered {
+            Ok(Some((content, outcome))) => {
+                failing = false;
+                tracing::debug!(content = %content.to_hex(), outcome = outcome.as_str(), "rendition job ended");
+                false
+            }
+            Ok(None) => {
+                failing = false;
+                true
+            }
+            Err(error) => {
+                let error = format!("{:#}", anyhow::Error::from(error));
+                if !std::mem::replace(&mut failing, true) {
+                    tracing::warn!(error, "cannot take rendition jobs");
+                }
+                true
+            }
+        };
+        if idle {
+            tokio::select! {
+                _ = archive.renditions_queued() => {}
+                _ = tokio::time::sleep(poll_interval) => {}
+                _ = stopping.wait_for(|stopping| *stopping) => return,
+            }
         }
     }
 }

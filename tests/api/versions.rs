@@ -47,6 +47,7 @@ async fn read(app: &mut TestApp, name: &str, version: i32) -> Result<Vec<u8>, to
         .read_page(pb::ReadPageRequest {
             name: name.into(),
             version,
+            ..Default::default()
         })
         .await?
         .into_inner();
@@ -523,6 +524,7 @@ async fn a_version_is_seen_only_by_those_who_see_its_type_and_the_document_now()
         .read_page(pb::ReadPageRequest {
             name: format!("{}/pages/1", filed.name),
             version: 1,
+            ..Default::default()
         })
         .await
         .unwrap_err();

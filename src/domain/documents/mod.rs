@@ -1,6 +1,7 @@
 //! Documents (文件) and their pages: the document and how it is found, filing, page intake with
 //! the filing limits, versions made by correction, reading pages back, checking their fixity,
-//! and collecting the page objects failed filings left.
+//! collecting the page objects failed filings left, and the pages' renditions (thumbnails and
+//! previews) with the workers that make them.
 
 pub(super) mod declassification;
 pub(super) mod document;
@@ -12,6 +13,8 @@ pub(super) mod orphans;
 pub(super) mod page_intake;
 pub(super) mod pages;
 pub(super) mod presentation;
+pub(super) mod rendering;
+pub(super) mod renditions;
 pub(super) mod versions;
 
 pub use declassification::{APPROVAL_LIFETIME, Declassification, DeclassificationRequest};
@@ -26,6 +29,10 @@ pub use legacy::{LegacyOrigin, LegacyReference, LegacySystem};
 pub use orphans::OrphanCollection;
 pub use page_intake::FilingLimits;
 pub use pages::{MediaType, PageBytes, PageInfo, Sha256Digest};
+pub use rendering::{Rendered, RenditionKind, Undecodable, render};
+pub use renditions::{
+    RenditionInfo, RenditionJob, RenditionOutcome, RenditionQueue, RenditionState,
+};
 pub use versions::{
     CorrectionHeader, CorrectionPart, CorrectionReason, DocumentChanges, DocumentVersion,
     VersionAuthor,
