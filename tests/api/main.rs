@@ -36,6 +36,7 @@ mod orphans;
 mod pages;
 mod peer_limits;
 mod reach_hardening;
+mod renditions;
 mod retention;
 mod slow_reads;
 mod stalls;

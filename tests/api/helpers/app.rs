@@ -128,6 +128,8 @@ pub struct TestConfig {
     pub tls: TlsSettings,
     /// `server.health_listen_addr`.
     pub health_listen_addr: Option<std::net::SocketAddr>,
+    /// `renditions.workers`.
+    pub rendition_workers: usize,
 }
 
 impl Default for TestConfig {
@@ -156,6 +158,7 @@ impl Default for TestConfig {
             payload_signing: PayloadSigning::Auto,
             tls: defaults.server.tls,
             health_listen_addr: None,
+            rendition_workers: defaults.renditions.workers,
         }
     }
 }
@@ -211,6 +214,9 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
         ..ObjectStoreSettings::default()
     };
     settings.limits = config.limits;
+    settings.renditions.workers = config.rendition_workers;
+    // Workers look for jobs often, so a test waits for its renditions no longer than it must.
+    settings.renditions.poll_interval_ms = 100;
     settings.log.filter = "warn".into();
     settings.auth = AuthSettings {
         issuer: ISSUER.into(),
