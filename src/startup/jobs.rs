@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::load_policy;
-use crate::domain::{Archive, AuditCheckpointer, FixityOutcome};
+use crate::domain::{Archive, AuditCheckpointer, FixityOutcome, RenditionOutcome};
 use crate::settings::{FixitySettings, OrphanSettings};
 
 /// How often queued page deletions of disposals are retried after the one at start.
@@ -172,8 +172,14 @@ pub(super) async fn render_pages(
             _ = stopping.wait_for(|stopping| *stopping) => return,
         };
         let idle = match rendered {
-            Ok(Some((content, outcome))) => {
+            Ok(Some((content, outcome, waited))) => {
                 failing = false;
+                if outcome != RenditionOutcome::Lost {
+                    crate::metrics::rendition_finished(outcome.as_str());
+                }
+                if outcome == RenditionOutcome::Ready {
+                    crate::metrics::rendition_delay(waited.as_secs_f64());
+                }
                 tracing::debug!(content = %content.to_hex(), outcome = outcome.as_str(), "rendition job ended");
                 false
             }

@@ -260,7 +260,7 @@ async fn a_destroyed_pages_renditions_are_gone_with_it() {
     let mut app = spawn_app().await;
     app.create_customer(ACCOUNT).await;
     let page = scan("fax-g4-two-pages.tif");
-    let doomed = file_pages(&mut app, "doomed", "notice", &[page.clone()]).await;
+    let doomed = file_pages(&mut app, "doomed", "notice", std::slice::from_ref(&page)).await;
     settled(&app, &doomed).await;
     let hex = sha256_hex(&page);
     let keys = [

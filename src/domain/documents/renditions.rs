@@ -134,9 +134,12 @@ impl RenditionQueue {
 
 impl Archive {
     /// Claims the next due rendition job, renders it on a blocking thread and stores the
-    /// result; `None` when no job is due. A system task, not a caller's action: it reads and
+    /// result; returns the content, the outcome and how long the job had waited since it was
+    /// queued, or `None` when no job is due. A system task, not a caller's action: it reads and
     /// writes no document and leaves no audit event.
-    pub async fn render_next(&self) -> Result<Option<(Sha256Digest, RenditionOutcome)>, Error> {
+    pub async fn render_next(
+        &self,
+    ) -> Result<Option<(Sha256Digest, RenditionOutcome, Duration)>, Error> {
         let queue = self.rendition_queue;
         let Some(job) = self.db.claim_rendition_job(queue.lease).await? else {
             return Ok(None);
@@ -167,11 +170,7 @@ impl Archive {
                 self.fail_rendition(&job, reason).await?
             }
         };
-        crate::metrics::rendition_finished(outcome.as_str());
-        if outcome == RenditionOutcome::Ready {
-            crate::metrics::rendition_delay(job.waited.as_secs_f64());
-        }
-        Ok(Some((job.sha256, outcome)))
+        Ok(Some((job.sha256, outcome, job.waited)))
     }
 
     async fn render_job(
