@@ -68,7 +68,7 @@ pub struct Rendered {
 pub struct Undecodable(pub String);
 
 /// The most memory one decoded page may take (a 600 dpi A3 colour scan takes about 210 MB).
-const MAX_DECODED_BYTES: u64 = 512 * 1024 * 1024;
+const MAX_DECODED_BYTES: u64 = 256 * 1024 * 1024;
 /// JPEG quality of the renditions: sharp text, a fifth of the size of quality 100.
 const JPEG_QUALITY: u8 = 85;
 
@@ -90,8 +90,11 @@ pub fn render(bytes: &[u8], media_type: MediaType) -> Result<Vec<Rendered>, Unde
 
 /// Decodes a raster page whole (a TIFF's first page), upright as its EXIF orientation says.
 pub(super) fn decode_image(bytes: &[u8], format: ImageFormat) -> Result<DynamicImage, Undecodable> {
-    let failed =
-        |error: image::ImageError| Undecodable(format!("the page does not decode: {error}"));
+    // Some decoders end their messages with a newline.
+    let failed = |error: image::ImageError| {
+        let error = error.to_string();
+        Undecodable(format!("the page does not decode: {}", error.trim_end()))
+    };
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut limits = Limits::default();
     limits.max_alloc = Some(MAX_DECODED_BYTES);
@@ -228,6 +231,13 @@ mod tests {
         let cut = &page[..page.len() / 3];
         let error = render(cut, MediaType::Png).unwrap_err();
         assert!(error.0.contains("does not decode"), "{error}");
+    }
+
+    #[test]
+    fn a_failure_reason_is_one_line() {
+        let page = png(600, 800);
+        let error = render(&page[..page.len() / 3], MediaType::Png).unwrap_err();
+        assert!(!error.0.ends_with('\n') && !error.0.is_empty(), "{error:?}");
     }
 
     #[test]
