@@ -155,8 +155,9 @@ pub(super) async fn scrub_pages(
 }
 
 /// One rendition worker: renders queued pages one after another, and when none is due waits
-/// for this replica's next filing or `poll_interval`, until the server stops. A job cut off by
-/// the stop is claimed again once its lease ends.
+/// for this replica's next filing or `poll_interval`, until the server stops. A job under way
+/// when the server stops is finished if the process lives long enough; if not, it is claimed
+/// again once its lease ends.
 pub(super) async fn render_pages(
     archive: Archive,
     poll_interval: Duration,
@@ -167,10 +168,9 @@ pub(super) async fn render_pages(
         if *stopping.borrow() {
             return;
         }
-        let rendered = tokio::select! {
-            rendered = archive.render_next() => rendered,
-            _ = stopping.wait_for(|stopping| *stopping) => return,
-        };
+        // Not cut off by the stop: a job given up half-way would wait out its lease before
+        // another worker could take it, and one job takes a second or two.
+        let rendered = archive.render_next().await;
         let idle = match rendered {
             Ok(Some((content, outcome, waited))) => {
                 failing = false;
