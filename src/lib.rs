@@ -12,7 +12,8 @@
 //!   - `audit`: the hash-chained event and how the trail is queried and verified;
 //!   - `catalog`: document types with their retention and confidentiality;
 //!   - `customers`: accounts and their history;
-//!   - `documents`: documents, filing, page intake with its limits, versions, pages;
+//!   - `documents`: documents, filing, page intake with its limits, versions, pages and their
+//!     renditions (thumbnails, previews);
 //!   - `completeness`: the rules per business process, their evaluation and the report;
 //!   - `records`: retention, legal holds, appraisal and two-person disposal.
 //!

@@ -8,6 +8,8 @@
 //! | `custodian.page.bytes` | counter, bytes | `direction` (`in` filed, `out` read) |
 //! | `custodian.orphans.removed` | counter | `kind` (`page`: queued for deletion, `staging`) |
 //! | `custodian.fixity.checked` | counter | `outcome` (`intact`, `mismatch`, `missing`) |
+//! | `custodian.renditions.finished` | counter | `outcome` (`ready`, `failed`: the page does not decode, `retry`) |
+//! | `custodian.renditions.delay` | histogram, seconds | (from queueing to ready) |
 //! | `db.client.connections` | gauge | `state` (`idle`, `used`) |
 //! | `db.client.operation.duration` | histogram, seconds | `operation`, `outcome` |
 //! | `custodian.object_store.duration` | histogram, seconds | `operation`, `outcome` |
@@ -23,6 +25,8 @@ struct Instruments {
     page_bytes: Counter<u64>,
     orphans_removed: Counter<u64>,
     fixity_checked: Counter<u64>,
+    renditions_finished: Counter<u64>,
+    rendition_delay: Histogram<f64>,
 }
 
 fn meter() -> Meter {
@@ -57,8 +61,31 @@ fn instruments() -> &'static Instruments {
                 .u64_counter("custodian.fixity.checked")
                 .with_description("Stored pages re-read and re-hashed by the fixity scrub")
                 .build(),
+            renditions_finished: meter
+                .u64_counter("custodian.renditions.finished")
+                .with_description(
+                    "Rendition jobs ended: ready, failed (the page does not decode) or retried",
+                )
+                .build(),
+            rendition_delay: meter
+                .f64_histogram("custodian.renditions.delay")
+                .with_unit("s")
+                .with_description("Time from a page's queueing to its renditions being ready")
+                .build(),
         }
     })
+}
+
+/// Records how a rendition job ended: `ready`, `failed` or `retry`.
+pub fn rendition_finished(outcome: &'static str) {
+    instruments()
+        .renditions_finished
+        .add(1, &[KeyValue::new("outcome", outcome)]);
+}
+
+/// Records how long a page waited from its queueing until its renditions were ready.
+pub fn rendition_delay(seconds: f64) {
+    instruments().rendition_delay.record(seconds, &[]);
 }
 
 /// Records one finished RPC.

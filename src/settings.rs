@@ -15,6 +15,10 @@ use serde::Deserialize;
 use crate::domain::FilingLimits;
 use crate::storage::{ObjectStoreSettings, StatementTimeouts};
 
+mod renditions;
+
+pub use renditions::RenditionSettings;
+
 /// Every setting of the service. The README and the Helm chart document the same keys.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
@@ -29,6 +33,7 @@ pub struct Settings {
     pub orphans: OrphanSettings,
     pub fixity: FixitySettings,
     pub page_links: crate::links::PageLinkSettings,
+    pub renditions: RenditionSettings,
 }
 
 /// Who may call, and how calls are recorded.

@@ -104,13 +104,32 @@ async fn a_real_call_reaches_the_collector_as_a_continued_trace_and_as_metrics()
 
     let mut app = spawn_app().await;
     app.create_customer("1200000001").await;
-    app.file(filing(
-        header("1200000001", "t1"),
-        &[jpeg_page(1000, 1)],
-        1000,
-    ))
-    .await
-    .unwrap();
+    // A JPEG header with noise behind it: its rendition fails, which the metrics must show.
+    let filed = app
+        .file(filing(
+            header("1200000001", "t1"),
+            &[jpeg_page(1000, 1)],
+            1000,
+        ))
+        .await
+        .unwrap();
+    let documents = app.documents.clone();
+    helpers::eventually(Duration::from_secs(30), "the failed rendition", || {
+        let mut documents = documents.clone();
+        let name = filed.name.clone();
+        async move {
+            let document = documents
+                .get_document(pb::GetDocumentRequest {
+                    name,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            document.pages[0].rendition_state() == pb::RenditionState::Failed
+        }
+    })
+    .await;
     let mut request = tonic::Request::new(pb::GetCustomerRequest {
         name: "customers/1200000001".into(),
     });
@@ -191,6 +210,7 @@ async fn a_real_call_reaches_the_collector_as_a_continued_trace_and_as_metrics()
         "db.client.connections",
         "db.client.operation.duration",
         "custodian.pages.filed",
+        "custodian.renditions.finished",
     ] {
         assert!(names.contains(&expected), "{expected} not in {names:?}");
     }
@@ -201,5 +221,15 @@ async fn a_real_call_reaches_the_collector_as_a_continued_trace_and_as_metrics()
     assert!(
         durations.contains("GetCustomer"),
         "the RPC histogram is per method"
+    );
+    let renditions = format!(
+        "{:?}",
+        metrics
+            .iter()
+            .find(|m| m.name == "custodian.renditions.finished")
+    );
+    assert!(
+        renditions.contains("failed"),
+        "a page that does not decode is counted as failed: {renditions}"
     );
 }

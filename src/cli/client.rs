@@ -101,6 +101,9 @@ pub enum ClientCommand {
         page: String,
         #[arg(long, short)]
         output: PathBuf,
+        /// Saves the page's `thumbnail` or `preview` (a JPEG) instead of the page itself.
+        #[arg(long, value_parser = ["thumbnail", "preview"])]
+        rendition: Option<String>,
     },
     /// Exports an account, an org unit's archives or a list of documents as a BagIt bag
     /// (RFC 8493) in a new directory; the export is recorded with its purpose.
@@ -196,7 +199,8 @@ impl ClientCommand {
                 connection,
                 page,
                 output,
-            } => save_page(connection, page, &output).await?,
+                rendition,
+            } => save_page(connection, page, &output, rendition.as_deref()).await?,
             Self::DocumentTypes { connection } => {
                 let mut client = DocumentTypeServiceClient::new(connection.channel().await?);
                 let types = client
@@ -283,12 +287,23 @@ async fn list(connection: Connection, account: String) -> anyhow::Result<()> {
     }
 }
 
-async fn save_page(connection: Connection, page: String, output: &Path) -> anyhow::Result<()> {
+async fn save_page(
+    connection: Connection,
+    page: String,
+    output: &Path,
+    rendition: Option<&str>,
+) -> anyhow::Result<()> {
+    let rendition = match rendition {
+        Some("thumbnail") => pb::Rendition::Thumbnail,
+        Some("preview") => pb::Rendition::Preview,
+        _ => pb::Rendition::Original,
+    };
     let mut client = PageServiceClient::new(connection.channel().await?);
     let mut stream = client
         .read_page(pb::ReadPageRequest {
             name: page,
             version: 0,
+            rendition: rendition.into(),
         })
         .await?
         .into_inner();

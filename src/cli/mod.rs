@@ -1,4 +1,5 @@
-//! The `custodian` command: `serve`, `migrate` and audit verification for operators, a
+//! The `custodian` command: `serve`, `migrate`, audit verification and the rendition backfill
+//! for operators, a
 //! development token minter, the importer of legacy archives, and a small client for people who want to try the API without
 //! writing code.
 
@@ -44,6 +45,13 @@ enum Command {
     /// their address, or a missing object) with the documents that show them; exits non-zero
     /// if there is any.
     FixityFailures,
+    /// Queues the renditions (thumbnail, preview) of pages stored before renditions existed,
+    /// for the servers' rendition workers to make.
+    BackfillRenditions {
+        /// Also queue again the pages whose renditions failed (after a decoder upgrade).
+        #[arg(long)]
+        retry_failed: bool,
+    },
     /// Prints a signed development token (never use the dev key in production).
     DevToken(dev_token::DevTokenArgs),
     /// Brings legacy archives in from a JSON Lines manifest: checks it whole, files with
@@ -125,6 +133,15 @@ impl Cli {
                 } else {
                     anyhow::bail!("{} stored pages failed their fixity check", failures.len())
                 }
+            }
+            Command::BackfillRenditions { retry_failed } => {
+                let settings = self.settings()?;
+                let queued = database(&settings)?
+                    .backfill_renditions(retry_failed)
+                    .await
+                    .context("cannot queue the renditions")?;
+                println!("queued {queued} pages for their renditions");
+                Ok(())
             }
             Command::DevToken(args) => args.run(),
             Command::Import(args) => args.run().await,

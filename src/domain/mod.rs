@@ -59,6 +59,10 @@ pub struct Archive {
     heavy_work_limit: usize,
     /// Who signs page links, if this deployment issues them; see [`Archive::with_page_links`].
     page_links: Option<PageLinks>,
+    /// How the rendition workers use their queue; see [`Archive::with_rendition_queue`].
+    rendition_queue: RenditionQueue,
+    /// Wakes this replica's rendition workers when a filing has queued pages.
+    renditions_queued: Arc<tokio::sync::Notify>,
 }
 
 /// The page bytes every filing together may buffer unless configured otherwise.
@@ -89,6 +93,8 @@ impl Archive {
             heavy_work: Arc::new(Semaphore::new(DEFAULT_HEAVY_WORK)),
             heavy_work_limit: DEFAULT_HEAVY_WORK,
             page_links: None,
+            rendition_queue: RenditionQueue::default(),
+            renditions_queued: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -96,6 +102,23 @@ impl Archive {
     pub fn with_page_links(mut self, links: PageLinks) -> Self {
         self.page_links = Some(links);
         self
+    }
+
+    /// Sets the rendition workers' lease, attempts and retry delay.
+    pub fn with_rendition_queue(mut self, queue: RenditionQueue) -> Self {
+        self.rendition_queue = queue;
+        self
+    }
+
+    /// Resolves when a filing or correction of this replica has queued renditions (the
+    /// workers also poll, for those of other replicas).
+    pub async fn renditions_queued(&self) {
+        self.renditions_queued.notified().await;
+    }
+
+    /// Wakes the rendition workers waiting for work.
+    fn wake_rendition_workers(&self) {
+        self.renditions_queued.notify_waiters();
     }
 
     /// Lets every filing and correction together buffer at most `bytes` of pages in memory.

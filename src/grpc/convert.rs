@@ -6,9 +6,10 @@ use prost_types::Timestamp;
 use crate::domain::{
     BusinessProcess, Customer, CustomerClass, CustomerStatus, Document, DocumentName, Error,
     ExpiredDocument, LegacyOrigin, LegacyReference, LegacySystem, PageInfo, PersonalText,
-    RetentionClass, RetentionTrigger, customer_name,
+    RenditionKind, RenditionState, RetentionClass, RetentionTrigger, customer_name,
 };
 use crate::proto::v1 as pb;
+use tonic::Status;
 
 /// Converts a domain time to a protobuf timestamp.
 pub(super) fn timestamp(time: DateTime<Utc>) -> Timestamp {
@@ -192,6 +193,34 @@ pub(super) fn page_to_proto(document: &DocumentName, page: &PageInfo) -> pb::Pag
         media_type: page.media_type.as_mime().to_owned(),
         size_bytes: page.size_bytes as i64,
         sha256: page.sha256.to_hex(),
+        rendition_state: match page.rendition {
+            RenditionState::NotQueued => pb::RenditionState::Unspecified,
+            RenditionState::Pending => pb::RenditionState::Pending,
+            RenditionState::Ready => pb::RenditionState::Ready,
+            RenditionState::Failed(_) => pb::RenditionState::Failed,
+        }
+        .into(),
+        rendition_failure: match &page.rendition {
+            RenditionState::Failed(reason) => reason.clone(),
+            _ => String::new(),
+        },
+    }
+}
+
+/// The rendition a ReadPage asks for; `None` for the original.
+pub(super) fn parse_rendition(
+    field: &'static str,
+    value: i32,
+) -> Result<Option<RenditionKind>, Status> {
+    match pb::Rendition::try_from(value) {
+        Ok(pb::Rendition::Original) => Ok(None),
+        Ok(pb::Rendition::Thumbnail) => Ok(Some(RenditionKind::Thumbnail)),
+        Ok(pb::Rendition::Preview) => Ok(Some(RenditionKind::Preview)),
+        Err(_) => Err(Error::invalid(
+            field,
+            format!("{value} is not a rendition (0 original, 1 thumbnail, 2 preview)"),
+        )
+        .into()),
     }
 }
 

@@ -1,5 +1,6 @@
 //! The server's background jobs: the sweep that finishes disposals' page deletions, the
-//! collector of orphan page objects, the fixity scrub, and the policy reload on SIGHUP.
+//! collector of orphan page objects, the fixity scrub, the rendition workers, and the policy
+//! reload on SIGHUP.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::load_policy;
-use crate::domain::{Archive, AuditCheckpointer, FixityOutcome};
+use crate::domain::{Archive, AuditCheckpointer, FixityOutcome, RenditionOutcome};
 use crate::settings::{FixitySettings, OrphanSettings};
 
 /// How often queued page deletions of disposals are retried after the one at start.
@@ -149,6 +150,57 @@ pub(super) async fn scrub_pages(
                 }
             }
             Err(error) => tracing::warn!(error = %error, "fixity scrub failed"),
+        }
+    }
+}
+
+/// One rendition worker: renders queued pages one after another, and when none is due waits
+/// for this replica's next filing or `poll_interval`, until the server stops. A job under way
+/// when the server stops is finished if the process lives long enough; if not, it is claimed
+/// again once its lease ends.
+pub(super) async fn render_pages(
+    archive: Archive,
+    poll_interval: Duration,
+    mut stopping: watch::Receiver<bool>,
+) {
+    let mut failing = false;
+    loop {
+        if *stopping.borrow() {
+            return;
+        }
+        // Not cut off by the stop: a job given up half-way would wait out its lease before
+        // another worker could take it, and one job takes a second or two.
+        let rendered = archive.render_next().await;
+        let idle = match rendered {
+            Ok(Some((content, outcome, waited))) => {
+                failing = false;
+                if outcome != RenditionOutcome::Lost {
+                    crate::metrics::rendition_finished(outcome.as_str());
+                }
+                if outcome == RenditionOutcome::Ready {
+                    crate::metrics::rendition_delay(waited.as_secs_f64());
+                }
+                tracing::debug!(content = %content.to_hex(), outcome = outcome.as_str(), "rendition job ended");
+                false
+            }
+            Ok(None) => {
+                failing = false;
+                true
+            }
+            Err(error) => {
+                let error = format!("{:#}", anyhow::Error::from(error));
+                if !std::mem::replace(&mut failing, true) {
+                    tracing::warn!(error, "cannot take rendition jobs");
+                }
+                true
+            }
+        };
+        if idle {
+            tokio::select! {
+                _ = archive.renditions_queued() => {}
+                _ = tokio::time::sleep(poll_interval) => {}
+                _ = stopping.wait_for(|stopping| *stopping) => return,
+            }
         }
     }
 }

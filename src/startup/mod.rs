@@ -26,7 +26,7 @@ use tonic_health::ServingStatus;
 
 use self::jobs::{
     checkpoint_audit_chain, collect_orphans, finish_destructions, reload_policy_on_hangup,
-    scrub_pages,
+    render_pages, scrub_pages,
 };
 use crate::domain::{Archive, AuditCheckpointer, ChainKey, Clock, Policy, SystemClock};
 use crate::grpc::middleware::tls::{self, Connection};
@@ -157,7 +157,8 @@ impl App {
             clock,
         )
         .with_heavy_work_limit(settings.server.max_heavy_requests)
-        .with_filing_buffer(settings.limits.filing_buffer_bytes);
+        .with_filing_buffer(settings.limits.filing_buffer_bytes)
+        .with_rendition_queue(settings.renditions.queue());
         let (links, link_listener) = page_links::page_links(&settings).await?;
         let archive = match links {
             Some(links) => archive.with_page_links(links),
@@ -265,6 +266,13 @@ impl App {
             self.settings.fixity,
             stopping.clone(),
         ));
+        for _ in 0..self.settings.renditions.workers {
+            tokio::spawn(render_pages(
+                self.archive.clone(),
+                self.settings.renditions.poll_interval(),
+                stopping.clone(),
+            ));
+        }
         let pool = self.database.clone();
         crate::metrics::observe_pool(move || pool.pool_connections());
         tracing::info!(address = %self.local_addr(), "serving gRPC");

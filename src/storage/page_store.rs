@@ -11,6 +11,10 @@
 //! or an incomplete multipart upload behind, all invisible to callers. The orphan collector
 //! (`Archive::collect_orphans`) removes the first two; object_store cannot list incomplete
 //! multipart uploads, so a bucket lifecycle rule must abort those (see the README).
+//!
+//! Renditions (a page's thumbnail and preview) live under `renditions/{kind}/`, keyed by the
+//! content address of the page they show: a content is rendered once however many pages carry
+//! it, and its renditions are deleted with it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +28,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayloadMut, WriteMultipart};
 use uuid::Uuid;
 
 use super::StorageError;
-use crate::domain::Sha256Digest;
+use crate::domain::{RenditionKind, Sha256Digest};
 
 /// Part size of multipart uploads, and so the most one page upload buffers in memory.
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
@@ -81,7 +85,7 @@ impl PageStore {
         &self,
         sha256: &Sha256Digest,
     ) -> Result<BoxStream<'static, Result<Bytes, StorageError>>, StorageError> {
-        self.stream(sha256, None).await
+        self.stream(&content_key(sha256), None).await
     }
 
     /// Streams `range` (all when `None`) of the content with this digest, for a page link.
@@ -91,13 +95,51 @@ impl PageStore {
         sha256: &Sha256Digest,
         range: Option<std::ops::Range<u64>>,
     ) -> Result<BoxStream<'static, Result<Bytes, StorageError>>, StorageError> {
-        self.stream(sha256, range).await
+        self.stream(&content_key(sha256), range).await
     }
 
-    /// The bytes of `range` of a content, each wait for the store bounded by the idle timeout.
+    /// Streams the rendition of `kind` made of the content `source`, as [`PageStore::read`]
+    /// streams a page.
+    #[tracing::instrument(name = "object_store", skip_all, err, fields(object_store.operation = "read_rendition"))]
+    pub async fn read_rendition(
+        &self,
+        kind: RenditionKind,
+        source: &Sha256Digest,
+    ) -> Result<BoxStream<'static, Result<Bytes, StorageError>>, StorageError> {
+        self.stream(&rendition_key(kind, source), None).await
+    }
+
+    /// Stores the rendition of `kind` made of the content `source`. The same content always
+    /// renders to the same bytes, so a second worker's write of it changes nothing.
+    #[tracing::instrument(name = "object_store", skip_all, err, fields(object_store.operation = "put_rendition"))]
+    pub async fn put_rendition(
+        &self,
+        kind: RenditionKind,
+        source: &Sha256Digest,
+        bytes: Bytes,
+    ) -> Result<(), StorageError> {
+        self.store
+            .put(&rendition_key(kind, source), bytes.into())
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes every rendition of the content `source`; those never made are fine.
+    #[tracing::instrument(name = "object_store", skip_all, err, fields(object_store.operation = "delete_renditions"))]
+    pub async fn delete_renditions(&self, source: &Sha256Digest) -> Result<(), StorageError> {
+        for kind in RenditionKind::ALL {
+            match self.store.delete(&rendition_key(kind, source)).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// The bytes of `range` of an object, each wait for the store bounded by the idle timeout.
     async fn stream(
         &self,
-        sha256: &Sha256Digest,
+        key: &Path,
         range: Option<std::ops::Range<u64>>,
     ) -> Result<BoxStream<'static, Result<Bytes, StorageError>>, StorageError> {
         let idle = self.read_idle_timeout;
@@ -105,7 +147,7 @@ impl PageStore {
             range: range.map(object_store::GetRange::Bounded),
             ..Default::default()
         };
-        let object = tokio::time::timeout(idle, self.reads.get_opts(&content_key(sha256), options))
+        let object = tokio::time::timeout(idle, self.reads.get_opts(key, options))
             .await
             .map_err(|_| silent_store(idle))??;
         let bytes = object.into_stream().map_err(StorageError::from).boxed();
@@ -211,6 +253,20 @@ const STAGING: &str = "staging";
 pub(super) fn content_key(sha256: &Sha256Digest) -> Path {
     let hex = sha256.to_hex();
     Path::from(format!("{CONTENTS}/{}/{hex}", &hex[..2]))
+}
+
+/// Where renditions live: apart from the pages, so that the orphan collector, which lists
+/// `pages/`, never mistakes one for a page.
+const RENDITIONS: &str = "renditions";
+
+/// A rendition's key, by its kind and the content address of its source page.
+fn rendition_key(kind: RenditionKind, source: &Sha256Digest) -> Path {
+    let hex = source.to_hex();
+    Path::from(format!(
+        "{RENDITIONS}/{}/{}/{hex}.jpg",
+        kind.as_str(),
+        &hex[..2]
+    ))
 }
 
 /// One page being written; nothing is under the page's key until [`PageUpload::finish`].

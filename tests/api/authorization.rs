@@ -83,6 +83,31 @@ fn every_rpc_of_the_api_is_in_the_matrix() {
 #[tokio::test]
 async fn every_role_gets_exactly_what_the_policy_grants() {
     let world = world().await;
+    // Every document shows the same page: its renditions are made once, for all cells.
+    let custodian = world
+        .app
+        .clients(Some(&crate::helpers::Token::custodian().mint()));
+    let first = world.documents[1][0].clone();
+    crate::helpers::eventually(
+        std::time::Duration::from_secs(30),
+        "the world's page renditions",
+        || {
+            let mut documents = custodian.documents.clone();
+            let first = first.clone();
+            async move {
+                let document = documents
+                    .get_document(pb::GetDocumentRequest {
+                        name: first,
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner();
+                document.pages[0].rendition_state() == pb::RenditionState::Ready
+            }
+        },
+    )
+    .await;
     let mut matrix = Matrix::default();
     let mut check =
         |rpc: &str,
@@ -262,6 +287,28 @@ async fn every_role_gets_exactly_what_the_policy_grants() {
                 ));
                 check(
                     "SignPageUrls",
+                    caller,
+                    inside,
+                    Some(level),
+                    caller.expect(Permission::ReadPages, inside, Some(level)),
+                    actual,
+                );
+
+                // A rendition is read under exactly the page's rules.
+                let mut stream_result = c
+                    .pages
+                    .read_page(pb::ReadPageRequest {
+                        name: format!("{document}/pages/1"),
+                        rendition: pb::Rendition::Thumbnail.into(),
+                        ..Default::default()
+                    })
+                    .await;
+                let actual = match &mut stream_result {
+                    Ok(stream) => called(outcome(stream.get_mut().message().await)),
+                    Err(status) => Expect::Refused(status.code()),
+                };
+                check(
+                    "ReadPage(thumbnail)",
                     caller,
                     inside,
                     Some(level),

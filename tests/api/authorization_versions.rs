@@ -110,6 +110,7 @@ async fn every_role_gets_exactly_what_the_policy_grants_on_versions_and_history(
                     .read_page(pb::ReadPageRequest {
                         name: format!("{document}/pages/1"),
                         version: 1,
+                        ..Default::default()
                     })
                     .await;
                 let actual = match &mut stream {

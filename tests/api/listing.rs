@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use custodian::proto::v1 as pb;
 use tonic::Code;
 
-use crate::helpers::{filing, header, jpeg_page, spawn_app};
+use crate::helpers::{filing, header, ignoring_renditions, jpeg_page, spawn_app};
 
 const ACCOUNT: &str = "1200000001";
 
@@ -63,7 +63,11 @@ async fn paging_through_an_archive_returns_every_document_once_newest_first() {
     let ids: Vec<&str> = listed.iter().map(|d| d.document_id.as_str()).collect();
     let expected: Vec<&str> = filed.iter().rev().map(|d| d.document_id.as_str()).collect();
     assert_eq!(ids, expected, "newest first, each exactly once");
-    assert_eq!(listed[0], filed[29], "listed documents carry their pages");
+    assert_eq!(
+        ignoring_renditions(listed[0].clone()),
+        ignoring_renditions(filed[29].clone()),
+        "listed documents carry their pages"
+    );
 }
 
 #[tokio::test]

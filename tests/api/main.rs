@@ -39,6 +39,7 @@ mod page_links;
 mod pages;
 mod peer_limits;
 mod reach_hardening;
+mod renditions;
 mod retention;
 mod round_trip;
 mod slow_reads;

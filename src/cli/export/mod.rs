@@ -327,6 +327,7 @@ impl Bag {
             .read_page(pb::ReadPageRequest {
                 name: page.name.clone(),
                 version: 0,
+                rendition: pb::Rendition::Original.into(),
             })
             .await
             .with_context(|| format!("cannot read {}", page.name))?

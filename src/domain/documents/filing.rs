@@ -155,7 +155,10 @@ impl Archive {
                 "into_closed_account": account_closed_at.is_some(),
             }));
             match self.db.insert_document(&new, &event).await? {
-                Some(document) => Ok(Filing::New(document)),
+                Some(document) => {
+                    self.wake_rendition_workers();
+                    Ok(Filing::New(document))
+                }
                 // A concurrent retry committed first; answer as that one did.
                 None => {
                     let document = self

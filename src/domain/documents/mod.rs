@@ -1,6 +1,7 @@
 //! Documents (文件) and their pages: the document and how it is found, filing, page intake with
 //! the filing limits, versions made by correction, reading pages back, checking their fixity,
-//! and collecting the page objects failed filings left.
+//! collecting the page objects failed filings left, and the pages' renditions (thumbnails and
+//! previews) with the workers that make them.
 
 pub(super) mod declassification;
 pub(super) mod document;
@@ -14,6 +15,8 @@ pub(super) mod page_intake;
 pub(super) mod page_links;
 pub(super) mod pages;
 pub(super) mod presentation;
+pub(super) mod rendering;
+pub(super) mod renditions;
 pub(super) mod versions;
 
 pub use declassification::{APPROVAL_LIFETIME, Declassification, DeclassificationRequest};
@@ -34,6 +37,10 @@ pub use page_links::{
     PageLinkSigner, PageLinks,
 };
 pub use pages::{MediaType, PageBytes, PageInfo, Sha256Digest};
+pub use rendering::{Rendered, RenditionKind, Undecodable, render};
+pub use renditions::{
+    RenditionInfo, RenditionJob, RenditionOutcome, RenditionQueue, RenditionState,
+};
 pub use versions::{
     CorrectionHeader, CorrectionPart, CorrectionReason, DocumentChanges, DocumentVersion,
     VersionAuthor,

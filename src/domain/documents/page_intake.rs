@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 
 use super::filing_buffer::{FilingBuffer, Reservation};
 use super::pages::{MediaType, PageInfo, Sha256Digest};
+use super::renditions::RenditionState;
 use crate::domain::Error;
 use crate::storage::{PageStore, PageUpload};
 
@@ -297,6 +298,8 @@ impl PageInProgress {
             media_type,
             size_bytes: self.size,
             sha256,
+            // Queued with the filing's commit (a content stored before keeps its own state).
+            rendition: RenditionState::Pending,
         };
         let upload = self.upload;
         let reservation = self.reservation;

@@ -256,6 +256,7 @@ mod tests {
             media_type: MediaType::Jpeg,
             size_bytes: 10,
             sha256: Sha256Digest([number as u8; 32]),
+            rendition: crate::domain::RenditionState::Ready,
         };
         let pages = [page(1), page(2), page(3)];
         let name = DocumentName::parse(

@@ -6,10 +6,12 @@ use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 
 use super::document::document_resource;
-use crate::domain::Resource;
+use super::rendering::RenditionKind;
+use super::renditions::RenditionState;
 use crate::domain::names::PageName;
 use crate::domain::{Actor, Permission};
 use crate::domain::{Archive, Error};
+use crate::domain::{AuditEvent, Resource, outcome_of};
 
 /// The kinds of page the archive takes, judged by magic bytes, never by a declared type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +101,8 @@ pub struct PageInfo {
     pub media_type: MediaType,
     pub size_bytes: u64,
     pub sha256: Sha256Digest,
+    /// Where the renditions of its content stand.
+    pub rendition: RenditionState,
 }
 
 /// A page's bytes, in order, as they come from the store.
@@ -106,25 +110,39 @@ pub type PageBytes = BoxStream<'static, Result<Bytes, Error>>;
 
 impl Archive {
     /// Returns a page's metadata and a stream of its bytes, of the current version or of
-    /// `version`.
+    /// `version`; with `rendition`, those of its thumbnail or preview instead, under the same
+    /// checks (a rendition shows what the page shows).
     pub async fn read_page(
         &self,
         actor: &Actor,
         name: &PageName,
         version: Option<u32>,
+        rendition: Option<RenditionKind>,
     ) -> Result<(PageInfo, PageBytes), Error> {
         let resource = document_resource(&name.document);
         let resource = Resource {
             name: name.to_string(),
             ..resource
         };
-        self.audited(
-            actor,
-            "ReadPage",
-            resource,
-            self.open_page(actor, name, version),
-        )
-        .await
+        let Some(kind) = rendition else {
+            return self
+                .audited(
+                    actor,
+                    "ReadPage",
+                    resource,
+                    self.open_page(actor, name, version),
+                )
+                .await;
+        };
+        let result = async {
+            let page = self.find_page(actor, name, version).await?;
+            self.open_rendition(name, page, kind).await
+        }
+        .await;
+        let event = AuditEvent::new(actor, "ReadPage", resource, outcome_of(&result))
+            .with_details(serde_json::json!({ "rendition": kind.as_str() }));
+        self.audit.record(event).await;
+        result
     }
 
     async fn open_page(
@@ -133,22 +151,7 @@ impl Archive {
         name: &PageName,
         version: Option<u32>,
     ) -> Result<(PageInfo, PageBytes), Error> {
-        let policy = self.policy();
-        let grant = policy.grant(actor)?;
-        grant.require(Permission::ReadPages)?;
-        let document = self
-            .visible_version(&grant, &name.document, version)
-            .await?;
-        let page = document
-            .pages
-            .into_iter()
-            .find(|page| page.number == name.page_number)
-            .ok_or_else(|| {
-                Error::NotFound(format!(
-                    "page {name} not found: {} has fewer pages",
-                    name.document
-                ))
-            })?;
+        let page = self.find_page(actor, name, version).await?;
         let bytes = self
             .pages
             .read(&page.sha256)
@@ -164,6 +167,32 @@ impl Archive {
             .map_err(Error::from)
             .boxed();
         Ok((page, bytes))
+    }
+
+    /// The page `name` names, once the caller may read it: the permission, then the document
+    /// within the caller's reach and clearance.
+    async fn find_page(
+        &self,
+        actor: &Actor,
+        name: &PageName,
+        version: Option<u32>,
+    ) -> Result<PageInfo, Error> {
+        let policy = self.policy();
+        let grant = policy.grant(actor)?;
+        grant.require(Permission::ReadPages)?;
+        let document = self
+            .visible_version(&grant, &name.document, version)
+            .await?;
+        document
+            .pages
+            .into_iter()
+            .find(|page| page.number == name.page_number)
+            .ok_or_else(|| {
+                Error::NotFound(format!(
+                    "page {name} not found: {} has fewer pages",
+                    name.document
+                ))
+            })
     }
 }
 

@@ -243,7 +243,10 @@ impl Archive {
                 declassification: declassification.as_ref().map(|approval| approval.id),
             };
             match self.db.insert_version(&new, &event).await? {
-                VersionInsert::Inserted => Ok(corrected),
+                VersionInsert::Inserted => {
+                    self.wake_rendition_workers();
+                    Ok(corrected)
+                }
                 VersionInsert::Stale { current_version } => {
                     Err(stale(name, header.expected_version, current_version))
                 }
@@ -402,6 +405,7 @@ mod tests {
             media_type: MediaType::Jpeg,
             size_bytes: 10,
             sha256: Sha256Digest([byte; 32]),
+            rendition: crate::domain::RenditionState::Pending,
         }
     }
 

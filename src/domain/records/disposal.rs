@@ -352,8 +352,8 @@ impl Archive {
         .await
     }
 
-    /// Deletes the page objects of destroyed documents that no live document uses; returns how
-    /// many. Runs after each approval, at start and every few minutes, so a crash in between
+    /// Deletes the page objects (and their renditions) of destroyed documents that no live
+    /// document uses; returns how many. Runs after each approval, at start and every few minutes, so a crash in between
     /// or a store outage loses no deletion.
     pub async fn delete_destroyed_contents(&self) -> Result<usize, Error> {
         let pending = self.db.pending_content_destructions().await?;
@@ -362,6 +362,9 @@ impl Archive {
                 let Some(claim) = self.db.claim_content_destruction(&sha256).await? else {
                     return Ok(false); // revived by a filing, or taken by another replica
                 };
+                // Its renditions first: once the page is stamped deleted nothing would
+                // remember them.
+                self.pages.delete_renditions(&sha256).await?;
                 self.pages.delete(&sha256).await?;
                 claim.mark_deleted().await?;
                 Ok(true)

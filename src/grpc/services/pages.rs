@@ -1,4 +1,4 @@
-//! PageService: streaming page images back to callers.
+//! PageService: streaming page images (or their renditions) back to callers.
 
 use bytes::Bytes;
 use futures::stream::{self, BoxStream};
@@ -6,7 +6,7 @@ use futures::{StreamExt, TryStreamExt};
 use tonic::{Request, Response, Status};
 
 use crate::domain::{Archive, DocumentName, Error, PageLinkRequest, PageName};
-use crate::grpc::convert::{page_to_proto, parse_version, timestamp};
+use crate::grpc::convert::{page_to_proto, parse_rendition, parse_version, timestamp};
 use crate::grpc::middleware::{actor, token_expiry};
 use crate::proto::v1 as pb;
 
@@ -94,7 +94,11 @@ impl pb::page_service_server::PageService for Pages {
         let request = request.into_inner();
         let name = PageName::parse("name", &request.name)?;
         let version = parse_version("version", request.version)?;
-        let (page, bytes) = self.archive.read_page(&actor, &name, version).await?;
+        let rendition = parse_rendition("rendition", request.rendition)?;
+        let (page, bytes) = self
+            .archive
+            .read_page(&actor, &name, version, rendition)
+            .await?;
         let first = pb::ReadPageResponse {
             page: Some(page_to_proto(&name.document, &page)),
             chunk: Bytes::new(),

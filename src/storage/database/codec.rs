@@ -3,7 +3,8 @@
 
 use crate::domain::{
     BusinessProcess, Condition, Confidentiality, CustomerClass, CustomerStatus, ListState,
-    MediaType, RetentionClass, RetentionTrigger, RuleClass, Sha256Digest, WorkOrderNumber,
+    MediaType, RenditionKind, RenditionState, RetentionClass, RetentionTrigger, RuleClass,
+    Sha256Digest, WorkOrderNumber,
 };
 use crate::storage::StorageError;
 
@@ -124,6 +125,33 @@ impl ColumnText for MediaType {
     }
 }
 
+/// `page_renditions.kind`.
+impl ColumnText for RenditionKind {
+    const ALL: &'static [Self] = &Self::ALL;
+
+    fn to_db(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+/// `page_contents.rendition_state` with its `rendition_failure`.
+pub(super) fn rendition_state(
+    state: Option<&str>,
+    failure: Option<String>,
+) -> Result<RenditionState, StorageError> {
+    Ok(match state {
+        None => RenditionState::NotQueued,
+        Some("pending") => RenditionState::Pending,
+        Some("ready") => RenditionState::Ready,
+        Some("failed") => RenditionState::Failed(failure.unwrap_or_default()),
+        Some(other) => {
+            return Err(StorageError::Unexpected(anyhow::anyhow!(
+                "column rendition_state holds an unknown value {other:?}"
+            )));
+        }
+    })
+}
+
 /// `customers.customer_class` (and `customer_revisions`, which copies it).
 impl ColumnText for CustomerClass {
     const ALL: &'static [Self] = &[Self::Residential, Self::NonResidential];
@@ -194,6 +222,8 @@ mod tests {
         "../../../migrations/20261122110000_add_confidentiality_to_document_types.sql"
     );
     const DOCUMENTS: &str = include_str!("../../../migrations/20261122100300_create_documents.sql");
+    const RENDITIONS: &str =
+        include_str!("../../../migrations/20261203500000_queue_page_renditions.sql");
     const RECORDS_RULES: &str =
         include_str!("../../../migrations/20261122120000_create_records_rules.sql");
     const COMPLETENESS_RULES: &str =
@@ -257,6 +287,33 @@ mod tests {
         round_trips::<RuleClass>();
         refuses::<RuleClass>(&["", "Any", "all", "non-residential"]);
         matches_check::<RuleClass>(COMPLETENESS_RULES, "customer_class");
+    }
+
+    #[test]
+    fn rendition_kinds_are_stored_as_page_renditions_allows() {
+        round_trips::<RenditionKind>();
+        refuses::<RenditionKind>(&["", "Thumbnail", "original"]);
+        matches_check::<RenditionKind>(RENDITIONS, "kind");
+    }
+
+    #[test]
+    fn rendition_states_are_those_page_contents_allows() {
+        for (text, state) in [
+            ("pending", RenditionState::Pending),
+            ("ready", RenditionState::Ready),
+            ("failed", RenditionState::Failed("cut off".into())),
+        ] {
+            assert!(RENDITIONS.contains(&format!("'{text}'")), "{text}");
+            assert_eq!(
+                rendition_state(Some(text), Some("cut off".into())).unwrap(),
+                state
+            );
+        }
+        assert_eq!(
+            rendition_state(None, None).unwrap(),
+            RenditionState::NotQueued
+        );
+        assert!(rendition_state(Some("done"), None).is_err());
     }
 
     #[test]

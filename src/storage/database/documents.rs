@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use super::Database;
 use super::codec::{
-    decode, decode_confidentiality, encode, number, parse_column, sha256, work_order,
-    work_order_text,
+    decode, decode_confidentiality, encode, number, parse_column, rendition_state, sha256,
+    work_order, work_order_text,
 };
 use super::pages::insert_pages;
 use crate::domain::{
@@ -70,6 +70,8 @@ pub(super) struct DocumentPagesRow {
     media_types: Vec<String>,
     page_sizes: Vec<i64>,
     page_digests: Vec<Vec<u8>>,
+    rendition_states: Vec<Option<String>>,
+    rendition_failures: Vec<Option<String>>,
 }
 
 impl DocumentPagesRow {
@@ -85,14 +87,20 @@ impl DocumentPagesRow {
             .zip(self.media_types)
             .zip(self.page_sizes)
             .zip(self.page_digests)
-            .map(|(((page_number, media_type), size_bytes), sha256)| {
-                PageInfo::try_from(PageRow {
-                    page_number,
-                    media_type,
-                    size_bytes,
-                    sha256,
-                })
-            })
+            .zip(self.rendition_states)
+            .zip(self.rendition_failures)
+            .map(
+                |(((((page_number, media_type), size_bytes), sha256), state), failure)| {
+                    PageInfo::try_from(PageRow {
+                        page_number,
+                        media_type,
+                        size_bytes,
+                        sha256,
+                        rendition_state: state,
+                        rendition_failure: failure,
+                    })
+                },
+            )
             .collect::<Result<_, _>>()?;
         Ok((self.document.into_document(pages)?, org_unit))
     }
@@ -184,6 +192,8 @@ pub(super) struct PageRow {
     media_type: String,
     size_bytes: i64,
     sha256: Vec<u8>,
+    rendition_state: Option<String>,
+    rendition_failure: Option<String>,
 }
 
 impl TryFrom<PageRow> for PageInfo {
@@ -196,6 +206,7 @@ impl TryFrom<PageRow> for PageInfo {
             media_type: decode("media_type", &row.media_type)?,
             size_bytes: u64::try_from(row.size_bytes).map_err(|_| corrupt("a negative size"))?,
             sha256: sha256("sha256", row.sha256)?,
+            rendition: rendition_state(row.rendition_state.as_deref(), row.rendition_failure)?,
         })
     }
 }

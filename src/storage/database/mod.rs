@@ -14,6 +14,7 @@ mod documents;
 mod fixity;
 mod orphans;
 mod pages;
+mod renditions;
 mod retention;
 mod versions;
 

@@ -1,5 +1,6 @@
-//! Writes the page rows of a version: its `pages` and the `page_contents` not yet known. Every
-//! writer of a version (filing's first, a correction's next) inserts its pages here.
+//! Writes the page rows of a version: its `pages`, the `page_contents` not yet known and their
+//! rendition jobs. Every writer of a version (filing's first, a correction's next) inserts its
+//! pages here.
 
 use std::collections::HashSet;
 
@@ -30,10 +31,15 @@ pub(super) async fn insert_pages(
     let digests: Vec<Vec<u8>> = contents.iter().map(|p| p.sha256.0.to_vec()).collect();
     // Before the rows: no orphan collector may queue these contents until the commit.
     guard_contents(tx, &digests).await?;
+    // A content stored for the first time is queued for its renditions in the same statement
+    // (see renditions.rs): committed with its pages, or not at all.
     sqlx::query(
-        "INSERT INTO page_contents (sha256, media_type, size_bytes)
-         SELECT * FROM UNNEST($1::bytea[], $2::text[], $3::bigint[])
-         ON CONFLICT (sha256) DO NOTHING",
+        "WITH stored AS (
+             INSERT INTO page_contents (sha256, media_type, size_bytes, rendition_state)
+             SELECT *, 'pending' FROM UNNEST($1::bytea[], $2::text[], $3::bigint[])
+             ON CONFLICT (sha256) DO NOTHING
+             RETURNING sha256)
+         INSERT INTO rendition_jobs (sha256) SELECT sha256 FROM stored",
     )
     .bind(&digests)
     .bind(

@@ -202,7 +202,8 @@ impl Database {
             return Ok(None);
         };
         let pages: Vec<PageRow> = sqlx::query_as(
-            "SELECT p.page_number, c.media_type, c.size_bytes, c.sha256
+            "SELECT p.page_number, c.media_type, c.size_bytes, c.sha256, c.rendition_state,
+                    c.rendition_failure
              FROM pages p
              JOIN page_contents c ON c.sha256 = p.sha256
              WHERE p.document_id = $1 AND p.version = $2

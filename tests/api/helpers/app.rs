@@ -133,6 +133,8 @@ pub struct TestConfig {
     pub health_listen_addr: Option<std::net::SocketAddr>,
     /// `page_links`: served by the test server on a port of its own unless a test says.
     pub page_links: PageLinkSettings,
+    /// `renditions.workers`.
+    pub rendition_workers: usize,
 }
 
 /// The key test servers sign page links with.
@@ -170,6 +172,7 @@ impl Default for TestConfig {
                 signing_key: SecretString::from(PAGE_LINK_KEY),
                 ..PageLinkSettings::default()
             },
+            rendition_workers: defaults.renditions.workers,
         }
     }
 }
@@ -226,6 +229,9 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
         ..ObjectStoreSettings::default()
     };
     settings.limits = config.limits;
+    settings.renditions.workers = config.rendition_workers;
+    // Workers look for jobs often, so a test waits for its renditions no longer than it must.
+    settings.renditions.poll_interval_ms = 100;
     settings.log.filter = "warn".into();
     settings.auth = AuthSettings {
         issuer: ISSUER.into(),

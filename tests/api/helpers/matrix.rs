@@ -11,7 +11,7 @@ use tonic::Code;
 
 use super::actions::{customer, filing, header};
 use super::app::{Clients, TestApp, spawn_app};
-use super::pages::{jpeg_page, repository_file};
+use super::pages::repository_file;
 use super::tokens::Token;
 
 const INSIDE: &str = "1201000001"; // org 120101, within every org-scoped test role's unit 1201
@@ -160,6 +160,8 @@ pub async fn world() -> World {
     let policy =
         Policy::parse(&std::fs::read_to_string(repository_file("config/policy.toml")).unwrap())
             .unwrap();
+    // A real scan, so that its renditions are made and the matrix can read them too.
+    let page = std::fs::read(repository_file("tests/fixtures/pages/identity-card.png")).unwrap();
     // Custodians of province 12 and of province 13 open one account each.
     let mut documents = vec![Vec::new(), Vec::new()];
     for inside in [false, true] {
@@ -189,7 +191,7 @@ pub async fn world() -> World {
                 .documents
                 .file_document(futures::stream::iter(filing(
                     header,
-                    &[jpeg_page(500, 1)],
+                    std::slice::from_ref(&page),
                     500,
                 )))
                 .await

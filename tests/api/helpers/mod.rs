@@ -27,7 +27,10 @@ pub use app::{AUDIT_CHAIN_KEY, Clients, TestApp, TestConfig, spawn_app, spawn_ap
 #[allow(unused_imports)]
 pub use app::{archive_on, fresh_database, s3_settings};
 pub use matrix::{Caller, Expect, Matrix, World, account, called, listed, outcome, type_of, world};
-pub use pages::{fixture, jpeg_page, pdf_page, png_page, repository_file, sha256_hex};
+pub use pages::{
+    fixture, ignoring_renditions, jpeg_page, page_ignoring_renditions, pdf_page, png_page,
+    repository_file, sha256_hex,
+};
 #[allow(unused_imports)]
 pub use tokens::Authorized;
 pub use tokens::{AUDIENCE, ISSUER, Token};

@@ -49,3 +49,25 @@ pub fn repository_file(relative: &str) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
         .join(relative)
 }
+
+/// A document as filed, whatever its pages' renditions have come to since: they are made in
+/// the background, so a reply and a later read of the same document may differ only there.
+pub fn ignoring_renditions(
+    mut document: custodian::proto::v1::Document,
+) -> custodian::proto::v1::Document {
+    document.pages = document
+        .pages
+        .into_iter()
+        .map(page_ignoring_renditions)
+        .collect();
+    document
+}
+
+/// A page without its rendition state (see [`ignoring_renditions`]).
+pub fn page_ignoring_renditions(page: custodian::proto::v1::Page) -> custodian::proto::v1::Page {
+    custodian::proto::v1::Page {
+        rendition_state: 0,
+        rendition_failure: String::new(),
+        ..page
+    }
+}

@@ -163,6 +163,7 @@ fn expected(parts: &[Part], declared: &[Option<Sha256Digest>], limits: FilingLim
             media_type,
             size_bytes: bytes.len() as u64,
             sha256,
+            rendition: crate::domain::RenditionState::Pending,
         })
     };
     for part in parts {

@@ -6,7 +6,8 @@ SELECT d.document_id, d.account_number, d.source_system, d.client_request_id,
                     d.customer_revision, v.created_at AS version_created_at, d.destroyed_at,
                     d.destruction_list_id, o.org_unit_code, '{}'::int[] AS page_numbers,
                     '{}'::text[] AS media_types, '{}'::bigint[] AS page_sizes,
-                    '{}'::bytea[] AS page_digests
+                    '{}'::bytea[] AS page_digests, '{}'::text[] AS rendition_states,
+                    '{}'::text[] AS rendition_failures
              FROM documents d
              JOIN customers o ON o.account_number = d.account_number
              JOIN document_versions v

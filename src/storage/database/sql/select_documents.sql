@@ -5,7 +5,7 @@ SELECT d.document_id, d.account_number, d.source_system, d.client_request_id,
                     d.current_version,
                     d.customer_revision, v.created_at AS version_created_at, d.destroyed_at,
                     d.destruction_list_id, o.org_unit_code, p.page_numbers, p.media_types,
-                    p.page_sizes, p.page_digests
+                    p.page_sizes, p.page_digests, p.rendition_states, p.rendition_failures
              FROM documents d
              JOIN customers o ON o.account_number = d.account_number
              JOIN document_versions v
@@ -19,7 +19,11 @@ SELECT d.document_id, d.account_number, d.source_system, d.client_request_id,
                         coalesce(array_agg(c.size_bytes ORDER BY pp.page_number), '{}')
                             AS page_sizes,
                         coalesce(array_agg(c.sha256 ORDER BY pp.page_number), '{}')
-                            AS page_digests
+                            AS page_digests,
+                        coalesce(array_agg(c.rendition_state ORDER BY pp.page_number), '{}')
+                            AS rendition_states,
+                        coalesce(array_agg(c.rendition_failure ORDER BY pp.page_number), '{}')
+                            AS rendition_failures
                  FROM pages pp
                  JOIN page_contents c ON c.sha256 = pp.sha256
                  WHERE pp.document_id = d.document_id AND pp.version = d.current_version
