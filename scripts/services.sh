@@ -7,6 +7,9 @@
 #   scripts/services.sh down [postgres|seaweedfs]...   stop them (default: both)
 #   scripts/services.sh status               say whether each is up (exit 0 = both up)
 #   scripts/services.sh env                  print `export` lines for the service
+#   scripts/services.sh diagnose             the state disk's free space and the errors
+#                                            in both logs (with-services.sh prints it when
+#                                            its command fails)
 #
 # Knobs (environment): CUSTODIAN_DEV_PG_PORT (54329), CUSTODIAN_DEV_PG_PASSWORD,
 # CUSTODIAN_DEV_S3_ACCESS_KEY, CUSTODIAN_DEV_S3_SECRET_KEY, CUSTODIAN_DEV_DIR
@@ -112,6 +115,33 @@ record_started() {
 	STARTED+=("$1")
 	if [[ -n $RECORD_FILE ]]; then
 		printf '%s\n' "$1" >>"$RECORD_FILE"
+	fi
+}
+
+# SeaweedFS stops taking writes when its disk has less than 1 % free (its
+# -minFreeSpace): every filing then fails UNAVAILABLE. Say so before it happens.
+DISK_WARN_PERCENT=5
+disk_free_percent() {
+	df -Pk "$DEV_DIR" | awk 'NR == 2 { printf "%d", $4 * 100 / $2 }'
+}
+check_disk() {
+	local free
+	free=$(disk_free_percent)
+	if ((free < DISK_WARN_PERCENT)); then
+		log "warning: only $free % of the disk under $DEV_DIR is free; below 1 % SeaweedFS refuses writes and filings fail UNAVAILABLE"
+	fi
+}
+
+diagnose() {
+	log "disk under $DEV_DIR: $(df -Ph "$DEV_DIR" | awk 'NR == 2 { print $4 " free of " $2 }') ($(disk_free_percent) % free)"
+	# Tests provoke many errors on purpose; these are the ones a failed run is explained by.
+	if [[ -f $SW_LOG ]]; then
+		log "last SeaweedFS errors ($SW_LOG):"
+		grep -E '^E[0-9]{4} ' "$SW_LOG" | tail -n 10 >&2 || true
+	fi
+	if [[ -f $PG_LOG ]]; then
+		log "PostgreSQL PANIC and disk errors ($PG_LOG):"
+		grep -E 'PANIC:|No space left|could not (write|extend)' "$PG_LOG" | tail -n 10 >&2 || true
 	fi
 }
 
@@ -471,6 +501,7 @@ main() {
 		command -v curl >/dev/null || die "curl is required"
 		choose_dev_dir
 		lock
+		check_disk
 		# SeaweedFS first (no wait), so its ~2 s startup overlaps initdb/pg start.
 		sw_start
 		pg_up
@@ -501,6 +532,10 @@ main() {
 		return "$rc"
 		;;
 	env) print_env ;;
+	diagnose)
+		choose_dev_dir
+		diagnose
+		;;
 	*) usage ;;
 	esac
 }

@@ -27,6 +27,7 @@ cleanup() {
 	# A second Ctrl-C (or a hangup) must not abort the teardown half-way.
 	trap '' INT TERM HUP
 	local started=()
+	if ((rc != 0)); then "$SERVICES" diagnose || true; fi
 	mapfile -t started <"$STARTED_FILE" || true
 	if ((${#started[@]})); then
 		"$SERVICES" down "${started[@]}" || true
