@@ -114,6 +114,27 @@ impl std::fmt::Display for DestructionListName {
     }
 }
 
+/// A loan's name: `loans/{loan_id}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LoanName(pub Uuid);
+
+impl LoanName {
+    pub fn parse(field: &'static str, name: &str) -> Result<Self, Error> {
+        let id = name.strip_prefix("loans/").ok_or_else(|| {
+            Error::invalid(field, format!("expected `loans/{{loan_id}}`, got {name:?}"))
+        })?;
+        Uuid::parse_str(id)
+            .map(Self)
+            .map_err(|_| Error::invalid(field, format!("loan id {id:?} is not a UUID")))
+    }
+}
+
+impl std::fmt::Display for LoanName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "loans/{}", self.0)
+    }
+}
+
 /// A page's full name: its document and its 1-based number.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageName {

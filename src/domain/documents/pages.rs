@@ -108,7 +108,7 @@ impl Archive {
             name: name.to_string(),
             ..resource
         };
-        self.audited(
+        self.audited_read(
             actor,
             "ReadPage",
             resource,
@@ -117,18 +117,28 @@ impl Archive {
         .await
     }
 
+    /// The page and its bytes, with the details of its audit event (the loan it is read
+    /// under, if any: only the current version is lent).
     async fn open_page(
         &self,
         actor: &Actor,
         name: &PageName,
         version: Option<u32>,
-    ) -> Result<(PageInfo, PageBytes), Error> {
+    ) -> Result<((PageInfo, PageBytes), Option<serde_json::Value>), Error> {
         let policy = self.policy();
         let grant = policy.grant(actor)?;
         grant.require(Permission::ReadPages)?;
-        let document = self
-            .visible_version(&grant, &name.document, version)
-            .await?;
+        let (document, lent) = match version {
+            None => {
+                self.readable_document(&grant, &name.document, Some(name.page_number))
+                    .await?
+            }
+            Some(version) => (
+                self.visible_version(&grant, &name.document, Some(version))
+                    .await?,
+                None,
+            ),
+        };
         let page = document
             .pages
             .into_iter()
@@ -153,7 +163,7 @@ impl Archive {
             })?
             .map_err(Error::from)
             .boxed();
-        Ok((page, bytes))
+        Ok(((page, bytes), lent.map(|lent| lent.details())))
     }
 }
 

@@ -12,6 +12,7 @@ mod document_reads;
 mod document_types;
 mod documents;
 mod fixity;
+mod loans;
 mod orphans;
 mod pages;
 mod retention;
