@@ -156,6 +156,11 @@ impl Archive {
         self.audit.record(event).await;
     }
 
+    /// Now, by the archive's clock: where a loan stands is told by it.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
     /// How long a filing's stream may stay silent, its header included.
     pub fn filing_idle_timeout(&self) -> std::time::Duration {
         self.limits.idle_timeout

@@ -29,6 +29,7 @@ mod fixity;
 mod health;
 mod heavy_work;
 mod import;
+mod lending;
 mod limits;
 mod listing;
 mod masking;
