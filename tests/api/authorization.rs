@@ -56,6 +56,16 @@ const COVERED: &[&str] = &[
     "CompletenessService/GetCompleteness",
     "CompletenessService/StreamCompletenessReport",
     "ExportService/ExportDocuments",
+    // Lending: tests/api/authorization_lending.rs
+    "LendingService/RequestLoan",
+    "LendingService/ApproveLoan",
+    "LendingService/RejectLoan",
+    "LendingService/ReturnLoan",
+    "LendingService/RevokeLoan",
+    "LendingService/GetLoan",
+    "LendingService/ListLoans",
+    "LendingService/ListLoanDocuments",
+    "LendingService/ListLoanReads",
 ];
 
 #[test]

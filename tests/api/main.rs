@@ -7,6 +7,7 @@ mod auth;
 mod authorization;
 mod authorization_completeness;
 mod authorization_export;
+mod authorization_lending;
 mod authorization_records;
 mod authorization_versions;
 mod catalog;
