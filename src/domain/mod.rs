@@ -1,6 +1,6 @@
 //! The archive's things and rules: customers and their history, documents and their versions,
-//! pages, the type catalog, completeness rules, retention, legal holds and disposal, lending,
-//! who may do what, and the audit trail.
+//! pages, the type catalog, completeness rules, retention, legal holds and disposal, lending and
+//! the custody of paper originals, who may do what, and the audit trail.
 //!
 //! Types here are parsed at the edge and valid by construction. Use cases are methods of
 //! [`Archive`]; each takes the acting caller, checks it against the policy and leaves one audit
@@ -19,6 +19,7 @@ mod error;
 mod lending;
 mod names;
 mod paging;
+mod paper;
 mod records;
 
 use std::future::Future;
@@ -41,6 +42,7 @@ pub use names::{
     parse_customer_name,
 };
 pub use paging::{Cursor, Page, PageRequest};
+pub use paper::*;
 pub use records::*;
 
 use crate::storage::{AuditCheckpoints, AuditLog, Database, PageStore};

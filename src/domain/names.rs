@@ -21,7 +21,7 @@ pub fn customer_name(account: &AccountNumber) -> String {
 }
 
 /// A document's full name: its archive and its id.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DocumentName {
     pub account: AccountNumber,
     pub document_id: Uuid,

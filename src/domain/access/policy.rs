@@ -69,6 +69,9 @@ pub enum Permission {
     /// Approve, narrow, reject and revoke other people's loans within one's scope, and keep
     /// the loan register.
     ApproveLoans,
+    /// Keep paper originals: record where they are, sign them out and in, report losses,
+    /// list the papers out and take stock of a shelf.
+    ManagePaperCustody,
 }
 
 impl Permission {
@@ -95,6 +98,7 @@ impl Permission {
             Self::ExportRecords => "export-records",
             Self::RequestLoans => "request-loans",
             Self::ApproveLoans => "approve-loans",
+            Self::ManagePaperCustody => "manage-paper-custody",
         }
     }
 }

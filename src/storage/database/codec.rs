@@ -3,7 +3,7 @@
 
 use crate::domain::{
     BusinessProcess, Condition, Confidentiality, CustomerClass, CustomerStatus, ListState,
-    LoanPurpose, LoanRecord, MediaType, PersonalData, RetentionClass, RetentionTrigger, RuleClass,
+    LoanPurpose, LoanRecord, MediaType, PaperCondition, PersonalData, RetentionClass, RetentionTrigger, RuleClass,
     Sha256Digest, WorkOrderNumber,
 };
 use crate::storage::StorageError;
@@ -152,6 +152,25 @@ impl ColumnText for ListState {
             Self::Proposed => "proposed",
             Self::Destroyed => "destroyed",
             Self::Rejected => "rejected",
+        }
+    }
+}
+
+/// `paper_sign_outs.condition`.
+impl ColumnText for PaperCondition {
+    const ALL: &'static [Self] = &[
+        Self::Complete,
+        Self::Damaged,
+        Self::PagesMissing,
+        Self::Lost,
+    ];
+
+    fn to_db(self) -> &'static str {
+        match self {
+            Self::Complete => "complete",
+            Self::Damaged => "damaged",
+            Self::PagesMissing => "pages_missing",
+            Self::Lost => "lost",
         }
     }
 }

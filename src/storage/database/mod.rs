@@ -14,6 +14,7 @@ mod documents;
 mod fixity;
 mod loans;
 mod orphans;
+mod paper;
 mod pages;
 mod retention;
 mod versions;
