@@ -36,6 +36,7 @@ mod listing;
 mod masking;
 mod orphans;
 mod pages;
+mod paper;
 mod peer_limits;
 mod reach_hardening;
 mod retention;

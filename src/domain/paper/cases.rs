@@ -86,7 +86,10 @@ impl Archive {
             paper.check_can_sign_out()?;
             let now = self.clock.now();
             if request.due <= now {
-                return Err(Error::invalid("due_time", format!("must be after now ({now})")));
+                return Err(Error::invalid(
+                    "due_time",
+                    format!("must be after now ({now})"),
+                ));
             }
             if let Some(name) = request.loan {
                 let loan = self
@@ -205,25 +208,31 @@ impl Archive {
         actor: &Actor,
         document: &DocumentName,
     ) -> Result<Vec<PaperEvent>, Error> {
-        self.audited(actor, "ListPaperHistory", document_resource(document), async {
-            let policy = self.policy();
-            let grant = policy.grant(actor)?;
-            self.check_custody(&grant, document).await?;
-            let (locations, sign_outs, loss) = self.db.paper_history(document).await?;
-            let personal_data = grant.personal_data();
-            let mut events: Vec<PaperEvent> =
-                locations.into_iter().map(PaperEvent::Located).collect();
-            for sign_out in sign_outs {
-                let sign_out = sign_out.presented(personal_data);
-                if sign_out.sign_in.is_some() {
-                    events.push(PaperEvent::SignedIn(sign_out.clone()));
+        self.audited(
+            actor,
+            "ListPaperHistory",
+            document_resource(document),
+            async {
+                let policy = self.policy();
+                let grant = policy.grant(actor)?;
+                self.check_custody(&grant, document).await?;
+                let (locations, sign_outs, loss) = self.db.paper_history(document).await?;
+                let personal_data = grant.personal_data();
+                let mut events: Vec<PaperEvent> =
+                    locations.into_iter().map(PaperEvent::Located).collect();
+                for sign_out in sign_outs {
+                    let sign_out = sign_out.presented(personal_data);
+                    events.push(PaperEvent::SignedOut(sign_out.clone()));
+                    if sign_out.sign_in.is_some() {
+                        events.push(PaperEvent::SignedIn(sign_out));
+                    }
                 }
-                events.push(PaperEvent::SignedOut(sign_out));
-            }
-            events.extend(loss.map(PaperEvent::Lost));
-            events.sort_by_key(PaperEvent::time);
-            Ok(events)
-        })
+                events.extend(loss.map(PaperEvent::Lost));
+                // Stable: events of one instant keep the order they happened in.
+                events.sort_by_key(PaperEvent::time);
+                Ok(events)
+            },
+        )
         .await
     }
 

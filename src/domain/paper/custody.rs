@@ -54,7 +54,12 @@ pub struct PaperPlace {
 
 impl PaperPlace {
     /// Whether the paper is kept on `shelf` of `room`, and in `box_number` when one is named.
-    pub fn is_at(&self, room: &PlaceName, shelf: &PlaceName, box_number: Option<&PlaceNumber>) -> bool {
+    pub fn is_at(
+        &self,
+        room: &PlaceName,
+        shelf: &PlaceName,
+        box_number: Option<&PlaceNumber>,
+    ) -> bool {
         self.room == *room
             && self.shelf == *shelf
             && box_number.is_none_or(|number| self.box_number.as_ref() == Some(number))
@@ -180,7 +185,9 @@ impl Paper {
             PaperState::Out => Err(Error::FailedPrecondition(format!(
                 "the paper of {name} is out (signed out to {} until {}): it must be signed back \
                  in before it is signed out again",
-                self.sign_out.as_ref().map_or("", |s| s.holder.name.as_str()),
+                self.sign_out
+                    .as_ref()
+                    .map_or("", |s| s.holder.name.as_str()),
                 self.sign_out.as_ref().map(|s| s.due).unwrap_or_default()
             ))),
             PaperState::Lost => Err(Error::FailedPrecondition(format!(
@@ -262,9 +269,11 @@ impl StocktakeReport {
             ..Self::default()
         };
         for paper in recorded {
-            let here = paper.location.place.as_ref().is_some_and(|p| {
-                p.is_at(&place.room, &place.shelf, place.box_number.as_ref())
-            });
+            let here = paper
+                .location
+                .place
+                .as_ref()
+                .is_some_and(|p| p.is_at(&place.room, &place.shelf, place.box_number.as_ref()));
             if !here {
                 continue;
             }

@@ -12,6 +12,7 @@ mod documents;
 mod export;
 mod lending;
 mod pages;
+mod paper;
 mod retention;
 mod versions;
 
@@ -30,6 +31,7 @@ use crate::proto::v1::document_type_service_server::DocumentTypeServiceServer;
 use crate::proto::v1::export_service_server::ExportServiceServer;
 use crate::proto::v1::lending_service_server::LendingServiceServer;
 use crate::proto::v1::page_service_server::PageServiceServer;
+use crate::proto::v1::paper_service_server::PaperServiceServer;
 use crate::proto::v1::retention_service_server::RetentionServiceServer;
 
 /// The names of the services whose health is reported, besides the whole server ("").
@@ -44,6 +46,7 @@ pub const SERVICE_NAMES: &[&str] = &[
     <CompletenessServiceServer<()> as NamedService>::NAME,
     <ExportServiceServer<()> as NamedService>::NAME,
     <LendingServiceServer<()> as NamedService>::NAME,
+    <PaperServiceServer<()> as NamedService>::NAME,
 ];
 
 /// Every service a caller reaches with a token (see the authentication middleware): the
@@ -99,6 +102,11 @@ pub fn routes(archive: Archive, max_message_bytes: usize) -> anyhow::Result<Rout
     )
     .add_service(
         LendingServiceServer::new(lending::LendingService::new(archive.clone()))
+            .max_decoding_message_size(n)
+            .max_encoding_message_size(n),
+    )
+    .add_service(
+        PaperServiceServer::new(paper::PaperService::new(archive.clone()))
             .max_decoding_message_size(n)
             .max_encoding_message_size(n),
     )

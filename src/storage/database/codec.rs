@@ -3,8 +3,8 @@
 
 use crate::domain::{
     BusinessProcess, Condition, Confidentiality, CustomerClass, CustomerStatus, ListState,
-    LoanPurpose, LoanRecord, MediaType, PaperCondition, PersonalData, RetentionClass, RetentionTrigger, RuleClass,
-    Sha256Digest, WorkOrderNumber,
+    LoanPurpose, LoanRecord, MediaType, PaperCondition, PersonalData, RetentionClass,
+    RetentionTrigger, RuleClass, Sha256Digest, WorkOrderNumber,
 };
 use crate::storage::StorageError;
 

@@ -14,8 +14,8 @@ mod documents;
 mod fixity;
 mod loans;
 mod orphans;
-mod paper;
 mod pages;
+mod paper;
 mod retention;
 mod versions;
 

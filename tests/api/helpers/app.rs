@@ -17,6 +17,7 @@ use custodian::proto::v1::document_type_service_client::DocumentTypeServiceClien
 use custodian::proto::v1::export_service_client::ExportServiceClient;
 use custodian::proto::v1::lending_service_client::LendingServiceClient;
 use custodian::proto::v1::page_service_client::PageServiceClient;
+use custodian::proto::v1::paper_service_client::PaperServiceClient;
 use custodian::proto::v1::retention_service_client::RetentionServiceClient;
 use custodian::settings::{
     AuthSettings, DatabaseSettings, LimitSettings, LogFormat, LogSettings, Settings, TlsSettings,
@@ -53,6 +54,7 @@ pub struct Clients {
     pub completeness: CompletenessServiceClient<Authorized>,
     pub export: ExportServiceClient<Authorized>,
     pub lending: LendingServiceClient<Authorized>,
+    pub paper: PaperServiceClient<Authorized>,
 }
 
 impl Clients {
@@ -68,7 +70,8 @@ impl Clients {
             disposal: DisposalServiceClient::new(authorized.clone()),
             completeness: CompletenessServiceClient::new(authorized.clone()),
             export: ExportServiceClient::new(authorized.clone()),
-            lending: LendingServiceClient::new(authorized),
+            lending: LendingServiceClient::new(authorized.clone()),
+            paper: PaperServiceClient::new(authorized),
         }
     }
 }
