@@ -66,6 +66,15 @@ const COVERED: &[&str] = &[
     "LendingService/ListLoans",
     "LendingService/ListLoanDocuments",
     "LendingService/ListLoanReads",
+    // Paper custody: tests/api/authorization_paper.rs
+    "PaperService/SetPaperLocation",
+    "PaperService/GetPaper",
+    "PaperService/SignOutPaper",
+    "PaperService/SignInPaper",
+    "PaperService/ReportPaperLost",
+    "PaperService/ListPaperHistory",
+    "PaperService/ListSignOuts",
+    "PaperService/Stocktake",
 ];
 
 #[test]

@@ -8,6 +8,7 @@ mod authorization;
 mod authorization_completeness;
 mod authorization_export;
 mod authorization_lending;
+mod authorization_paper;
 mod authorization_records;
 mod authorization_versions;
 mod catalog;
