@@ -1,4 +1,5 @@
-//! Client subcommands: open a customer, file page images, list an archive, save a page.
+//! Client subcommands: open a customer, file page images, list an archive, save a page, and
+//! the custodian's lending work (`loans`, `paper`).
 
 use std::path::{Path, PathBuf};
 
@@ -105,6 +106,12 @@ pub enum ClientCommand {
     /// Exports an account, an org unit's archives or a list of documents as a BagIt bag
     /// (RFC 8493) in a new directory; the export is recorded with its purpose.
     Export(super::export::ExportArgs),
+    /// The custodian's loan work: the requests waiting, approving and rejecting them.
+    #[command(subcommand)]
+    Loans(super::lending::LoansCommand),
+    /// Paper originals: signing them out and in, the papers out now and overdue.
+    #[command(subcommand)]
+    Paper(super::lending::PaperCommand),
     /// Lists the document type catalog.
     DocumentTypes {
         #[command(flatten)]
@@ -188,6 +195,8 @@ impl ClientCommand {
             }
             Self::File(args) => file(args).await?,
             Self::Export(args) => super::export::export(args).await?,
+            Self::Loans(command) => command.run().await?,
+            Self::Paper(command) => command.run().await?,
             Self::List {
                 connection,
                 account,

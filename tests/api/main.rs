@@ -32,6 +32,7 @@ mod health;
 mod heavy_work;
 mod import;
 mod lending;
+mod lending_cli;
 mod limits;
 mod listing;
 mod masking;
