@@ -253,6 +253,7 @@ async fn file(args: FileArgs) -> anyhow::Result<()> {
             .request_id
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
         legacy_origin: None,
+        paper_location: None,
     };
     let (sender, receiver) = tokio::sync::mpsc::channel(4);
     let pages = args.pages.clone();

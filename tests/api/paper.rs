@@ -357,3 +357,47 @@ async fn a_stocktake_finds_a_missing_a_misplaced_and_an_out_item() {
     assert_eq!(report.unknown, [stranger]);
     drop(app);
 }
+
+#[tokio::test]
+async fn a_paper_location_is_recorded_at_filing_by_a_keeper_only() {
+    let mut app = spawn_app().await;
+    app.create_customer(ACCOUNT).await;
+    let with_paper = |request_id: &str| pb::FilingHeader {
+        paper_location: Some(place("5-1", "2", "9")),
+        ..header(ACCOUNT, request_id)
+    };
+    let filed = app
+        .file(filing(
+            with_paper("filed-with-paper"),
+            &[jpeg_page(200, 1)],
+            200,
+        ))
+        .await
+        .unwrap();
+    let paper = keeper(&app)
+        .paper
+        .get_paper(pb::GetPaperRequest {
+            document: filed.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(paper.revision, 1);
+    assert_eq!(paper.reason, "filed");
+    assert_eq!(paper.location.as_ref().unwrap().item, "9");
+    assert_eq!(paper.state(), pb::PaperState::In);
+
+    // A counter clerk files scans; the paper's place is the keepers' record.
+    let mut clerk = app.clients_as(&Token::new("marketing", "counter-clerk", Some("1201")));
+    let status = clerk
+        .documents
+        .file_document(futures::stream::iter(filing(
+            with_paper("clerk-with-paper"),
+            &[jpeg_page(200, 2)],
+            200,
+        )))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    drop(app);
+}

@@ -11,7 +11,7 @@ use crate::domain::names::{DestructionListName, DocumentName};
 use crate::domain::paging::{Cursor, Page, PageRequest};
 use crate::domain::{AccountNumber, Archive, DocumentTypeCode, Error, PageInfo};
 use crate::domain::{Actor, Confidentiality, Grant, Permission};
-use crate::domain::{LegacyOrigin, LegacyReference, LegacySystem};
+use crate::domain::{LegacyOrigin, LegacyReference, LegacySystem, PaperPlace};
 
 /// The business process (业务类型) whose work order produced a document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -150,6 +150,9 @@ pub struct FilingHeader {
     pub client_request_id: ClientRequestId,
     /// Set by an import (permission `import-records`): the record's original date and origin.
     pub legacy: Option<LegacyOrigin>,
+    /// Where the paper original is kept (permission `manage-paper-custody`), recorded with the
+    /// filing as its first location.
+    pub paper: Option<PaperPlace>,
 }
 
 /// One version of a filed document with its pages.

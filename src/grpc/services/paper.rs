@@ -241,11 +241,27 @@ impl pb::paper_service_server::PaperService for PaperService {
 }
 
 fn parse_place(location: pb::PaperLocation) -> Result<PaperPlace, Error> {
+    parse_place_fields(
+        location,
+        [
+            "location.room",
+            "location.shelf",
+            "location.box",
+            "location.item",
+        ],
+    )
+}
+
+/// Parses a place, naming its fields as the request does (room, shelf, box, item).
+pub(super) fn parse_place_fields(
+    location: pb::PaperLocation,
+    [room, shelf, box_number, item]: [&'static str; 4],
+) -> Result<PaperPlace, Error> {
     Ok(PaperPlace {
-        room: required("location.room", &location.room, PlaceName::parse)?,
-        shelf: required("location.shelf", &location.shelf, PlaceName::parse)?,
-        box_number: optional("location.box", &location.r#box, PlaceNumber::parse)?,
-        item: optional("location.item", &location.item, PlaceNumber::parse)?,
+        room: required(room, &location.room, PlaceName::parse)?,
+        shelf: required(shelf, &location.shelf, PlaceName::parse)?,
+        box_number: optional(box_number, &location.r#box, PlaceNumber::parse)?,
+        item: optional(item, &location.item, PlaceNumber::parse)?,
     })
 }
 

@@ -473,3 +473,28 @@ async fn close_open_sign_out(
     .rows_affected();
     Ok(closed > 0)
 }
+
+/// Records a paper's first location inside the filing's transaction.
+pub(super) async fn insert_first_location(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    document_id: Uuid,
+    place: &PaperPlace,
+    set_by: &str,
+    set_time: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    sqlx::query(
+        "INSERT INTO paper_locations (document_id, revision, exists_on_paper, room, shelf, box,
+             item, set_by, set_time, reason, current)
+         VALUES ($1, 1, true, $2, $3, $4, $5, $6, $7, 'filed', true)",
+    )
+    .bind(document_id)
+    .bind(place.room.as_str())
+    .bind(place.shelf.as_str())
+    .bind(place.box_number.as_ref().map(PlaceNumber::as_str))
+    .bind(place.item.as_ref().map(PlaceNumber::as_str))
+    .bind(set_by)
+    .bind(set_time)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
