@@ -103,7 +103,7 @@ async fn every_role_gets_exactly_what_the_policy_grants_on_lending() {
         })
     });
     // The borrower's loans in force, one per document, that callers look at.
-    let mut shared = vec![Vec::new(), Vec::new()];
+    let mut shared = [Vec::new(), Vec::new()];
     for inside in [false, true] {
         for level in Confidentiality::ALL {
             let document = &world.documents[inside as usize][level as usize];

@@ -33,6 +33,7 @@ mod heavy_work;
 mod import;
 mod lending;
 mod lending_cli;
+mod lending_register;
 mod limits;
 mod listing;
 mod masking;

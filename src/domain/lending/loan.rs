@@ -369,95 +369,6 @@ fn check_period(start: DateTime<Utc>, due: DateTime<Utc>, now: DateTime<Utc>) ->
     Ok(())
 }
 
-/// What an approver decides to lend.
-#[derive(Debug, Clone)]
-pub struct LoanApproval {
-    /// Empty: everything requested.
-    pub items: Vec<LoanItem>,
-    pub start: Option<DateTime<Utc>>,
-    pub due: Option<DateTime<Utc>>,
-    pub personal_data: PersonalData,
-    pub note: Option<LoanNote>,
-}
-
-impl LoanApproval {
-    /// What the approval lends of `loan`: the requested items or a subset of them, each with
-    /// its requested pages or fewer, for the requested period or a part of it. Nothing beyond
-    /// the request can be lent.
-    pub fn narrow(
-        &self,
-        loan: &Loan,
-        now: DateTime<Utc>,
-    ) -> Result<(Vec<LoanItem>, DateTime<Utc>, DateTime<Utc>), Error> {
-        let mut lent = Vec::new();
-        if self.items.is_empty() {
-            lent = loan.requested.clone();
-        }
-        for item in &self.items {
-            let requested = loan
-                .requested
-                .iter()
-                .find(|requested| requested.target == item.target)
-                .ok_or_else(|| {
-                    Error::invalid(
-                        "items",
-                        format!(
-                            "{} was not requested: an approval lends less, never more",
-                            item.target
-                        ),
-                    )
-                })?;
-            if lent
-                .iter()
-                .any(|other: &LoanItem| other.target == item.target)
-            {
-                return Err(Error::invalid(
-                    "items",
-                    format!("{} is named twice", item.target),
-                ));
-            }
-            let pages = match (&item.pages, &requested.pages) {
-                (None, requested) => requested.clone(),
-                (Some(pages), Some(asked)) => {
-                    if let Some(page) = pages.iter().find(|page| !asked.contains(page)) {
-                        return Err(Error::invalid(
-                            "items.pages",
-                            format!("page {page} of {} was not requested", item.target),
-                        ));
-                    }
-                    Some(pages.clone())
-                }
-                (Some(pages), None) => Some(pages.clone()),
-            };
-            lent.push(LoanItem {
-                target: item.target.clone(),
-                pages,
-            });
-        }
-        let start = self.start.unwrap_or(loan.start);
-        let due = self.due.unwrap_or(loan.due);
-        if start < loan.start || due > loan.due {
-            return Err(Error::invalid(
-                "due_time",
-                format!(
-                    "an approval may shorten the requested period ({} to {}), not widen it",
-                    loan.start, loan.due
-                ),
-            ));
-        }
-        if due <= now {
-            return Err(Error::FailedPrecondition(format!(
-                "loan {} would be due at {due}, which has passed: the borrower asks again",
-                loan.name()
-            )));
-        }
-        if due <= start {
-            return Err(Error::invalid("due_time", "must be after the start"));
-        }
-        Ok((lent, start, due))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -496,16 +407,6 @@ mod tests {
             personal_data: None,
             decision: None,
             end: None,
-        }
-    }
-
-    fn approval(items: Vec<LoanItem>) -> LoanApproval {
-        LoanApproval {
-            items,
-            start: None,
-            due: None,
-            personal_data: PersonalData::Masked,
-            note: None,
         }
     }
 
@@ -574,26 +475,6 @@ mod tests {
                 .0,
             now
         );
-    }
-
-    #[test]
-    fn an_approval_lends_what_was_requested_or_less_but_never_more() {
-        let now = Utc::now();
-        let loan = loan(now);
-        let (lent, _, _) = approval(vec![]).narrow(&loan, now).unwrap();
-        assert_eq!(lent, loan.requested);
-        let (lent, _, _) = approval(vec![document(&[2])]).narrow(&loan, now).unwrap();
-        assert_eq!(lent, vec![document(&[2])]);
-        assert!(approval(vec![document(&[3])]).narrow(&loan, now).is_err());
-        let other = LoanItem::new(
-            LoanTarget::parse("i", "customers/1201000003").unwrap(),
-            vec![],
-        )
-        .unwrap();
-        assert!(approval(vec![other]).narrow(&loan, now).is_err());
-        let mut longer = approval(vec![]);
-        longer.due = Some(loan.due + Duration::days(1));
-        assert!(longer.narrow(&loan, now).is_err());
     }
 
     #[test]

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 
 use uuid::Uuid;
 
+use super::approval::LoanApproval;
 use super::loan::{
-    Borrower, Loan, LoanAct, LoanApproval, LoanItem, LoanNote, LoanRecord, LoanRequest, LoanState,
-    LoanTarget,
+    Borrower, Loan, LoanAct, LoanItem, LoanNote, LoanRecord, LoanRequest, LoanState, LoanTarget,
 };
 use crate::domain::names::LoanName;
 use crate::domain::records::retention::acted_by;
@@ -87,7 +87,11 @@ impl Archive {
                 let grant = policy.grant(actor)?;
                 let mut loan = self.loan_to_decide(&grant, name).await?;
                 let now = self.clock.now();
-                let (lent, start, due) = approval.narrow(&loan, now)?;
+                let super::approval::Lending {
+                    items: lent,
+                    start,
+                    due,
+                } = approval.narrow(&loan, now)?;
                 let units = self
                     .require_reach(&grant, lent.iter().map(|i| &i.target))
                     .await?;

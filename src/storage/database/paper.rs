@@ -148,6 +148,9 @@ impl LossRow {
     }
 }
 
+/// Everything recorded of one paper: its location revisions, its sign-outs and its loss.
+pub type PaperRecords = (Vec<PaperLocation>, Vec<SignOut>, Option<PaperLoss>);
+
 const LOCATION_COLUMNS: &str = "l.document_id, d.account_number, l.revision, l.room, l.shelf,
      l.box AS box_number, l.item, l.set_by, l.set_time, l.reason";
 
@@ -373,7 +376,7 @@ impl Database {
     pub async fn paper_history(
         &self,
         document: &DocumentName,
-    ) -> Result<(Vec<PaperLocation>, Vec<SignOut>, Option<PaperLoss>), StorageError> {
+    ) -> Result<PaperRecords, StorageError> {
         let locations: Vec<LocationRow> = sqlx::query_as(&format!(
             "SELECT {LOCATION_COLUMNS} FROM paper_locations l
              JOIN documents d ON d.document_id = l.document_id
