@@ -111,6 +111,7 @@ impl Caller {
             source_system: "archive-desk".into(),
             client_request_id: request_id,
             legacy_origin: None,
+            paper_location: None,
         }))];
         let mut bytes = 0;
         for (chunks, sha256) in pages.into_iter().zip(checksums) {

@@ -1,4 +1,5 @@
-//! Client subcommands: open a customer, file page images, list an archive, save a page.
+//! Client subcommands: open a customer, file page images, list an archive, save a page, and
+//! the custodian's lending work (`loans`, `paper`).
 
 use std::path::{Path, PathBuf};
 
@@ -108,6 +109,12 @@ pub enum ClientCommand {
     /// Exports an account, an org unit's archives or a list of documents as a BagIt bag
     /// (RFC 8493) in a new directory; the export is recorded with its purpose.
     Export(super::export::ExportArgs),
+    /// The custodian's loan work: the requests waiting, approving and rejecting them.
+    #[command(subcommand)]
+    Loans(super::lending::LoansCommand),
+    /// Paper originals: signing them out and in, the papers out now and overdue.
+    #[command(subcommand)]
+    Paper(super::lending::PaperCommand),
     /// Lists the document type catalog.
     DocumentTypes {
         #[command(flatten)]
@@ -191,6 +198,8 @@ impl ClientCommand {
             }
             Self::File(args) => file(args).await?,
             Self::Export(args) => super::export::export(args).await?,
+            Self::Loans(command) => command.run().await?,
+            Self::Paper(command) => command.run().await?,
             Self::List {
                 connection,
                 account,
@@ -248,6 +257,7 @@ async fn file(args: FileArgs) -> anyhow::Result<()> {
             .request_id
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
         legacy_origin: None,
+        paper_location: None,
     };
     let (sender, receiver) = tokio::sync::mpsc::channel(4);
     let pages = args.pages.clone();

@@ -7,6 +7,7 @@ mod client;
 mod dev_token;
 mod export;
 mod import;
+mod lending;
 
 use std::path::PathBuf;
 

@@ -1,6 +1,6 @@
 //! The archive's things and rules: customers and their history, documents and their versions,
-//! pages, the type catalog, completeness rules, retention, legal holds and disposal, who may do
-//! what, and the audit trail.
+//! pages, the type catalog, completeness rules, retention, legal holds and disposal, lending and
+//! the custody of paper originals, who may do what, and the audit trail.
 //!
 //! Types here are parsed at the edge and valid by construction. Use cases are methods of
 //! [`Archive`]; each takes the acting caller, checks it against the policy and leaves one audit
@@ -16,8 +16,10 @@ mod completeness;
 mod customers;
 mod documents;
 mod error;
+mod lending;
 mod names;
 mod paging;
+mod paper;
 mod records;
 
 use std::future::Future;
@@ -34,10 +36,13 @@ pub use completeness::*;
 pub use customers::*;
 pub use documents::*;
 pub use error::Error;
+pub use lending::*;
 pub use names::{
-    DestructionListName, DocumentName, LegalHoldName, PageName, customer_name, parse_customer_name,
+    DestructionListName, DocumentName, LegalHoldName, LoanName, PageName, customer_name,
+    parse_customer_name,
 };
 pub use paging::{Cursor, Page, PageRequest};
+pub use paper::*;
 pub use records::*;
 
 use crate::storage::{AuditCheckpoints, AuditLog, Database, PageStore};
@@ -185,6 +190,11 @@ impl Archive {
         self.audit.record(event).await;
     }
 
+    /// Now, by the archive's clock: where a loan stands is told by it.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
     /// How long a filing's stream may stay silent, its header included.
     pub fn filing_idle_timeout(&self) -> std::time::Duration {
         self.limits.idle_timeout
@@ -211,6 +221,28 @@ impl Archive {
         record_on_span(&resource);
         let result = work.await;
         let event = AuditEvent::new(actor, action, resource, outcome_of(&result));
+        self.audit.record(event).await;
+        result
+    }
+
+    /// Runs a use case that changes nothing and records its outcome with the details `work`
+    /// returns beside its result (a read under a loan names the loan).
+    async fn audited_read<T>(
+        &self,
+        actor: &Actor,
+        action: &str,
+        resource: Resource,
+        work: impl Future<Output = Result<(T, Option<serde_json::Value>), Error>>,
+    ) -> Result<T, Error> {
+        record_on_span(&resource);
+        let result = work.await;
+        let mut event = AuditEvent::new(actor, action, resource, outcome_of(&result));
+        let result = result.map(|(value, details)| {
+            if let Some(details) = details {
+                event = event.clone().with_details(details);
+            }
+            value
+        });
         self.audit.record(event).await;
         result
     }

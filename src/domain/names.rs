@@ -21,7 +21,7 @@ pub fn customer_name(account: &AccountNumber) -> String {
 }
 
 /// A document's full name: its archive and its id.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DocumentName {
     pub account: AccountNumber,
     pub document_id: Uuid,
@@ -111,6 +111,27 @@ impl DestructionListName {
 impl std::fmt::Display for DestructionListName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "destructionLists/{}", self.0)
+    }
+}
+
+/// A loan's name: `loans/{loan_id}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LoanName(pub Uuid);
+
+impl LoanName {
+    pub fn parse(field: &'static str, name: &str) -> Result<Self, Error> {
+        let id = name.strip_prefix("loans/").ok_or_else(|| {
+            Error::invalid(field, format!("expected `loans/{{loan_id}}`, got {name:?}"))
+        })?;
+        Uuid::parse_str(id)
+            .map(Self)
+            .map_err(|_| Error::invalid(field, format!("loan id {id:?} is not a UUID")))
+    }
+}
+
+impl std::fmt::Display for LoanName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "loans/{}", self.0)
     }
 }
 

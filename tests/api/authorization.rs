@@ -58,6 +58,25 @@ const COVERED: &[&str] = &[
     "CompletenessService/GetCompleteness",
     "CompletenessService/StreamCompletenessReport",
     "ExportService/ExportDocuments",
+    // Lending: tests/api/authorization_lending.rs
+    "LendingService/RequestLoan",
+    "LendingService/ApproveLoan",
+    "LendingService/RejectLoan",
+    "LendingService/ReturnLoan",
+    "LendingService/RevokeLoan",
+    "LendingService/GetLoan",
+    "LendingService/ListLoans",
+    "LendingService/ListLoanDocuments",
+    "LendingService/ListLoanReads",
+    // Paper custody: tests/api/authorization_paper.rs
+    "PaperService/SetPaperLocation",
+    "PaperService/GetPaper",
+    "PaperService/SignOutPaper",
+    "PaperService/SignInPaper",
+    "PaperService/ReportPaperLost",
+    "PaperService/ListPaperHistory",
+    "PaperService/ListSignOuts",
+    "PaperService/Stocktake",
 ];
 
 #[test]

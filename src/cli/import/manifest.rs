@@ -221,6 +221,7 @@ impl Checker {
                     reference_number: line.reference_number,
                     legacy_system: line.legacy_system,
                 }),
+                paper_location: None,
             },
             pages,
             identity,

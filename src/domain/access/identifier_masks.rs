@@ -18,7 +18,7 @@ pub(super) fn mask_id_number(text: &str) -> String {
 }
 
 /// `13812345678` → `138****5678`; `022-23456789 转 123` → `022*****6789 转 ***`.
-pub(super) fn mask_phone(text: &str) -> String {
+pub(crate) fn mask_phone(text: &str) -> String {
     let (number, extension) = split_extension(text);
     let trailing = &number[number.trim_end().len()..];
     let mut masked = super::masking::keep_ends(number.trim_end(), 3, 4);

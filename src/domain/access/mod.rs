@@ -2,7 +2,7 @@
 //! masked for the roles that may not see it in full.
 
 pub(super) mod free_text;
-mod identifier_masks;
+pub(super) mod identifier_masks;
 pub(super) mod masking;
 pub(super) mod policy;
 

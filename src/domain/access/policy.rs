@@ -64,6 +64,14 @@ pub enum Permission {
     /// Take a set of records out as a package (an export): an act of its own, with a purpose,
     /// beside the reads it is made of.
     ExportRecords,
+    /// Ask for a loan (借阅) of documents or archives, and return it.
+    RequestLoans,
+    /// Approve, narrow, reject and revoke other people's loans within one's scope, and keep
+    /// the loan register.
+    ApproveLoans,
+    /// Keep paper originals: record where they are, sign them out and in, report losses,
+    /// list the papers out and take stock of a shelf.
+    ManagePaperCustody,
 }
 
 impl Permission {
@@ -88,6 +96,9 @@ impl Permission {
             Self::ApproveDeclassification => "approve-declassification",
             Self::ImportRecords => "import-records",
             Self::ExportRecords => "export-records",
+            Self::RequestLoans => "request-loans",
+            Self::ApproveLoans => "approve-loans",
+            Self::ManagePaperCustody => "manage-paper-custody",
         }
     }
 }

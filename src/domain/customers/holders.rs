@@ -19,7 +19,17 @@ impl Archive {
         grant: &Grant<'_>,
         account: &AccountNumber,
     ) -> Result<Option<FreeTextMask>, Error> {
-        if grant.personal_data() == PersonalData::Full {
+        self.free_text_mask_as(grant.personal_data(), account).await
+    }
+
+    /// The mask for free text about one account for a reader who sees personal data as
+    /// `personal_data` (a borrower sees it as the loan's approver chose).
+    pub(crate) async fn free_text_mask_as(
+        &self,
+        personal_data: PersonalData,
+        account: &AccountNumber,
+    ) -> Result<Option<FreeTextMask>, Error> {
+        if personal_data == PersonalData::Full {
             return Ok(None);
         }
         // Every revision, the current one included: a title written before a transfer names
@@ -40,7 +50,18 @@ impl Archive {
         grant: &Grant<'_>,
         accounts: &[&str],
     ) -> Result<HashMap<String, FreeTextMask>, Error> {
-        if grant.personal_data() == PersonalData::Full || accounts.is_empty() {
+        self.free_text_masks_as(grant.personal_data(), accounts)
+            .await
+    }
+
+    /// The masks for free text about several accounts for a reader who sees personal data as
+    /// `personal_data`.
+    pub(crate) async fn free_text_masks_as(
+        &self,
+        personal_data: PersonalData,
+        accounts: &[&str],
+    ) -> Result<HashMap<String, FreeTextMask>, Error> {
+        if personal_data == PersonalData::Full || accounts.is_empty() {
             return Ok(HashMap::new());
         }
         let mut by_account: HashMap<String, Vec<_>> = HashMap::new();

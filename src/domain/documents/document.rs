@@ -11,7 +11,7 @@ use crate::domain::names::{DestructionListName, DocumentName};
 use crate::domain::paging::{Cursor, Page, PageRequest};
 use crate::domain::{AccountNumber, Archive, DocumentTypeCode, Error, PageInfo};
 use crate::domain::{Actor, Confidentiality, Grant, Permission};
-use crate::domain::{LegacyOrigin, LegacyReference, LegacySystem};
+use crate::domain::{LegacyOrigin, LegacyReference, LegacySystem, PaperPlace};
 
 /// The business process (业务类型) whose work order produced a document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -150,6 +150,9 @@ pub struct FilingHeader {
     pub client_request_id: ClientRequestId,
     /// Set by an import (permission `import-records`): the record's original date and origin.
     pub legacy: Option<LegacyOrigin>,
+    /// Where the paper original is kept (permission `manage-paper-custody`), recorded with the
+    /// filing as its first location.
+    pub paper: Option<PaperPlace>,
 }
 
 /// One version of a filed document with its pages.
@@ -285,15 +288,19 @@ impl Cursor for DocumentCursor {
 
 impl Archive {
     /// Returns the current version of a document, or `NotFound` also when the caller may not
-    /// see it.
+    /// see it. A document the caller may not see by the normal rules is returned as lent when
+    /// a loan in force lends it to them (see `lending::reads`), and the read names the loan.
     pub async fn document(&self, actor: &Actor, name: &DocumentName) -> Result<Document, Error> {
         let resource = document_resource(name);
-        self.audited(actor, "GetDocument", resource, async {
+        self.audited_read(actor, "GetDocument", resource, async {
             let policy = self.policy();
             let grant = policy.grant(actor)?;
             grant.require(Permission::ReadDocuments)?;
-            let document = self.visible_document(&grant, name).await?;
-            self.present_document(&grant, document).await
+            let (document, lent) = self.readable_document(&grant, name, None).await?;
+            let document = self
+                .present_readable(&grant, document, lent.as_ref())
+                .await?;
+            Ok((document, lent.map(|lent| lent.details())))
         })
         .await
     }

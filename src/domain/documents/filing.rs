@@ -70,6 +70,10 @@ impl Archive {
             let policy = self.policy();
             let grant = policy.grant(actor)?;
             grant.require(Permission::FileDocuments)?;
+            // The paper's place is the keepers' record, whoever files the scan.
+            if header.paper.is_some() {
+                grant.require(Permission::ManagePaperCustody)?;
+            }
             // An original date or a legacy origin rewrites what retention counts from: only
             // an import may set them.
             if let Some(legacy) = &header.legacy {
@@ -153,6 +157,12 @@ impl Archive {
                 "file_time": new.filed_at.to_rfc3339(),
                 "legacy_origin": header.legacy.as_ref().map(LegacyOrigin::details),
                 "into_closed_account": account_closed_at.is_some(),
+                "paper_location": header.paper.as_ref().map(|place| serde_json::json!({
+                    "room": place.room.as_str(),
+                    "shelf": place.shelf.as_str(),
+                    "box": place.box_number.as_ref().map(|b| b.as_str()),
+                    "item": place.item.as_ref().map(|i| i.as_str()),
+                })),
             }));
             match self.db.insert_document(&new, &event).await? {
                 Some(document) => {

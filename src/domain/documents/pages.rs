@@ -8,10 +8,11 @@ use futures::{StreamExt, TryStreamExt};
 use super::document::document_resource;
 use super::rendering::RenditionKind;
 use super::renditions::RenditionState;
+use crate::domain::Resource;
+use crate::domain::lending::Lent;
 use crate::domain::names::PageName;
 use crate::domain::{Actor, Permission};
 use crate::domain::{Archive, Error};
-use crate::domain::{AuditEvent, Resource, outcome_of};
 
 /// The kinds of page the archive takes, judged by magic bytes, never by a declared type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,7 +127,7 @@ impl Archive {
         };
         let Some(kind) = rendition else {
             return self
-                .audited(
+                .audited_read(
                     actor,
                     "ReadPage",
                     resource,
@@ -134,24 +135,24 @@ impl Archive {
                 )
                 .await;
         };
-        let result = async {
-            let page = self.find_page(actor, name, version).await?;
-            self.open_rendition(name, page, kind).await
-        }
-        .await;
-        let event = AuditEvent::new(actor, "ReadPage", resource, outcome_of(&result))
-            .with_details(serde_json::json!({ "rendition": kind.as_str() }));
-        self.audit.record(event).await;
-        result
+        let work = async {
+            let (page, lent) = self.find_page(actor, name, version).await?;
+            let mut details = lent.map_or_else(|| serde_json::json!({}), |lent| lent.details());
+            details["rendition"] = kind.as_str().into();
+            Ok((self.open_rendition(name, page, kind).await?, Some(details)))
+        };
+        self.audited_read(actor, "ReadPage", resource, work).await
     }
 
+    /// The page and its bytes, with the details of its audit event (the loan it is read
+    /// under, if any: only the current version is lent).
     async fn open_page(
         &self,
         actor: &Actor,
         name: &PageName,
         version: Option<u32>,
-    ) -> Result<(PageInfo, PageBytes), Error> {
-        let page = self.find_page(actor, name, version).await?;
+    ) -> Result<((PageInfo, PageBytes), Option<serde_json::Value>), Error> {
+        let (page, lent) = self.find_page(actor, name, version).await?;
         let bytes = self
             .pages
             .read(&page.sha256)
@@ -166,24 +167,33 @@ impl Archive {
             })?
             .map_err(Error::from)
             .boxed();
-        Ok((page, bytes))
+        Ok(((page, bytes), lent.map(|lent| lent.details())))
     }
 
     /// The page `name` names, once the caller may read it: the permission, then the document
-    /// within the caller's reach and clearance.
+    /// within the caller's reach and clearance or, for the current version, under a loan to
+    /// the caller (which it is read under, if so).
     async fn find_page(
         &self,
         actor: &Actor,
         name: &PageName,
         version: Option<u32>,
-    ) -> Result<PageInfo, Error> {
+    ) -> Result<(PageInfo, Option<Lent>), Error> {
         let policy = self.policy();
         let grant = policy.grant(actor)?;
         grant.require(Permission::ReadPages)?;
-        let document = self
-            .visible_version(&grant, &name.document, version)
-            .await?;
-        document
+        let (document, lent) = match version {
+            None => {
+                self.readable_document(&grant, &name.document, Some(name.page_number))
+                    .await?
+            }
+            Some(version) => (
+                self.visible_version(&grant, &name.document, Some(version))
+                    .await?,
+                None,
+            ),
+        };
+        let page = document
             .pages
             .into_iter()
             .find(|page| page.number == name.page_number)
@@ -192,7 +202,8 @@ impl Archive {
                     "page {name} not found: {} has fewer pages",
                     name.document
                 ))
-            })
+            })?;
+        Ok((page, lent))
     }
 }
 

@@ -223,6 +223,20 @@ fn parse_header(header: pb::FilingHeader, actor: &Actor) -> Result<FilingHeader,
             ClientRequestId::parse,
         )?,
         legacy: parse_legacy_origin(header.legacy_origin)?,
+        paper: header
+            .paper_location
+            .map(|location| {
+                super::paper::parse_place_fields(
+                    location,
+                    [
+                        "header.paper_location.room",
+                        "header.paper_location.shelf",
+                        "header.paper_location.box",
+                        "header.paper_location.item",
+                    ],
+                )
+            })
+            .transpose()?,
     })
 }
 

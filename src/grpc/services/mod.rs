@@ -10,7 +10,9 @@ mod disposal;
 mod document_types;
 mod documents;
 mod export;
+mod lending;
 mod pages;
+mod paper;
 mod retention;
 mod versions;
 
@@ -27,7 +29,9 @@ use crate::proto::v1::disposal_service_server::DisposalServiceServer;
 use crate::proto::v1::document_service_server::DocumentServiceServer;
 use crate::proto::v1::document_type_service_server::DocumentTypeServiceServer;
 use crate::proto::v1::export_service_server::ExportServiceServer;
+use crate::proto::v1::lending_service_server::LendingServiceServer;
 use crate::proto::v1::page_service_server::PageServiceServer;
+use crate::proto::v1::paper_service_server::PaperServiceServer;
 use crate::proto::v1::retention_service_server::RetentionServiceServer;
 
 /// The names of the services whose health is reported, besides the whole server ("").
@@ -41,6 +45,8 @@ pub const SERVICE_NAMES: &[&str] = &[
     <DisposalServiceServer<()> as NamedService>::NAME,
     <CompletenessServiceServer<()> as NamedService>::NAME,
     <ExportServiceServer<()> as NamedService>::NAME,
+    <LendingServiceServer<()> as NamedService>::NAME,
+    <PaperServiceServer<()> as NamedService>::NAME,
 ];
 
 /// Every service a caller reaches with a token (see the authentication middleware): the
@@ -91,6 +97,16 @@ pub fn routes(archive: Archive, max_message_bytes: usize) -> anyhow::Result<Rout
     )
     .add_service(
         ExportServiceServer::new(export::ExportService::new(archive.clone()))
+            .max_decoding_message_size(n)
+            .max_encoding_message_size(n),
+    )
+    .add_service(
+        LendingServiceServer::new(lending::LendingService::new(archive.clone()))
+            .max_decoding_message_size(n)
+            .max_encoding_message_size(n),
+    )
+    .add_service(
+        PaperServiceServer::new(paper::PaperService::new(archive.clone()))
             .max_decoding_message_size(n)
             .max_encoding_message_size(n),
     )

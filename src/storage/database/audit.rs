@@ -13,7 +13,7 @@ use crate::storage::StorageError;
 const CHAIN_LOCK: i64 = 0x6375_7374_6f64_6961;
 
 #[derive(sqlx::FromRow)]
-struct AuditRow {
+pub(super) struct AuditRow {
     seq: i64,
     occurred_at: DateTime<Utc>,
     system: String,

@@ -3,8 +3,8 @@
 
 use crate::domain::{
     BusinessProcess, Condition, Confidentiality, CustomerClass, CustomerStatus, ListState,
-    MediaType, RenditionKind, RenditionState, RetentionClass, RetentionTrigger, RuleClass,
-    Sha256Digest, WorkOrderNumber,
+    LoanPurpose, LoanRecord, MediaType, PaperCondition, PersonalData, RenditionKind,
+    RenditionState, RetentionClass, RetentionTrigger, RuleClass, Sha256Digest, WorkOrderNumber,
 };
 use crate::storage::StorageError;
 
@@ -179,6 +179,55 @@ impl ColumnText for ListState {
             Self::Proposed => "proposed",
             Self::Destroyed => "destroyed",
             Self::Rejected => "rejected",
+        }
+    }
+}
+
+/// `paper_sign_outs.condition`.
+impl ColumnText for PaperCondition {
+    const ALL: &'static [Self] = &[
+        Self::Complete,
+        Self::Damaged,
+        Self::PagesMissing,
+        Self::Lost,
+    ];
+
+    fn to_db(self) -> &'static str {
+        match self {
+            Self::Complete => "complete",
+            Self::Damaged => "damaged",
+            Self::PagesMissing => "pages_missing",
+            Self::Lost => "lost",
+        }
+    }
+}
+
+/// `loans.purpose`: the codes the audit trail records too.
+impl ColumnText for LoanPurpose {
+    const ALL: &'static [Self] = &LoanPurpose::ALL;
+
+    fn to_db(self) -> &'static str {
+        self.code()
+    }
+}
+
+/// `loans.state`: the decisions recorded; where a loan stands also depends on the clock.
+impl ColumnText for LoanRecord {
+    const ALL: &'static [Self] = &LoanRecord::ALL;
+
+    fn to_db(self) -> &'static str {
+        self.code()
+    }
+}
+
+/// `loans.personal_data`.
+impl ColumnText for PersonalData {
+    const ALL: &'static [Self] = &[Self::Full, Self::Masked];
+
+    fn to_db(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::Masked => "masked",
         }
     }
 }

@@ -268,6 +268,16 @@ impl Database {
         .execute(&mut *tx)
         .await?;
         insert_pages(&mut tx, new.id, 1, new.pages, new.uploads_began).await?;
+        if let Some(place) = &header.paper {
+            super::paper::insert_first_location(
+                &mut tx,
+                new.id,
+                place,
+                &format!("{}/{}", new.author.system, new.author.person),
+                filed_at,
+            )
+            .await?;
+        }
 
         self.append_audit_in(&mut tx, std::slice::from_ref(event))
             .await?;

@@ -103,6 +103,7 @@ pub fn header(account: &str, request_id: &str) -> pb::FilingHeader {
         source_system: String::new(),
         client_request_id: request_id.into(),
         legacy_origin: None,
+        paper_location: None,
     }
 }
 

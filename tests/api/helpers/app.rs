@@ -16,7 +16,9 @@ use custodian::proto::v1::disposal_service_client::DisposalServiceClient;
 use custodian::proto::v1::document_service_client::DocumentServiceClient;
 use custodian::proto::v1::document_type_service_client::DocumentTypeServiceClient;
 use custodian::proto::v1::export_service_client::ExportServiceClient;
+use custodian::proto::v1::lending_service_client::LendingServiceClient;
 use custodian::proto::v1::page_service_client::PageServiceClient;
+use custodian::proto::v1::paper_service_client::PaperServiceClient;
 use custodian::proto::v1::retention_service_client::RetentionServiceClient;
 use custodian::settings::{
     AuthSettings, DatabaseSettings, LimitSettings, LogFormat, LogSettings, Settings, TlsSettings,
@@ -52,6 +54,8 @@ pub struct Clients {
     pub disposal: DisposalServiceClient<Authorized>,
     pub completeness: CompletenessServiceClient<Authorized>,
     pub export: ExportServiceClient<Authorized>,
+    pub lending: LendingServiceClient<Authorized>,
+    pub paper: PaperServiceClient<Authorized>,
 }
 
 impl Clients {
@@ -66,7 +70,9 @@ impl Clients {
             retention: RetentionServiceClient::new(authorized.clone()),
             disposal: DisposalServiceClient::new(authorized.clone()),
             completeness: CompletenessServiceClient::new(authorized.clone()),
-            export: ExportServiceClient::new(authorized),
+            export: ExportServiceClient::new(authorized.clone()),
+            lending: LendingServiceClient::new(authorized.clone()),
+            paper: PaperServiceClient::new(authorized),
         }
     }
 }

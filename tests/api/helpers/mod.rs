@@ -5,6 +5,7 @@
 //! - `pages`: page contents, their digests, and the repository's fixture files;
 //! - `actions`: doing things through the API as a caller would (customers, filings, reads,
 //!   corrections, completeness, retention);
+//! - `lending`: an archive to lend, borrowers and custodians, loans and reads under them;
 //! - `matrix`: the authorisation matrix: a caller per role, documents in and out of scope, cells;
 //! - `wait`: waiting for an observable condition rather than for a guessed time.
 //!
@@ -13,6 +14,7 @@
 
 mod actions;
 mod app;
+mod lending;
 mod matrix;
 mod pages;
 mod tokens;
@@ -23,6 +25,10 @@ pub use actions::{
     part, retention, retitle, update_customer,
 };
 pub use app::{AUDIT_CHAIN_KEY, Clients, TestApp, TestConfig, spawn_app, spawn_app_with};
+pub use lending::{
+    LENT_ACCOUNT, LENT_OTHER, approve_loan, clock_time, county_custodian, get_document, inspector,
+    lent_archive, loan_approval, loan_item, read_whole_page, request_loan, week,
+};
 // What the reliability tests use besides, for servers they run as processes.
 #[allow(unused_imports)]
 pub use app::{archive_on, fresh_database, s3_settings};
