@@ -15,6 +15,7 @@ const PROTOS: &[&str] = &[
     "proto/custodian/v1/disposal.proto",
     "proto/custodian/v1/completeness.proto",
     "proto/custodian/v1/export.proto",
+    "proto/custodian/v1/search.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

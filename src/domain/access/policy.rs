@@ -61,6 +61,9 @@ pub enum Permission {
     /// Take a set of records out as a package (an export): an act of its own, with a purpose,
     /// beside the reads it is made of.
     ExportRecords,
+    /// Search customers by personal data: ID number, phone, address, and households by name
+    /// (issue 17). Only roles that see personal data in full may have it.
+    SearchPersonalData,
 }
 
 impl Permission {
@@ -84,6 +87,7 @@ impl Permission {
             Self::ApproveDisposal => "approve-disposal",
             Self::ImportRecords => "import-records",
             Self::ExportRecords => "export-records",
+            Self::SearchPersonalData => "search-personal-data",
         }
     }
 }
@@ -180,6 +184,16 @@ impl Policy {
             }
         }
         for (role, role_policy) in &policy.roles {
+            if role_policy
+                .permissions
+                .contains(&Permission::SearchPersonalData)
+                && role_policy.personal_data != PersonalData::Full
+            {
+                return Err(format!(
+                    "role {role:?} has search-personal-data but sees personal data masked: \
+                     it would find people by what it may not see"
+                ));
+            }
             for code in role_policy.document_types.iter().flatten() {
                 DocumentTypeCode::parse(code)
                     .map_err(|reason| format!("role {role:?}: {reason}"))?;
@@ -362,6 +376,24 @@ mod tests {
         let policy = Policy::parse(POLICY).unwrap();
         let actor = actor("archive-desk", "county-custodian", None);
         assert!(policy.grant(&actor).is_err());
+    }
+
+    #[test]
+    fn a_masked_role_may_not_search_by_personal_data() {
+        let text = r#"
+            [roles.clerk]
+            description = "x"
+            permissions = ["read-customers", "search-personal-data"]
+            scope = "all"
+            clearance = "public"
+            personal_data = "masked"
+            [systems]
+        "#;
+        assert!(
+            Policy::parse(text)
+                .unwrap_err()
+                .contains("search-personal-data")
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod documents;
 mod export;
 mod pages;
 mod retention;
+mod search;
 mod versions;
 
 use tonic::server::NamedService;
@@ -29,6 +30,7 @@ use crate::proto::v1::document_type_service_server::DocumentTypeServiceServer;
 use crate::proto::v1::export_service_server::ExportServiceServer;
 use crate::proto::v1::page_service_server::PageServiceServer;
 use crate::proto::v1::retention_service_server::RetentionServiceServer;
+use crate::proto::v1::search_service_server::SearchServiceServer;
 
 /// The names of the services whose health is reported, besides the whole server ("").
 pub const SERVICE_NAMES: &[&str] = &[
@@ -41,6 +43,7 @@ pub const SERVICE_NAMES: &[&str] = &[
     <DisposalServiceServer<()> as NamedService>::NAME,
     <CompletenessServiceServer<()> as NamedService>::NAME,
     <ExportServiceServer<()> as NamedService>::NAME,
+    <SearchServiceServer<()> as NamedService>::NAME,
 ];
 
 /// Every service a caller reaches with a token (see the authentication middleware): the
@@ -91,6 +94,11 @@ pub fn routes(archive: Archive, max_message_bytes: usize) -> anyhow::Result<Rout
     )
     .add_service(
         ExportServiceServer::new(export::ExportService::new(archive.clone()))
+            .max_decoding_message_size(n)
+            .max_encoding_message_size(n),
+    )
+    .add_service(
+        SearchServiceServer::new(search::Search::new(archive.clone()))
             .max_decoding_message_size(n)
             .max_encoding_message_size(n),
     )

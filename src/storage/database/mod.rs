@@ -14,6 +14,7 @@ mod fixity;
 mod orphans;
 mod pages;
 mod retention;
+mod search;
 mod versions;
 
 use std::str::FromStr;

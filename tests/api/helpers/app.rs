@@ -17,6 +17,7 @@ use custodian::proto::v1::document_type_service_client::DocumentTypeServiceClien
 use custodian::proto::v1::export_service_client::ExportServiceClient;
 use custodian::proto::v1::page_service_client::PageServiceClient;
 use custodian::proto::v1::retention_service_client::RetentionServiceClient;
+use custodian::proto::v1::search_service_client::SearchServiceClient;
 use custodian::settings::{
     AuthSettings, DatabaseSettings, LimitSettings, LogFormat, LogSettings, Settings, TlsSettings,
 };
@@ -51,6 +52,7 @@ pub struct Clients {
     pub disposal: DisposalServiceClient<Authorized>,
     pub completeness: CompletenessServiceClient<Authorized>,
     pub export: ExportServiceClient<Authorized>,
+    pub search: SearchServiceClient<Authorized>,
 }
 
 impl Clients {
@@ -65,7 +67,8 @@ impl Clients {
             retention: RetentionServiceClient::new(authorized.clone()),
             disposal: DisposalServiceClient::new(authorized.clone()),
             completeness: CompletenessServiceClient::new(authorized.clone()),
-            export: ExportServiceClient::new(authorized),
+            export: ExportServiceClient::new(authorized.clone()),
+            search: SearchServiceClient::new(authorized),
         }
     }
 }
@@ -82,6 +85,7 @@ pub struct TestApp {
     pub document_types: DocumentTypeServiceClient<Authorized>,
     pub audit: AuditServiceClient<Authorized>,
     pub completeness: CompletenessServiceClient<Authorized>,
+    pub search: SearchServiceClient<Authorized>,
     pub channel: Channel,
     /// The test's own database, for tests that inspect or tamper with rows.
     pub database_url: SecretString,
@@ -256,6 +260,7 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
         document_types: clients.document_types,
         audit: clients.audit,
         completeness: clients.completeness,
+        search: clients.search,
         channel,
         database_url: settings_database_url,
         objects,

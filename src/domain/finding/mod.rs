@@ -1,0 +1,6 @@
+//! The finding aids (档案索引): searching documents across archives and customers across
+//! accounts, under exactly the rules of the reads they lead to.
+
+pub(super) mod documents;
+
+pub use documents::{DocumentOrder, DocumentSearch, MAX_SEARCH_TYPES, SearchCursor, SearchScope};
