@@ -55,6 +55,9 @@ const COVERED: &[&str] = &[
     "CompletenessService/GetCompleteness",
     "CompletenessService/StreamCompletenessReport",
     "ExportService/ExportDocuments",
+    // Finding aids: tests/api/authorization_search.rs
+    "SearchService/SearchDocuments",
+    "SearchService/SearchCustomers",
 ];
 
 #[test]

@@ -37,6 +37,7 @@ mod pages;
 mod peer_limits;
 mod reach_hardening;
 mod retention;
+mod search_customers;
 mod search_documents;
 mod slow_reads;
 mod stalls;

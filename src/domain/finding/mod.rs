@@ -1,6 +1,10 @@
 //! The finding aids (档案索引): searching documents across archives and customers across
 //! accounts, under exactly the rules of the reads they lead to.
 
+pub(super) mod customers;
 pub(super) mod documents;
 
+pub use customers::{
+    AccountPrefix, CustomerMatch, CustomerQuery, CustomerSearch, MIN_SEARCH_CHARS, SearchText,
+};
 pub use documents::{DocumentOrder, DocumentSearch, MAX_SEARCH_TYPES, SearchCursor, SearchScope};

@@ -4,11 +4,12 @@
 use tonic::{Request, Response, Status};
 
 use crate::domain::{
-    Archive, DocumentOrder, DocumentSearch, DocumentTypeCode, Error, LegacyReference, OrgUnitCode,
-    PageRequest, SourceSystem, WorkOrderNumber,
+    AccountPrefix, Archive, CustomerSearch, DocumentOrder, DocumentSearch, DocumentTypeCode, Error,
+    LegacyReference, OrgUnitCode, PageRequest, SearchText, SourceSystem, WorkOrderNumber,
 };
 use crate::grpc::convert::{
-    document_to_proto, optional, parse_class, parse_process, parse_status, parse_timestamp,
+    customer_to_proto, document_to_proto, optional, parse_class, parse_process, parse_status,
+    parse_timestamp,
 };
 use crate::grpc::middleware::actor;
 use crate::proto::v1 as pb;
@@ -48,9 +49,45 @@ impl pb::search_service_server::SearchService for Search {
         &self,
         request: Request<pb::SearchCustomersRequest>,
     ) -> Result<Response<pb::SearchCustomersResponse>, Status> {
-        let _ = request;
-        Err(Status::unimplemented("SearchCustomers is not built yet"))
+        let actor = actor(&request)?;
+        let request = request.into_inner();
+        let search = parse_customer_search(&request)?;
+        let query = self.archive.describe_customer_search(&search);
+        let page_request = PageRequest::parse(request.page_size, &request.page_token, &query)?;
+        let page = self
+            .archive
+            .search_customers(&actor, &search, page_request)
+            .await?;
+        Ok(Response::new(pb::SearchCustomersResponse {
+            next_page_token: page.next_page_token(&query),
+            customers: page
+                .items
+                .iter()
+                .map(|found| pb::CustomerMatch {
+                    customer: Some(customer_to_proto(&found.customer)),
+                    former_holder: found.former_holder,
+                })
+                .collect(),
+        }))
     }
+}
+
+fn parse_customer_search(request: &pb::SearchCustomersRequest) -> Result<CustomerSearch, Error> {
+    let text = |text: &str| (!text.trim().is_empty()).then(|| text.to_owned());
+    CustomerSearch {
+        account_prefix: optional(
+            "account_number_prefix",
+            &request.account_number_prefix,
+            AccountPrefix::parse,
+        )?,
+        name: optional("name", &request.name, SearchText::parse)?,
+        address: optional("address", &request.address, SearchText::parse)?,
+        id_number: text(&request.id_number),
+        phone: text(&request.phone),
+        org_unit: optional("org_unit", &request.org_unit, OrgUnitCode::parse)?,
+        include_former_holders: request.include_former_holders,
+    }
+    .validate()
 }
 
 fn parse_document_search(request: &pb::SearchDocumentsRequest) -> Result<DocumentSearch, Error> {

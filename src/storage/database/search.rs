@@ -174,7 +174,7 @@ fn push_filters(query: &mut QueryBuilder<'_, Postgres>, search: &DocumentSearch)
 
 /// The first code after every code that starts with `prefix` (digits): `1201` → `1202`,
 /// `1209` → `120:` (`:` follows `9` in ASCII, and the index compares bytewise).
-fn prefix_end(prefix: &str) -> String {
+pub(super) fn prefix_end(prefix: &str) -> String {
     let mut bytes = prefix.as_bytes().to_vec();
     if let Some(last) = bytes.last_mut() {
         *last += 1;

@@ -132,6 +132,8 @@ pub struct TestConfig {
     pub tls: TlsSettings,
     /// `server.health_listen_addr`.
     pub health_listen_addr: Option<std::net::SocketAddr>,
+    /// `auth.identifier_key`; `None` leaves it unset.
+    pub identifier_key: Option<String>,
 }
 
 impl Default for TestConfig {
@@ -160,6 +162,7 @@ impl Default for TestConfig {
             payload_signing: PayloadSigning::Auto,
             tls: defaults.server.tls,
             health_listen_addr: None,
+            identifier_key: Some(IDENTIFIER_KEY.into()),
         }
     }
 }
@@ -227,6 +230,7 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
         }],
         policy_file: repository_file("config/policy.toml"),
         audit_chain_key: SecretString::from(AUDIT_CHAIN_KEY),
+        identifier_key: SecretString::from(config.identifier_key.unwrap_or_default()),
         ..AuthSettings::default()
     };
     let objects = open_object_store(&settings.object_store).expect("object store settings");
@@ -508,3 +512,6 @@ fn init_logs() {
 }
 
 pub const AUDIT_CHAIN_KEY: &str = "test-audit-chain-key-of-32-bytes-or-more";
+
+/// The test servers' `auth.identifier_key` (the blind index of ID numbers and phones).
+pub const IDENTIFIER_KEY: &str = "test-identifier-key-of-32-bytes-or-more";
