@@ -16,6 +16,7 @@ const PROTOS: &[&str] = &[
     "proto/custodian/v1/completeness.proto",
     "proto/custodian/v1/export.proto",
     "proto/custodian/v1/search.proto",
+    "proto/custodian/v1/statistics.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

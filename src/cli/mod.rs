@@ -44,6 +44,10 @@ enum Command {
     /// their address, or a missing object) with the documents that show them; exits non-zero
     /// if there is any.
     FixityFailures,
+    /// Recounts the statistics (archives, documents, pages, bytes) from the documents and
+    /// customers themselves and compares them with the rollups kept with every change; prints
+    /// each difference and exits non-zero if there is any. Scans everything.
+    CheckStatistics,
     /// Prints a signed development token (never use the dev key in production).
     DevToken(dev_token::DevTokenArgs),
     /// Brings legacy archives in from a JSON Lines manifest: checks it whole, files with
@@ -124,6 +128,22 @@ impl Cli {
                     Ok(())
                 } else {
                     anyhow::bail!("{} stored pages failed their fixity check", failures.len())
+                }
+            }
+            Command::CheckStatistics => {
+                let settings = self.settings()?;
+                let differences = database(&settings)?
+                    .statistics_discrepancies()
+                    .await
+                    .context("cannot recount the statistics")?;
+                for difference in &differences {
+                    println!("{difference}");
+                }
+                if differences.is_empty() {
+                    println!("statistics agree with a recount");
+                    Ok(())
+                } else {
+                    anyhow::bail!("{} statistics differ from a recount", differences.len())
                 }
             }
             Command::DevToken(args) => args.run(),

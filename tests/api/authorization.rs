@@ -58,6 +58,7 @@ const COVERED: &[&str] = &[
     // Finding aids: tests/api/authorization_search.rs
     "SearchService/SearchDocuments",
     "SearchService/SearchCustomers",
+    "StatisticsService/GetStatistics",
 ];
 
 #[test]

@@ -1,6 +1,6 @@
 //! The authorisation matrix of SearchService: every role of the policy × a document inside
 //! and outside its scope at each confidentiality level, searched for by its type; and every
-//! role × the customer filters, plain and personal.
+//! role × the customer filters, plain and personal; and GetStatistics counting those documents.
 
 use custodian::domain::{Confidentiality, Permission};
 use custodian::proto::v1 as pb;
@@ -133,6 +133,49 @@ async fn every_role_searches_customers_as_the_policy_grants() {
                     None,
                     expected,
                     listed(found),
+                );
+            }
+        }
+    }
+    matrix.assert_matches_policy(9 * 6);
+}
+
+#[tokio::test]
+async fn every_role_counts_exactly_what_the_policy_lets_it_read() {
+    let world = world().await;
+    let mut matrix = Matrix::default();
+    for caller in &world.callers {
+        let mut c = caller.clients.clone();
+        let reply = outcome(
+            c.statistics
+                .get_statistics(pb::GetStatisticsRequest {
+                    by_document_type: true,
+                    ..Default::default()
+                })
+                .await,
+        );
+        for inside in [true, false] {
+            let unit = if inside { "120101" } else { "130101" };
+            for level in Confidentiality::ALL {
+                let counted = reply.as_ref().map_err(|code| *code).map(|reply| {
+                    reply.get_ref().documents.iter().any(|d| {
+                        d.org_unit == unit && d.document_type == type_of(level) && d.documents == 1
+                    })
+                });
+                let expected = if !caller.can(Permission::RunReports) {
+                    Expect::Refused(Code::PermissionDenied)
+                } else if caller.reaches(inside) && caller.sees(level) {
+                    Expect::Allowed
+                } else {
+                    Expect::Hidden
+                };
+                matrix.cell(
+                    "GetStatistics",
+                    caller,
+                    inside,
+                    Some(level),
+                    expected,
+                    listed(counted),
                 );
             }
         }

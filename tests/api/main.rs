@@ -42,6 +42,7 @@ mod search_documents;
 mod slow_reads;
 mod stalls;
 mod statement_timeouts;
+mod statistics;
 mod system_rates;
 mod tls;
 mod versions;

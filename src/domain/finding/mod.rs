@@ -3,8 +3,10 @@
 
 pub(super) mod customers;
 pub(super) mod documents;
+pub(super) mod statistics;
 
 pub use customers::{
     AccountPrefix, CustomerMatch, CustomerQuery, CustomerSearch, MIN_SEARCH_CHARS, SearchText,
 };
 pub use documents::{DocumentOrder, DocumentSearch, MAX_SEARCH_TYPES, SearchCursor, SearchScope};
+pub use statistics::{DocumentCount, Statistics, StatisticsRequest, parse_month, roll_up};

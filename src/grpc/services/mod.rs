@@ -13,6 +13,7 @@ mod export;
 mod pages;
 mod retention;
 mod search;
+mod statistics;
 mod versions;
 
 use tonic::server::NamedService;
@@ -31,6 +32,7 @@ use crate::proto::v1::export_service_server::ExportServiceServer;
 use crate::proto::v1::page_service_server::PageServiceServer;
 use crate::proto::v1::retention_service_server::RetentionServiceServer;
 use crate::proto::v1::search_service_server::SearchServiceServer;
+use crate::proto::v1::statistics_service_server::StatisticsServiceServer;
 
 /// The names of the services whose health is reported, besides the whole server ("").
 pub const SERVICE_NAMES: &[&str] = &[
@@ -44,6 +46,7 @@ pub const SERVICE_NAMES: &[&str] = &[
     <CompletenessServiceServer<()> as NamedService>::NAME,
     <ExportServiceServer<()> as NamedService>::NAME,
     <SearchServiceServer<()> as NamedService>::NAME,
+    <StatisticsServiceServer<()> as NamedService>::NAME,
 ];
 
 /// Every service a caller reaches with a token (see the authentication middleware): the
@@ -99,6 +102,11 @@ pub fn routes(archive: Archive, max_message_bytes: usize) -> anyhow::Result<Rout
     )
     .add_service(
         SearchServiceServer::new(search::Search::new(archive.clone()))
+            .max_decoding_message_size(n)
+            .max_encoding_message_size(n),
+    )
+    .add_service(
+        StatisticsServiceServer::new(statistics::StatisticsService::new(archive.clone()))
             .max_decoding_message_size(n)
             .max_encoding_message_size(n),
     )

@@ -16,6 +16,7 @@ mod orphans;
 mod pages;
 mod retention;
 mod search;
+mod statistics;
 mod versions;
 
 use std::str::FromStr;

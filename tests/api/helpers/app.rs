@@ -18,6 +18,7 @@ use custodian::proto::v1::export_service_client::ExportServiceClient;
 use custodian::proto::v1::page_service_client::PageServiceClient;
 use custodian::proto::v1::retention_service_client::RetentionServiceClient;
 use custodian::proto::v1::search_service_client::SearchServiceClient;
+use custodian::proto::v1::statistics_service_client::StatisticsServiceClient;
 use custodian::settings::{
     AuthSettings, DatabaseSettings, LimitSettings, LogFormat, LogSettings, Settings, TlsSettings,
 };
@@ -53,6 +54,7 @@ pub struct Clients {
     pub completeness: CompletenessServiceClient<Authorized>,
     pub export: ExportServiceClient<Authorized>,
     pub search: SearchServiceClient<Authorized>,
+    pub statistics: StatisticsServiceClient<Authorized>,
 }
 
 impl Clients {
@@ -68,7 +70,8 @@ impl Clients {
             disposal: DisposalServiceClient::new(authorized.clone()),
             completeness: CompletenessServiceClient::new(authorized.clone()),
             export: ExportServiceClient::new(authorized.clone()),
-            search: SearchServiceClient::new(authorized),
+            search: SearchServiceClient::new(authorized.clone()),
+            statistics: StatisticsServiceClient::new(authorized),
         }
     }
 }
