@@ -162,6 +162,11 @@ pub struct SystemPolicy {
     /// systems that serve the public; unset means no limit beyond the server's own.
     #[serde(default)]
     pub max_calls_per_second: Option<u32>,
+    /// The most searches per second the whole system may make (SearchService calls, which
+    /// cost more than a lookup), within `max_calls_per_second`; unset means no limit of its
+    /// own.
+    #[serde(default)]
+    pub max_searches_per_second: Option<u32>,
 }
 
 /// The whole access policy.
