@@ -57,6 +57,19 @@ fn unit_of(account: &str) -> &'static str {
     }
 }
 
+/// A filing of the test archive: account, type, process, work order, source, legacy reference.
+type Spec = (
+    &'static str,
+    &'static str,
+    pb::BusinessProcess,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+);
+
+/// Who searches, and which filed documents it must find.
+type ReachCase = (Token, Box<dyn Fn(&Filed) -> bool>);
+
 /// The archive of the tests: three accounts in province 12 and one in 13, a day between
 /// filings, a mix of types, processes, work orders, source systems and imports.
 struct Archive {
@@ -97,7 +110,7 @@ async fn archive() -> Archive {
     // A filing names the calling system as its source.
     let marketing = app.clients_as(&Token::new("marketing", "county-custodian", Some("12")));
     use pb::BusinessProcess as P;
-    let specs: Vec<(&'static str, &str, P, &str, &str, Option<&str>)> = vec![
+    let specs: Vec<Spec> = vec![
         (A, "application-form", P::NewConnection, "WO-1", "", None),
         (A, "identity-proof", P::NewConnection, "WO-1", "", None),
         (A, "notice", P::Inspection, "WO-7", "marketing", None),
@@ -234,7 +247,7 @@ fn expected(filed: &[Filed], keep: impl Fn(&Filed) -> bool) -> Vec<String> {
         .iter()
         .filter(|d| d.org_unit.starts_with("12") && keep(d))
         .collect();
-    matching.sort_by(|a, b| b.filed_at.cmp(&a.filed_at));
+    matching.sort_by_key(|d| std::cmp::Reverse(d.filed_at));
     matching.iter().map(|d| d.name.clone()).collect()
 }
 
@@ -394,7 +407,7 @@ async fn each_filter_alone_and_combined_finds_exactly_the_matching_documents() {
 async fn documents_out_of_reach_or_of_hidden_types_never_appear() {
     let Archive { app, filed } = archive().await;
     let by_name: HashMap<&str, &Filed> = filed.iter().map(|d| (d.name.as_str(), d)).collect();
-    let cases: Vec<(Token, Box<dyn Fn(&Filed) -> bool>)> = vec![
+    let cases: Vec<ReachCase> = vec![
         // Types limited to the metering papers, internal clearance.
         (
             Token::new("metering-platform", "metering-operator", Some("1201")),

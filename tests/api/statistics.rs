@@ -18,6 +18,9 @@ const A: &str = "1201010001"; // 120101
 const B: &str = "1201010002"; // 120101, moves to 120102
 const C: &str = "1202010001"; // 120201, a business, closes
 
+/// Documents, pages and bytes.
+type Figures = (i64, i64, i64);
+
 fn custodian_named(person: &str) -> Token {
     Token {
         person: Some(person.into()),
@@ -56,7 +59,7 @@ async fn statistics(
 
 fn per_unit(
     response: &pb::GetStatisticsResponse,
-) -> (BTreeMap<String, i64>, BTreeMap<String, (i64, i64, i64)>) {
+) -> (BTreeMap<String, i64>, BTreeMap<String, Figures>) {
     (
         response
             .archives
@@ -197,7 +200,7 @@ async fn the_rollups_equal_a_recount_after_filings_corrections_destructions_and_
             docs.iter().map(|d| d.size_bytes).sum::<i64>(),
         )
     };
-    let expected_documents: BTreeMap<String, (i64, i64, i64)> = [
+    let expected_documents: BTreeMap<String, Figures> = [
         ("12", figures(&[&retyped, &moved, &after_move, &c1, &c2])),
         ("1201", figures(&[&retyped, &moved, &after_move])),
         ("120101", figures(&[&retyped])),

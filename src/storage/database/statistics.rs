@@ -12,6 +12,9 @@ use crate::domain::{
 };
 use crate::storage::StorageError;
 
+/// Each unit's own archives, and its own document counts.
+type StoredStatistics = (Vec<(String, i64)>, Vec<DocumentCount>);
+
 #[derive(sqlx::FromRow)]
 struct CountRow {
     org_unit_code: String,
@@ -32,7 +35,7 @@ impl Database {
         request: &StatisticsRequest,
         unit: Option<&OrgUnitCode>,
         visibility: &Visibility,
-    ) -> Result<(Vec<(String, i64)>, Vec<DocumentCount>), StorageError> {
+    ) -> Result<StoredStatistics, StorageError> {
         let mut archives = QueryBuilder::<Postgres>::new(
             "SELECT org_unit_code::text, sum(archives)::bigint FROM archive_statistics WHERE true",
         );
