@@ -17,6 +17,8 @@ const PROTOS: &[&str] = &[
     "proto/custodian/v1/export.proto",
     "proto/custodian/v1/lending.proto",
     "proto/custodian/v1/paper.proto",
+    "proto/custodian/v1/search.proto",
+    "proto/custodian/v1/statistics.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -57,6 +57,12 @@ pub struct AuthSettings {
     /// The secret the audit chain's HMAC is keyed with. Keep it out of the database's reach.
     /// The server refuses to start with one shorter than [`MIN_AUDIT_CHAIN_KEY_BYTES`].
     pub audit_chain_key: SecretString,
+    /// The secret the blind index of ID numbers and phones is keyed with (HMAC-SHA256), so a
+    /// database dump yields no searchable list of them. Keep it out of the database's reach,
+    /// apart from the audit chain key. Empty: ID number and phone search is refused
+    /// (FAILED_PRECONDITION) and nothing is indexed until one is set; the server then digests
+    /// the existing rows at start. Changing it re-digests every row at the next start.
+    pub identifier_key: SecretString,
 }
 
 /// The shortest `auth.audit_chain_key` the server accepts: 32 bytes, as `openssl rand -hex 16`
@@ -343,6 +349,7 @@ impl Default for AuthSettings {
             keys: Vec::new(),
             policy_file: PathBuf::from("config/policy.toml"),
             audit_chain_key: SecretString::from(""),
+            identifier_key: SecretString::from(""),
         }
     }
 }
@@ -356,6 +363,26 @@ impl AuthSettings {
             length >= MIN_AUDIT_CHAIN_KEY_BYTES,
             "auth.audit_chain_key (CUSTODIAN_AUTH__AUDIT_CHAIN_KEY) must be at least \
              {MIN_AUDIT_CHAIN_KEY_BYTES} bytes, it has {length}: make it with `openssl rand -hex 32`"
+        );
+        Ok(())
+    }
+
+    /// Refuses an identifier key too short to resist guessing, and one equal to the audit
+    /// chain key (one leaked secret must not open both); empty means none.
+    pub fn check_identifier_key(&self) -> anyhow::Result<()> {
+        let key = self.identifier_key.expose_secret();
+        if key.is_empty() {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            key.len() >= MIN_AUDIT_CHAIN_KEY_BYTES,
+            "auth.identifier_key (CUSTODIAN_AUTH__IDENTIFIER_KEY) must be at least \
+             {MIN_AUDIT_CHAIN_KEY_BYTES} bytes, it has {}: make it with `openssl rand -hex 32`",
+            key.len()
+        );
+        anyhow::ensure!(
+            key != self.audit_chain_key.expose_secret(),
+            "auth.identifier_key must differ from auth.audit_chain_key"
         );
         Ok(())
     }
@@ -447,6 +474,19 @@ mod tests {
         );
         assert!(settings.orphans.sweep_interval().is_some());
         assert_eq!(settings.fixity.pages_per_minute, 30);
+    }
+
+    #[test]
+    fn an_identifier_key_is_optional_but_long_and_not_the_chain_key() {
+        let mut auth = AuthSettings::default();
+        auth.check_identifier_key().unwrap();
+        auth.identifier_key = SecretString::from("y".repeat(8));
+        assert!(auth.check_identifier_key().is_err(), "short");
+        auth.audit_chain_key = SecretString::from("x".repeat(40));
+        auth.identifier_key = SecretString::from("x".repeat(40));
+        assert!(auth.check_identifier_key().is_err(), "the chain key");
+        auth.identifier_key = SecretString::from("y".repeat(40));
+        auth.check_identifier_key().unwrap();
     }
 
     #[test]

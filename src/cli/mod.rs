@@ -53,6 +53,10 @@ enum Command {
         #[arg(long)]
         retry_failed: bool,
     },
+    /// Recounts the statistics (archives, documents, pages, bytes) from the documents and
+    /// customers themselves and compares them with the rollups kept with every change; prints
+    /// each difference and exits non-zero if there is any. Scans everything.
+    CheckStatistics,
     /// Prints a signed development token (never use the dev key in production).
     DevToken(dev_token::DevTokenArgs),
     /// Brings legacy archives in from a JSON Lines manifest: checks it whole, files with
@@ -143,6 +147,22 @@ impl Cli {
                     .context("cannot queue the renditions")?;
                 println!("queued {queued} pages for their renditions");
                 Ok(())
+            }
+            Command::CheckStatistics => {
+                let settings = self.settings()?;
+                let differences = database(&settings)?
+                    .statistics_discrepancies()
+                    .await
+                    .context("cannot recount the statistics")?;
+                for difference in &differences {
+                    println!("{difference}");
+                }
+                if differences.is_empty() {
+                    println!("statistics agree with a recount");
+                    Ok(())
+                } else {
+                    anyhow::bail!("{} statistics differ from a recount", differences.len())
+                }
             }
             Command::DevToken(args) => args.run(),
             Command::Import(args) => args.run().await,

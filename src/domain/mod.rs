@@ -16,6 +16,7 @@ mod completeness;
 mod customers;
 mod documents;
 mod error;
+mod finding;
 mod lending;
 mod names;
 mod paging;
@@ -36,6 +37,7 @@ pub use completeness::*;
 pub use customers::*;
 pub use documents::*;
 pub use error::Error;
+pub use finding::*;
 pub use lending::*;
 pub use names::{
     DestructionListName, DocumentName, LegalHoldName, LoanName, PageName, customer_name,
@@ -243,6 +245,24 @@ impl Archive {
             }
             value
         });
+        self.audit.record(event).await;
+        result
+    }
+
+    /// Runs a use case that changes nothing and records its outcome with `details` (a
+    /// search's filters, personal values already masked).
+    async fn audited_with<T>(
+        &self,
+        actor: &Actor,
+        action: &str,
+        resource: Resource,
+        details: serde_json::Value,
+        work: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        record_on_span(&resource);
+        let result = work.await;
+        let event =
+            AuditEvent::new(actor, action, resource, outcome_of(&result)).with_details(details);
         self.audit.record(event).await;
         result
     }

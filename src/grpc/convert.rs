@@ -299,6 +299,35 @@ pub(super) fn expired_to_proto(document: &ExpiredDocument) -> pb::ExpiredDocumen
     }
 }
 
+/// Parses a customer class; `None` when unspecified.
+pub(super) fn parse_class(field: &'static str, value: i32) -> Result<Option<CustomerClass>, Error> {
+    match pb::CustomerClass::try_from(value) {
+        Ok(pb::CustomerClass::Unspecified) => Ok(None),
+        Ok(pb::CustomerClass::Residential) => Ok(Some(CustomerClass::Residential)),
+        Ok(pb::CustomerClass::NonResidential) => Ok(Some(CustomerClass::NonResidential)),
+        Err(_) => Err(Error::invalid(
+            field,
+            format!("{value} is not a customer class"),
+        )),
+    }
+}
+
+/// Parses a customer status; `None` when unspecified.
+pub(super) fn parse_status(
+    field: &'static str,
+    value: i32,
+) -> Result<Option<CustomerStatus>, Error> {
+    match pb::CustomerStatus::try_from(value) {
+        Ok(pb::CustomerStatus::Unspecified) => Ok(None),
+        Ok(pb::CustomerStatus::Active) => Ok(Some(CustomerStatus::Active)),
+        Ok(pb::CustomerStatus::Closed) => Ok(Some(CustomerStatus::Closed)),
+        Err(_) => Err(Error::invalid(
+            field,
+            format!("{value} is not a customer status"),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,6 @@
 //! The server's background jobs: the sweep that finishes disposals' page deletions, the
-//! collector of orphan page objects, the fixity scrub, the rendition workers, and the policy
-//! reload on SIGHUP.
+//! backfill of the identifier blind index, the collector of orphan page objects, the fixity
+//! scrub, the rendition workers, and the policy reload on SIGHUP.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use super::load_policy;
 use crate::domain::{Archive, AuditCheckpointer, FixityOutcome, RenditionOutcome};
 use crate::settings::{FixitySettings, OrphanSettings};
+use crate::storage::Database;
 
 /// How often queued page deletions of disposals are retried after the one at start.
 const DESTRUCTION_SWEEP_INTERVAL: Duration = Duration::from_secs(300);
@@ -30,6 +31,46 @@ pub(super) async fn finish_destructions(archive: Archive, mut stopping: watch::R
                 tracing::warn!(error = %error, "page objects of earlier disposals not deleted yet")
             }
         }
+    }
+}
+
+/// How long the identifier backfill waits after a failure before it tries again.
+const IDENTIFIER_BACKFILL_RETRY: Duration = Duration::from_secs(30);
+
+/// Digests, at start, the ID numbers and phones the blind index does not have under the key
+/// in force (rows from before it existed, or from a time without a key, or under another
+/// key): a migration cannot, it has no key. Runs in batches until none is left.
+pub(super) async fn index_identifiers(database: Database, mut stopping: watch::Receiver<bool>) {
+    if database.identifier_key().is_none() {
+        tracing::warn!(
+            "auth.identifier_key is not set: ID numbers and phones are not indexed, and \
+             searching by them is refused"
+        );
+        return;
+    }
+    let mut digested = 0;
+    loop {
+        let batch = tokio::select! {
+            batch = database.backfill_identifier_digests() => batch,
+            _ = stopping.wait_for(|stopping| *stopping) => return,
+        };
+        match batch {
+            Ok(0) => break,
+            Ok(n) => digested += n,
+            Err(error) => {
+                tracing::warn!(error = %error, "identifier backfill failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(IDENTIFIER_BACKFILL_RETRY) => {}
+                    _ = stopping.wait_for(|stopping| *stopping) => return,
+                }
+            }
+        }
+    }
+    if digested > 0 {
+        tracing::info!(
+            revisions = digested,
+            "blind index of ID numbers and phones backfilled"
+        );
     }
 }
 

@@ -25,10 +25,12 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
 use self::jobs::{
-    checkpoint_audit_chain, collect_orphans, finish_destructions, reload_policy_on_hangup,
-    render_pages, scrub_pages,
+    checkpoint_audit_chain, collect_orphans, finish_destructions, index_identifiers,
+    reload_policy_on_hangup, render_pages, scrub_pages,
 };
-use crate::domain::{Archive, AuditCheckpointer, ChainKey, Clock, Policy, SystemClock};
+use crate::domain::{
+    Archive, AuditCheckpointer, ChainKey, Clock, IdentifierKey, Policy, SystemClock,
+};
 use crate::grpc::middleware::tls::{self, Connection};
 use crate::grpc::middleware::{Authenticator, Gate, Protection, TrustedKey};
 use crate::grpc::{SERVICE_NAMES, routes};
@@ -122,6 +124,7 @@ impl App {
         let policy = match security {
             Security::Enforced => {
                 settings.auth.check_audit_chain_key()?;
+                settings.auth.check_identifier_key()?;
                 load_policy(&settings.auth.policy_file)?
             }
             #[cfg(feature = "bench-bypass")]
@@ -134,7 +137,8 @@ impl App {
             chain_key(&settings.auth),
             settings.database.statement_timeouts(),
         )
-        .context("invalid database settings")?;
+        .context("invalid database settings")?
+        .with_identifier_key(identifier_key(&settings.auth));
         let pages =
             open_page_store(&settings.object_store).context("invalid object store settings")?;
         let (audit, audit_writer) = match security {
@@ -251,6 +255,7 @@ impl App {
             self.settings.auth.policy_file.clone(),
         ));
         tokio::spawn(finish_destructions(self.archive.clone(), stopping.clone()));
+        tokio::spawn(index_identifiers(self.database.clone(), stopping.clone()));
         tokio::spawn(checkpoint_audit_chain(
             self.checkpointer.clone(),
             AUDIT_CHECKPOINT_INTERVAL,
@@ -409,6 +414,12 @@ fn load_keys(auth: &AuthSettings) -> anyhow::Result<Vec<TrustedKey>> {
         "no token verification key: set auth.public_key_file (CUSTODIAN_AUTH__PUBLIC_KEY_FILE)"
     );
     Ok(keys)
+}
+
+/// The blind index's key, from the settings; `None` when unset.
+pub fn identifier_key(auth: &AuthSettings) -> Option<IdentifierKey> {
+    let key = auth.identifier_key.expose_secret();
+    (!key.is_empty()).then(|| IdentifierKey::new(key.as_bytes().to_vec()))
 }
 
 /// The audit chain's key, from the settings.

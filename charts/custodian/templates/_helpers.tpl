@@ -236,6 +236,22 @@ NAME): NAME is the chart's Secret to read from when auth.existingSecret is not s
       key: {{ ternary $a.auditChainKeyKey "audit-chain-key" (ne $a.existingSecret "") }}
 {{- end }}
 
+{{/*
+CUSTODIAN_AUTH__IDENTIFIER_KEY as a container env entry, when there is one: from
+auth.existingSecret (optional there) or the chart's Secret NAME.
+*/}}
+{{- define "custodian.identifierKeyEnv" -}}
+{{- $a := .root.Values.auth -}}
+{{- if or $a.existingSecret $a.identifierKey }}
+- name: CUSTODIAN_AUTH__IDENTIFIER_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ default .secret $a.existingSecret }}
+      key: {{ ternary $a.identifierKeyKey "identifier-key" (ne $a.existingSecret "") }}
+      optional: {{ ne $a.existingSecret "" }}
+{{- end }}
+{{- end }}
+
 {{/* The S3 credentials as container env entries. */}}
 {{- define "custodian.s3CredentialsEnv" -}}
 {{- $s3 := .Values.secrets.s3 }}

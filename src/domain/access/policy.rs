@@ -72,6 +72,9 @@ pub enum Permission {
     /// Keep paper originals: record where they are, sign them out and in, report losses,
     /// list the papers out and take stock of a shelf.
     ManagePaperCustody,
+    /// Search customers by personal data: ID number, phone, address, and households by name
+    /// (issue 17). Only roles that see personal data in full may have it.
+    SearchPersonalData,
 }
 
 impl Permission {
@@ -99,6 +102,7 @@ impl Permission {
             Self::RequestLoans => "request-loans",
             Self::ApproveLoans => "approve-loans",
             Self::ManagePaperCustody => "manage-paper-custody",
+            Self::SearchPersonalData => "search-personal-data",
         }
     }
 }
@@ -173,6 +177,11 @@ pub struct SystemPolicy {
     /// systems that serve the public; unset means no limit beyond the server's own.
     #[serde(default)]
     pub max_calls_per_second: Option<u32>,
+    /// The most searches per second the whole system may make (SearchService calls, which
+    /// cost more than a lookup), within `max_calls_per_second`; unset means no limit of its
+    /// own.
+    #[serde(default)]
+    pub max_searches_per_second: Option<u32>,
 }
 
 /// The whole access policy.
@@ -195,6 +204,16 @@ impl Policy {
             }
         }
         for (role, role_policy) in &policy.roles {
+            if role_policy
+                .permissions
+                .contains(&Permission::SearchPersonalData)
+                && role_policy.personal_data != PersonalData::Full
+            {
+                return Err(format!(
+                    "role {role:?} has search-personal-data but sees personal data masked: \
+                     it would find people by what it may not see"
+                ));
+            }
             for code in role_policy.document_types.iter().flatten() {
                 DocumentTypeCode::parse(code)
                     .map_err(|reason| format!("role {role:?}: {reason}"))?;
@@ -377,6 +396,24 @@ mod tests {
         let policy = Policy::parse(POLICY).unwrap();
         let actor = actor("archive-desk", "county-custodian", None);
         assert!(policy.grant(&actor).is_err());
+    }
+
+    #[test]
+    fn a_masked_role_may_not_search_by_personal_data() {
+        let text = r#"
+            [roles.clerk]
+            description = "x"
+            permissions = ["read-customers", "search-personal-data"]
+            scope = "all"
+            clearance = "public"
+            personal_data = "masked"
+            [systems]
+        "#;
+        assert!(
+            Policy::parse(text)
+                .unwrap_err()
+                .contains("search-personal-data")
+        );
     }
 
     #[test]

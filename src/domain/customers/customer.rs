@@ -373,22 +373,7 @@ impl Archive {
         org_unit: Option<&OrgUnitCode>,
         page: PageRequest<AccountNumber>,
     ) -> Result<Page<Customer, AccountNumber>, Error> {
-        let (unit, only_account) = match grant.reach() {
-            Reach::All => (org_unit.cloned(), None),
-            Reach::OrgUnit(scope) => match org_unit {
-                None => (Some(scope.clone()), None),
-                Some(unit) if unit.is_within(scope) => (Some(unit.clone()), None),
-                Some(unit) if scope.is_within(unit) => (Some(scope.clone()), None),
-                Some(unit) => {
-                    return Err(Error::PermissionDenied(format!(
-                        "org unit {} is outside your scope {}",
-                        unit.as_str(),
-                        scope.as_str()
-                    )));
-                }
-            },
-            Reach::Account(account) => (org_unit.cloned(), Some(account.clone())),
-        };
+        let (unit, only_account) = narrow_to_reach(grant, org_unit)?;
         let customers = self
             .db
             .list_customers(
@@ -421,6 +406,31 @@ impl Archive {
             _ => Err(customer_not_found(account)),
         }
     }
+}
+
+/// Narrows an org unit asked for (or none: everything) to the grant's reach: the subtree to
+/// look in and, for an own-account reach, the one account. A unit beside the reach is refused;
+/// a unit above it is narrowed to the reach. Listings, searches and exports share it.
+pub(crate) fn narrow_to_reach(
+    grant: &Grant<'_>,
+    org_unit: Option<&OrgUnitCode>,
+) -> Result<(Option<OrgUnitCode>, Option<AccountNumber>), Error> {
+    Ok(match grant.reach() {
+        Reach::All => (org_unit.cloned(), None),
+        Reach::OrgUnit(scope) => match org_unit {
+            None => (Some(scope.clone()), None),
+            Some(unit) if unit.is_within(scope) => (Some(unit.clone()), None),
+            Some(unit) if scope.is_within(unit) => (Some(scope.clone()), None),
+            Some(unit) => {
+                return Err(Error::PermissionDenied(format!(
+                    "org unit {} is outside your scope {}",
+                    unit.as_str(),
+                    scope.as_str()
+                )));
+            }
+        },
+        Reach::Account(account) => (org_unit.cloned(), Some(account.clone())),
+    })
 }
 
 /// Org-unit operations need the whole unit within the caller's scope.

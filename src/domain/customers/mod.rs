@@ -1,11 +1,13 @@
 //! Customers (用电客户): the accounts that own archives, the rules for opening and changing
 //! them, and their history (every state an account has been in).
 
+pub(super) mod blind_index;
 pub(super) mod customer;
 pub(super) mod history;
 pub(super) mod holders;
 pub(super) mod identifiers;
 
+pub use blind_index::{IdentifierField, IdentifierKey};
 pub use customer::{
     AccountNumber, Customer, CustomerChanges, CustomerClass, CustomerDisplayName, CustomerStatus,
     NewCustomer, OrgUnitCode, PersonalText,

@@ -1,6 +1,8 @@
 //! Calls per second per system: a system the policy gives a rate (payment channels, the
 //! self-service portal, which call for the public at the public's pace) is held to it, all its
 //! persons together, so that a runaway channel cannot take the capacity the counter needs.
+//! Searches may have a lower rate of their own (`max_searches_per_second`): one scans an
+//! index where a lookup reads a row.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -45,7 +47,12 @@ impl Bucket {
     }
 }
 
-/// Refuses a call of a system over its `max_calls_per_second`; see [`stack`](super::stack).
+/// The path prefix of the searches, which `max_searches_per_second` holds to a rate of their
+/// own.
+const SEARCH_SERVICE: &str = "/custodian.v1.SearchService/";
+
+/// Refuses a call of a system over its `max_calls_per_second`, or a search over its
+/// `max_searches_per_second`; see [`stack`](super::stack).
 pub type SystemRatesLayer = CheckpointLayer<SystemRates>;
 
 #[derive(Clone)]
@@ -65,13 +72,14 @@ impl SystemRates {
         }
     }
 
-    fn admits(&self, actor: &Actor, rate: u32, now: Instant) -> bool {
+    /// Takes a token from the bucket `key` (a system, or a system's searches).
+    fn admits(&self, key: String, rate: u32, now: Instant) -> bool {
         let mut buckets = self
             .buckets
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         buckets
-            .entry(actor.system.clone())
+            .entry(key)
             .or_insert_with(|| Bucket::full(rate, now))
             .take(rate, now)
     }
@@ -85,19 +93,29 @@ impl Gatekeeper for SystemRates {
         else {
             return Ok(None);
         };
-        let rate = archive
-            .policy()
-            .systems
-            .get(&actor.system)
-            .and_then(|system| system.max_calls_per_second);
-        let Some(rate) = rate else {
+        let policy = archive.policy();
+        let Some(system) = policy.systems.get(&actor.system) else {
             return Ok(None);
         };
-        if self.admits(actor, rate, Instant::now()) {
+        let now = Instant::now();
+        // A search spends a token of the system's searches, then one of all its calls.
+        let search_rate = system
+            .max_searches_per_second
+            .filter(|_| request.uri().path().starts_with(SEARCH_SERVICE));
+        let refused = match (search_rate, system.max_calls_per_second) {
+            (Some(rate), _) if !self.admits(format!("{}/search", actor.system), rate, now) => {
+                Some(format!("{rate} searches per second"))
+            }
+            (_, Some(rate)) if !self.admits(actor.system.clone(), rate, now) => {
+                Some(format!("{rate} calls per second"))
+            }
+            _ => None,
+        };
+        let Some(limit) = refused else {
             return Ok(None);
-        }
+        };
         let reason = format!(
-            "system {:?} is over its rate of {rate} calls per second; retry with backoff",
+            "system {:?} is over its rate of {limit}; retry with backoff",
             actor.system
         );
         // Coalesced per peer and kind, so a flood of refusals is one event with a count.

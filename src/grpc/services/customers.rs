@@ -3,11 +3,13 @@
 use tonic::{Request, Response, Status};
 
 use crate::domain::{
-    AccountNumber, Archive, CustomerChanges, CustomerClass, CustomerDisplayName, CustomerStatus,
-    Error, NewCustomer, OrgUnitCode, PageRequest, PersonalText, parse_customer_name,
-    parse_id_number, parse_phone,
+    AccountNumber, Archive, CustomerChanges, CustomerDisplayName, CustomerStatus, Error,
+    NewCustomer, OrgUnitCode, PageRequest, PersonalText, parse_customer_name, parse_id_number,
+    parse_phone,
 };
-use crate::grpc::convert::{customer_to_proto, optional, parse_timestamp, required};
+use crate::grpc::convert::{
+    customer_to_proto, optional, parse_class, parse_status, parse_timestamp, required,
+};
 use crate::grpc::middleware::actor;
 use crate::proto::v1 as pb;
 
@@ -43,14 +45,15 @@ impl pb::customer_service_server::CustomerService for Customers {
                 &customer.display_name,
                 CustomerDisplayName::parse,
             )?,
-            customer_class: parse_class(customer.customer_class)?
+            customer_class: parse_class("customer.customer_class", customer.customer_class)?
                 .ok_or_else(|| Error::invalid("customer.customer_class", "is required"))?,
             org_unit_code: required(
                 "customer.org_unit_code",
                 &customer.org_unit_code,
                 OrgUnitCode::parse,
             )?,
-            status: parse_status(customer.status)?.unwrap_or(CustomerStatus::Active),
+            status: parse_status("customer.status", customer.status)?
+                .unwrap_or(CustomerStatus::Active),
             id_number: optional("customer.id_number", &customer.id_number, parse_id_number)?,
             phone: optional("customer.phone", &customer.phone, parse_phone)?,
             address: optional("customer.address", &customer.address, PersonalText::parse)?,
@@ -103,10 +106,12 @@ impl pb::customer_service_server::CustomerService for Customers {
                     )?);
                 }
                 "customer_class" => {
-                    changes.customer_class =
-                        Some(parse_class(customer.customer_class)?.ok_or_else(|| {
-                            Error::invalid("customer.customer_class", "must not be unspecified")
-                        })?);
+                    changes.customer_class = Some(
+                        parse_class("customer.customer_class", customer.customer_class)?
+                            .ok_or_else(|| {
+                                Error::invalid("customer.customer_class", "must not be unspecified")
+                            })?,
+                    );
                 }
                 "org_unit_code" => {
                     changes.org_unit_code = Some(required(
@@ -116,9 +121,11 @@ impl pb::customer_service_server::CustomerService for Customers {
                     )?);
                 }
                 "status" => {
-                    changes.status = Some(parse_status(customer.status)?.ok_or_else(|| {
-                        Error::invalid("customer.status", "must not be unspecified")
-                    })?);
+                    changes.status = Some(
+                        parse_status("customer.status", customer.status)?.ok_or_else(|| {
+                            Error::invalid("customer.status", "must not be unspecified")
+                        })?,
+                    );
                 }
                 "id_number" => {
                     changes.id_number = Some(required(
@@ -189,29 +196,5 @@ impl pb::customer_service_server::CustomerService for Customers {
         request: Request<pb::GetCustomerRevisionRequest>,
     ) -> Result<Response<pb::CustomerRevision>, Status> {
         super::customer_history::get_customer_revision(&self.archive, request).await
-    }
-}
-
-fn parse_class(value: i32) -> Result<Option<CustomerClass>, Error> {
-    match pb::CustomerClass::try_from(value) {
-        Ok(pb::CustomerClass::Unspecified) => Ok(None),
-        Ok(pb::CustomerClass::Residential) => Ok(Some(CustomerClass::Residential)),
-        Ok(pb::CustomerClass::NonResidential) => Ok(Some(CustomerClass::NonResidential)),
-        Err(_) => Err(Error::invalid(
-            "customer.customer_class",
-            format!("{value} is not a customer class"),
-        )),
-    }
-}
-
-fn parse_status(value: i32) -> Result<Option<CustomerStatus>, Error> {
-    match pb::CustomerStatus::try_from(value) {
-        Ok(pb::CustomerStatus::Unspecified) => Ok(None),
-        Ok(pb::CustomerStatus::Active) => Ok(Some(CustomerStatus::Active)),
-        Ok(pb::CustomerStatus::Closed) => Ok(Some(CustomerStatus::Closed)),
-        Err(_) => Err(Error::invalid(
-            "customer.status",
-            format!("{value} is not a customer status"),
-        )),
     }
 }

@@ -14,6 +14,8 @@ mod lending;
 mod pages;
 mod paper;
 mod retention;
+mod search;
+mod statistics;
 mod versions;
 
 use tonic::server::NamedService;
@@ -33,6 +35,8 @@ use crate::proto::v1::lending_service_server::LendingServiceServer;
 use crate::proto::v1::page_service_server::PageServiceServer;
 use crate::proto::v1::paper_service_server::PaperServiceServer;
 use crate::proto::v1::retention_service_server::RetentionServiceServer;
+use crate::proto::v1::search_service_server::SearchServiceServer;
+use crate::proto::v1::statistics_service_server::StatisticsServiceServer;
 
 /// The names of the services whose health is reported, besides the whole server ("").
 pub const SERVICE_NAMES: &[&str] = &[
@@ -47,6 +51,8 @@ pub const SERVICE_NAMES: &[&str] = &[
     <ExportServiceServer<()> as NamedService>::NAME,
     <LendingServiceServer<()> as NamedService>::NAME,
     <PaperServiceServer<()> as NamedService>::NAME,
+    <SearchServiceServer<()> as NamedService>::NAME,
+    <StatisticsServiceServer<()> as NamedService>::NAME,
 ];
 
 /// Every service a caller reaches with a token (see the authentication middleware): the
@@ -106,7 +112,17 @@ pub fn routes(archive: Archive, max_message_bytes: usize) -> anyhow::Result<Rout
             .max_encoding_message_size(n),
     )
     .add_service(
+        SearchServiceServer::new(search::Search::new(archive.clone()))
+            .max_decoding_message_size(n)
+            .max_encoding_message_size(n),
+    )
+    .add_service(
         PaperServiceServer::new(paper::PaperService::new(archive.clone()))
+            .max_decoding_message_size(n)
+            .max_encoding_message_size(n),
+    )
+    .add_service(
+        StatisticsServiceServer::new(statistics::StatisticsService::new(archive.clone()))
             .max_decoding_message_size(n)
             .max_encoding_message_size(n),
     )

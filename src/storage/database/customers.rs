@@ -7,7 +7,7 @@ use super::Database;
 use super::codec::{decode, encode, number, parse_column};
 use crate::domain::{
     AccountNumber, AuditEvent, ChangeStamp, Customer, CustomerChanges, CustomerDisplayName,
-    NewCustomer, OrgUnitCode, PersonalText,
+    IdentifierField, IdentifierKey, NewCustomer, OrgUnitCode, PersonalText,
 };
 use crate::storage::StorageError;
 
@@ -59,6 +59,31 @@ impl TryFrom<CustomerRow> for Customer {
             revision: number("revision", row.revision)?,
         })
     }
+}
+
+/// Writes (or rewrites, under the key in force) one digest of the blind index.
+pub(super) async fn insert_digest(
+    tx: &mut Transaction<'_, Postgres>,
+    key: &IdentifierKey,
+    account: &str,
+    revision: i32,
+    field: IdentifierField,
+    text: &str,
+) -> Result<(), StorageError> {
+    sqlx::query(
+        "INSERT INTO customer_identifier_digests (account_number, revision, field, digest, key_id)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (account_number, revision, field)
+         DO UPDATE SET digest = EXCLUDED.digest, key_id = EXCLUDED.key_id",
+    )
+    .bind(account)
+    .bind(revision)
+    .bind(field.code())
+    .bind(key.digest(field, text).as_slice())
+    .bind(key.key_id().as_slice())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 fn personal(column: &str, value: Option<String>) -> Result<Option<PersonalText>, StorageError> {
@@ -178,13 +203,26 @@ impl Database {
     /// Commits a customer change with its audit event; without a changed row nothing is written.
     async fn commit_change(
         &self,
-        tx: Transaction<'_, Postgres>,
+        mut tx: Transaction<'_, Postgres>,
         row: Option<CustomerRow>,
         event: &AuditEvent,
     ) -> Result<Option<Customer>, StorageError> {
         let Some(row) = row else {
             return Ok(None);
         };
+        // The new revision's blind index, in the change's own transaction.
+        if let Some(key) = &self.identifier_key {
+            let values = [
+                (IdentifierField::IdNumber, row.id_number.as_deref()),
+                (IdentifierField::Phone, row.phone.as_deref()),
+            ];
+            for (field, value) in values {
+                if let Some(text) = value {
+                    insert_digest(&mut tx, key, &row.account_number, row.revision, field, text)
+                        .await?;
+                }
+            }
+        }
         self.commit_with_event(tx, event).await?;
         Customer::try_from(row).map(Some)
     }

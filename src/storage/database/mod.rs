@@ -5,6 +5,7 @@ mod codec;
 mod completeness;
 mod content_destructions;
 mod customer_history;
+mod customer_search;
 mod customers;
 mod declassifications;
 mod disposal;
@@ -18,6 +19,8 @@ mod pages;
 mod paper;
 mod renditions;
 mod retention;
+mod search;
+mod statistics;
 mod versions;
 
 use std::str::FromStr;
@@ -33,7 +36,7 @@ pub use fixity::FixityFailure;
 pub use versions::{NewVersion, VersionInsert};
 
 use super::StorageError;
-use crate::domain::ChainKey;
+use crate::domain::{ChainKey, IdentifierKey};
 
 /// A pooled connection idle this long is pinged before use.
 const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
@@ -56,6 +59,9 @@ pub struct StatementTimeouts {
 pub struct Database {
     pool: PgPool,
     chain_key: ChainKey,
+    /// The blind index's key; without one, ID numbers and phones are not indexed (the backfill
+    /// at startup catches up once a key is configured).
+    identifier_key: Option<IdentifierKey>,
     document_reads: Arc<document_reads::DocumentReads>,
 }
 
@@ -116,6 +122,7 @@ impl Database {
         Ok(Self {
             pool,
             chain_key,
+            identifier_key: None,
             document_reads: Arc::new(document_reads::DocumentReads::new(reader_pool, readers)),
         })
     }
@@ -132,6 +139,17 @@ impl Database {
     pub async fn ping(&self) -> Result<(), StorageError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// Keys the blind index of ID numbers and phones with `key`.
+    pub fn with_identifier_key(mut self, key: Option<IdentifierKey>) -> Self {
+        self.identifier_key = key;
+        self
+    }
+
+    /// The key the blind index is kept with, if one is configured.
+    pub fn identifier_key(&self) -> Option<&IdentifierKey> {
+        self.identifier_key.as_ref()
     }
 
     /// The key the audit chain is hashed with.

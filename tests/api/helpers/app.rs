@@ -20,6 +20,8 @@ use custodian::proto::v1::lending_service_client::LendingServiceClient;
 use custodian::proto::v1::page_service_client::PageServiceClient;
 use custodian::proto::v1::paper_service_client::PaperServiceClient;
 use custodian::proto::v1::retention_service_client::RetentionServiceClient;
+use custodian::proto::v1::search_service_client::SearchServiceClient;
+use custodian::proto::v1::statistics_service_client::StatisticsServiceClient;
 use custodian::settings::{
     AuthSettings, DatabaseSettings, LimitSettings, LogFormat, LogSettings, Settings, TlsSettings,
 };
@@ -56,6 +58,8 @@ pub struct Clients {
     pub export: ExportServiceClient<Authorized>,
     pub lending: LendingServiceClient<Authorized>,
     pub paper: PaperServiceClient<Authorized>,
+    pub search: SearchServiceClient<Authorized>,
+    pub statistics: StatisticsServiceClient<Authorized>,
 }
 
 impl Clients {
@@ -72,7 +76,9 @@ impl Clients {
             completeness: CompletenessServiceClient::new(authorized.clone()),
             export: ExportServiceClient::new(authorized.clone()),
             lending: LendingServiceClient::new(authorized.clone()),
-            paper: PaperServiceClient::new(authorized),
+            paper: PaperServiceClient::new(authorized.clone()),
+            search: SearchServiceClient::new(authorized.clone()),
+            statistics: StatisticsServiceClient::new(authorized),
         }
     }
 }
@@ -91,6 +97,7 @@ pub struct TestApp {
     pub document_types: DocumentTypeServiceClient<Authorized>,
     pub audit: AuditServiceClient<Authorized>,
     pub completeness: CompletenessServiceClient<Authorized>,
+    pub search: SearchServiceClient<Authorized>,
     pub channel: Channel,
     /// The test's own database, for tests that inspect or tamper with rows.
     pub database_url: SecretString,
@@ -141,6 +148,8 @@ pub struct TestConfig {
     pub page_links: PageLinkSettings,
     /// `renditions.workers`.
     pub rendition_workers: usize,
+    /// `auth.identifier_key`; `None` leaves it unset.
+    pub identifier_key: Option<String>,
 }
 
 /// The key test servers sign page links with.
@@ -179,6 +188,7 @@ impl Default for TestConfig {
                 ..PageLinkSettings::default()
             },
             rendition_workers: defaults.renditions.workers,
+            identifier_key: Some(IDENTIFIER_KEY.into()),
         }
     }
 }
@@ -250,6 +260,7 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
         }],
         policy_file: repository_file("config/policy.toml"),
         audit_chain_key: SecretString::from(AUDIT_CHAIN_KEY),
+        identifier_key: SecretString::from(config.identifier_key.unwrap_or_default()),
         ..AuthSettings::default()
     };
     let objects = open_object_store(&settings.object_store).expect("object store settings");
@@ -285,6 +296,7 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
         document_types: clients.document_types,
         audit: clients.audit,
         completeness: clients.completeness,
+        search: clients.search,
         channel,
         database_url: settings_database_url,
         objects,
@@ -532,3 +544,6 @@ fn init_logs() {
 }
 
 pub const AUDIT_CHAIN_KEY: &str = "test-audit-chain-key-of-32-bytes-or-more";
+
+/// The test servers' `auth.identifier_key` (the blind index of ID numbers and phones).
+pub const IDENTIFIER_KEY: &str = "test-identifier-key-of-32-bytes-or-more";
