@@ -169,13 +169,13 @@ impl App {
             None => archive,
         };
         let gate = match security {
-            Security::Enforced => Gate::Tokens(Authenticator::new(
+            Security::Enforced => Gate::Tokens(Box::new(Authenticator::new(
                 load_keys(&settings.auth)?,
                 settings.auth.issuer.clone(),
                 settings.auth.audience.clone(),
                 settings.auth.leeway_secs,
                 archive.clone(),
-            )),
+            ))),
             #[cfg(feature = "bench-bypass")]
             Security::Bypassed => Gate::Fixed(bench_actor()),
         };

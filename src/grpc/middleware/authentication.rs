@@ -246,8 +246,9 @@ impl Authenticator {
 /// How calls get their actor.
 #[derive(Clone)]
 pub enum Gate {
-    /// From a verified bearer token: always, except in benchmarks.
-    Tokens(Authenticator),
+    /// From a verified bearer token: always, except in benchmarks (boxed: it is large, and
+    /// cloned once per connection).
+    Tokens(Box<Authenticator>),
     /// One fixed actor for every call, without any token: only for measuring what security
     /// costs, compiled only with the `bench-bypass` feature.
     #[cfg(feature = "bench-bypass")]
