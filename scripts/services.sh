@@ -121,8 +121,14 @@ record_started() {
 # SeaweedFS stops taking writes when its disk has less than 1 % free (its
 # -minFreeSpace): every filing then fails UNAVAILABLE. Say so before it happens.
 DISK_WARN_PERCENT=5
+# The state directory, or its nearest existing parent before the first `up`.
+state_disk() {
+	local dir=$DEV_DIR
+	while [[ ! -d $dir ]]; do dir=$(dirname "$dir"); done
+	echo "$dir"
+}
 disk_free_percent() {
-	df -Pk "$DEV_DIR" | awk 'NR == 2 { printf "%d", $4 * 100 / $2 }'
+	df -Pk "$(state_disk)" | awk 'NR == 2 { printf "%d", $4 * 100 / $2 }'
 }
 check_disk() {
 	local free
@@ -133,7 +139,7 @@ check_disk() {
 }
 
 diagnose() {
-	log "disk under $DEV_DIR: $(df -Ph "$DEV_DIR" | awk 'NR == 2 { print $4 " free of " $2 }') ($(disk_free_percent) % free)"
+	log "disk under $DEV_DIR: $(df -Ph "$(state_disk)" | awk 'NR == 2 { print $4 " free of " $2 }') ($(disk_free_percent) % free)"
 	# Tests provoke many errors on purpose; these are the ones a failed run is explained by.
 	if [[ -f $SW_LOG ]]; then
 		log "last SeaweedFS errors ($SW_LOG):"
