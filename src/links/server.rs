@@ -34,6 +34,8 @@ struct RawQuery {
     expires: String,
     #[serde(default)]
     signature: String,
+    rendition: Option<String>,
+    source: Option<String>,
 }
 
 /// The routes of the link listener.
@@ -69,6 +71,8 @@ async fn fetch(
         file_name: query.name,
         expires: query.expires,
         signature: query.signature,
+        rendition: query.rendition,
+        source: query.source,
     };
     let now = Utc::now();
     let target = match links.signer.verify(&content, &query, now) {

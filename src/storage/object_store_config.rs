@@ -15,8 +15,8 @@ use object_store::{ClientOptions, ObjectStore, RetryConfig};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::page_store::content_key;
-use crate::domain::{Error, LinkTarget, PageLinkSigner};
+use super::page_store::{content_key, rendition_key};
+use crate::domain::{Error, LinkTarget, LinkedContent, PageLinkSigner};
 
 use super::{PageStore, StorageError};
 
@@ -252,7 +252,10 @@ impl PresignedLinks {
 impl PageLinkSigner for PresignedLinks {
     fn sign<'a>(&'a self, target: &'a LinkTarget) -> BoxFuture<'a, Result<String, Error>> {
         Box::pin(async move {
-            let key = content_key(&target.sha256);
+            let key = match target.content {
+                LinkedContent::Original => content_key(&target.sha256),
+                LinkedContent::Rendition { kind, source } => rendition_key(kind, &source),
+            };
             let path = if self.prefix.is_empty() {
                 key
             } else {

@@ -98,15 +98,16 @@ impl PageStore {
         self.stream(&content_key(sha256), range).await
     }
 
-    /// Streams the rendition of `kind` made of the content `source`, as [`PageStore::read`]
-    /// streams a page.
+    /// Streams `range` (all when `None`) of the rendition of `kind` made of the content
+    /// `source`, as [`PageStore::read`] streams a page.
     #[tracing::instrument(name = "object_store", skip_all, err, fields(object_store.operation = "read_rendition"))]
     pub async fn read_rendition(
         &self,
         kind: RenditionKind,
         source: &Sha256Digest,
+        range: Option<std::ops::Range<u64>>,
     ) -> Result<BoxStream<'static, Result<Bytes, StorageError>>, StorageError> {
-        self.stream(&rendition_key(kind, source), None).await
+        self.stream(&rendition_key(kind, source), range).await
     }
 
     /// Stores the rendition of `kind` made of the content `source`. The same content always
@@ -260,7 +261,7 @@ pub(super) fn content_key(sha256: &Sha256Digest) -> Path {
 const RENDITIONS: &str = "renditions";
 
 /// A rendition's key, by its kind and the content address of its source page.
-fn rendition_key(kind: RenditionKind, source: &Sha256Digest) -> Path {
+pub(super) fn rendition_key(kind: RenditionKind, source: &Sha256Digest) -> Path {
     let hex = source.to_hex();
     Path::from(format!(
         "{RENDITIONS}/{}/{}/{hex}.jpg",

@@ -41,6 +41,7 @@ mod limits;
 mod listing;
 mod masking;
 mod orphans;
+mod page_link_renditions;
 mod page_links;
 mod pages;
 mod paper;

@@ -26,16 +26,17 @@ async fn two_pages(app: &mut TestApp) -> (pb::Document, [Vec<u8>; 2]) {
     (document, pages)
 }
 
-fn request(name: &str, pages: &[i32], lifetime_seconds: i32) -> pb::SignPageUrlsRequest {
+pub(crate) fn request(name: &str, pages: &[i32], lifetime_seconds: i32) -> pb::SignPageUrlsRequest {
     pb::SignPageUrlsRequest {
         name: name.into(),
         version: 0,
         page_numbers: pages.to_vec(),
         lifetime_seconds,
+        rendition: pb::Rendition::Original.into(),
     }
 }
 
-async fn sign(
+pub(crate) async fn sign(
     app: &TestApp,
     token: &Token,
     request: pb::SignPageUrlsRequest,

@@ -16,11 +16,11 @@ use crate::helpers::{
     spawn_app_with,
 };
 
-const ACCOUNT: &str = "1201000001";
+pub(crate) const ACCOUNT: &str = "1201000001";
 /// How long a test waits for renditions: seconds at most on an idle server.
-const READY_WITHIN: Duration = Duration::from_secs(60);
+pub(crate) const READY_WITHIN: Duration = Duration::from_secs(60);
 
-fn scan(name: &str) -> Vec<u8> {
+pub(crate) fn scan(name: &str) -> Vec<u8> {
     std::fs::read(fixture(&format!("scans/{name}"))).expect("the fixture scan is there")
 }
 
@@ -31,7 +31,12 @@ fn custodian_named(person: &str) -> Token {
     }
 }
 
-async fn file_pages(app: &mut TestApp, request_id: &str, kind: &str, pages: &[Vec<u8>]) -> String {
+pub(crate) async fn file_pages(
+    app: &mut TestApp,
+    request_id: &str,
+    kind: &str,
+    pages: &[Vec<u8>],
+) -> String {
     let header = pb::FilingHeader {
         document_type: kind.into(),
         ..header(ACCOUNT, request_id)
@@ -42,7 +47,7 @@ async fn file_pages(app: &mut TestApp, request_id: &str, kind: &str, pages: &[Ve
         .name
 }
 
-async fn document(app: &TestApp, name: &str) -> pb::Document {
+pub(crate) async fn document(app: &TestApp, name: &str) -> pb::Document {
     app.documents
         .clone()
         .get_document(pb::GetDocumentRequest {
@@ -55,7 +60,7 @@ async fn document(app: &TestApp, name: &str) -> pb::Document {
 }
 
 /// Waits until no page of the document is pending any more, and returns it.
-async fn settled(app: &TestApp, name: &str) -> pb::Document {
+pub(crate) async fn settled(app: &TestApp, name: &str) -> pb::Document {
     eventually(READY_WITHIN, "the document's renditions", || async {
         document(app, name)
             .await
@@ -68,7 +73,7 @@ async fn settled(app: &TestApp, name: &str) -> pb::Document {
 }
 
 /// Reads a page's rendition through ReadPage: its metadata and its bytes.
-async fn read_rendition(
+pub(crate) async fn read_rendition(
     pages: &mut custodian::proto::v1::page_service_client::PageServiceClient<
         crate::helpers::Authorized,
     >,

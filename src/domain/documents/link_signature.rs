@@ -9,8 +9,9 @@ use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
-use super::page_links::{LinkTarget, PageLinkSigner};
+use super::page_links::{LinkTarget, LinkedContent, PageLinkSigner};
 use super::pages::{MediaType, Sha256Digest};
+use super::rendering::RenditionKind;
 use crate::domain::Error;
 
 /// The shortest signing key accepted, as for the audit chain's.
@@ -40,6 +41,9 @@ pub struct LinkQuery {
     pub file_name: String,
     pub expires: String,
     pub signature: String,
+    /// For a rendition: its kind and the digest of the page content it was made of.
+    pub rendition: Option<String>,
+    pub source: Option<String>,
 }
 
 /// Why a link was refused; each is a 403 with its own message.
@@ -75,8 +79,14 @@ impl ServedLinks {
     /// The URL of `target`.
     pub fn url(&self, target: &LinkTarget) -> String {
         let expires = target.expires_at.timestamp();
+        let rendition = match target.content {
+            LinkedContent::Original => String::new(),
+            LinkedContent::Rendition { kind, source } => {
+                format!("&rendition={}&source={}", kind.as_str(), source.to_hex())
+            }
+        };
         format!(
-            "{}/v1/pages/{}?type={}&size={}&name={}&expires={expires}&signature={}",
+            "{}/v1/pages/{}?type={}&size={}&name={}{rendition}&expires={expires}&signature={}",
             self.base_url,
             target.sha256.to_hex(),
             target.media_type.as_mime().replace('/', "%2F"),
@@ -108,8 +118,17 @@ impl ServedLinks {
         if !is_file_name(&query.file_name) {
             return Err(malformed("name"));
         }
+        let content = match (&query.rendition, &query.source) {
+            (None, None) => LinkedContent::Original,
+            (Some(kind), Some(source)) => LinkedContent::Rendition {
+                kind: RenditionKind::parse(kind).ok_or_else(|| malformed("rendition"))?,
+                source: Sha256Digest::parse_hex(source).map_err(|_| malformed("source"))?,
+            },
+            _ => return Err(malformed("rendition")),
+        };
         let target = LinkTarget {
             sha256,
+            content,
             media_type,
             size_bytes,
             file_name: query.file_name.clone(),
@@ -138,8 +157,14 @@ impl ServedLinks {
     fn mac(&self, target: &LinkTarget) -> Hmac<Sha256> {
         let mut mac = Hmac::<Sha256>::new_from_slice(self.key.expose_secret().as_bytes())
             .expect("HMAC takes a key of any length");
+        let content = match target.content {
+            LinkedContent::Original => "original".to_owned(),
+            LinkedContent::Rendition { kind, source } => {
+                format!("{} of {}", kind.as_str(), source.to_hex())
+            }
+        };
         let signed = format!(
-            "custodian-page-link-v1\n{}\n{}\n{}\n{}\n{}",
+            "custodian-page-link-v2\n{}\n{content}\n{}\n{}\n{}\n{}",
             target.sha256.to_hex(),
             target.media_type.as_mime(),
             target.size_bytes,
@@ -184,6 +209,7 @@ mod tests {
     fn target(expires_at: DateTime<Utc>) -> LinkTarget {
         LinkTarget {
             sha256: Sha256Digest([7; 32]),
+            content: LinkedContent::Original,
             media_type: MediaType::Jpeg,
             size_bytes: 1234,
             file_name: "0192f0c1-3c4e-7d2a-9b1e-5f6a7b8c9d0e-v1-p1.jpg".into(),
@@ -205,6 +231,8 @@ mod tests {
                 "name" => parsed.file_name = value,
                 "expires" => parsed.expires = value,
                 "signature" => parsed.signature = value,
+                "rendition" => parsed.rendition = Some(value),
+                "source" => parsed.source = Some(value),
                 _ => panic!("{key}"),
             }
         }
@@ -220,6 +248,49 @@ mod tests {
         assert!(matches!(
             links().verify(&content, &query, link.expires_at),
             Err(LinkRefusal::Expired(_))
+        ));
+    }
+
+    #[test]
+    fn a_rendition_link_names_its_kind_and_source_and_neither_can_change() {
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let link = LinkTarget {
+            content: LinkedContent::Rendition {
+                kind: RenditionKind::Preview,
+                source: Sha256Digest([9; 32]),
+            },
+            ..target(now + chrono::Duration::minutes(5))
+        };
+        let (content, query) = parts(&links().url(&link));
+        assert_eq!(links().verify(&content, &query, now), Ok(link));
+        let forged = [
+            LinkQuery {
+                rendition: Some("thumbnail".into()),
+                ..query.clone()
+            },
+            LinkQuery {
+                source: Some("0a".repeat(32)),
+                ..query.clone()
+            },
+            LinkQuery {
+                rendition: None,
+                source: None,
+                ..query.clone()
+            },
+        ];
+        for forged in forged {
+            assert_eq!(
+                links().verify(&content, &forged, now),
+                Err(LinkRefusal::Forged)
+            );
+        }
+        let half = LinkQuery {
+            source: None,
+            ..query
+        };
+        assert!(matches!(
+            links().verify(&content, &half, now),
+            Err(LinkRefusal::Malformed(_))
         ));
     }
 

@@ -33,8 +33,8 @@ pub use link_signature::{LinkQuery, LinkRefusal, MIN_LINK_KEY_BYTES, ServedLinks
 pub use orphans::OrphanCollection;
 pub use page_intake::FilingLimits;
 pub use page_links::{
-    ByteRange, LinkLifetimes, LinkTarget, MAX_LINKED_PAGES, PageLink, PageLinkRequest,
-    PageLinkSigner, PageLinks,
+    ByteRange, LinkLifetimes, LinkTarget, LinkedContent, MAX_LINKED_PAGES, PageLink,
+    PageLinkRequest, PageLinkSigner, PageLinks,
 };
 pub use pages::{MediaType, PageBytes, PageInfo, Sha256Digest};
 pub use rendering::{Rendered, RenditionKind, Undecodable, render};

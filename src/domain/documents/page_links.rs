@@ -15,18 +15,34 @@ use futures::{StreamExt as _, TryStreamExt as _};
 
 use super::document::document_resource;
 use super::pages::{MediaType, PageBytes, PageInfo, Sha256Digest};
+use super::rendering::RenditionKind;
+use super::renditions::RenditionState;
 use crate::domain::names::DocumentName;
 use crate::domain::{Actor, Archive, Error, Permission};
 
 /// What a link lets its bearer fetch, until when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkTarget {
+    /// The digest of the bytes served (their ETag).
     pub sha256: Sha256Digest,
+    /// Which object holds them.
+    pub content: LinkedContent,
     pub media_type: MediaType,
     pub size_bytes: u64,
     /// The name a browser saves it under, e.g. `0192…-v2-p3.jpg`.
     pub file_name: String,
     pub expires_at: DateTime<Utc>,
+}
+
+/// A page's content as filed, or a rendition made of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkedContent {
+    Original,
+    /// `source` is the digest of the page content it was made of (its object's name).
+    Rendition {
+        kind: RenditionKind,
+        source: Sha256Digest,
+    },
 }
 
 /// Turns a link target into a URL; one per deployment, chosen by configuration.
@@ -58,6 +74,8 @@ pub struct PageLinkRequest {
     pub pages: Vec<u32>,
     /// `None`: the deployment's default.
     pub lifetime: Option<Duration>,
+    /// `None`: the pages as filed.
+    pub rendition: Option<RenditionKind>,
 }
 
 /// The most pages one request links: a hundred-page archive's document, with room.
@@ -66,8 +84,12 @@ pub const MAX_LINKED_PAGES: usize = 500;
 /// One page's link.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageLink {
+    /// What the URL serves: the page, or for a rendition its JPEG (type, size, digest) with
+    /// the page's number and rendition state.
     pub page: PageInfo,
-    pub url: String,
+    /// `None` for a rendition that is not ready (`page.rendition` says why): a screen shows a
+    /// placeholder for that page and asks again later.
+    pub url: Option<String>,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -100,20 +122,38 @@ impl Archive {
             let expires_at = expiry(now, request.lifetime, links.lifetimes, token_expires_at)?;
             let mut linked = Vec::with_capacity(pages.len());
             for page in pages {
-                let target = LinkTarget {
-                    sha256: page.sha256,
-                    media_type: page.media_type,
-                    size_bytes: page.size_bytes,
-                    file_name: format!(
-                        "{}-v{}-p{}.{}",
+                let file_name = |suffix: &str, media_type: MediaType| {
+                    format!(
+                        "{}-v{}-p{}{suffix}.{}",
                         document.id,
                         document.version,
                         page.number,
-                        page.media_type.extension()
-                    ),
-                    expires_at,
+                        media_type.extension()
+                    )
                 };
-                let url = links.signer.sign(&target).await?;
+                let (page, target) = match request.rendition {
+                    None => {
+                        let target = LinkTarget {
+                            sha256: page.sha256,
+                            content: LinkedContent::Original,
+                            media_type: page.media_type,
+                            size_bytes: page.size_bytes,
+                            file_name: file_name("", page.media_type),
+                            expires_at,
+                        };
+                        (page, Some(target))
+                    }
+                    Some(kind) => {
+                        let name = format!("-{}", kind.as_str());
+                        let file_name = file_name(&name, kind.media_type());
+                        self.rendition_target(page, kind, file_name, expires_at)
+                            .await?
+                    }
+                };
+                let url = match &target {
+                    Some(target) => Some(links.signer.sign(target).await?),
+                    None => None,
+                };
                 linked.push(PageLink {
                     page,
                     url,
@@ -121,15 +161,61 @@ impl Archive {
                 });
             }
             // Recorded as reads are, with what the links grant and for how long.
-            let event = event.with_details(serde_json::json!({
+            let granted = linked.iter().filter(|link| link.url.is_some());
+            let mut details = serde_json::json!({
                 "version": document.version,
-                "pages": linked.iter().map(|link| link.page.number).collect::<Vec<_>>(),
+                "pages": granted.map(|link| link.page.number).collect::<Vec<_>>(),
                 "lifetime_secs": (expires_at - now).num_seconds(),
-            }));
+            });
+            if let Some(kind) = request.rendition {
+                details["rendition"] = kind.as_str().into();
+            }
+            let event = event.with_details(details);
             self.audit.record(event).await;
             Ok(linked)
         })
         .await
+    }
+}
+
+impl Archive {
+    /// The rendition of `kind` of `page` as a link serves it, or `None` (with the page as it
+    /// stands) while it is not ready.
+    async fn rendition_target(
+        &self,
+        page: PageInfo,
+        kind: RenditionKind,
+        file_name: String,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(PageInfo, Option<LinkTarget>), Error> {
+        if page.rendition != RenditionState::Ready {
+            return Ok((page, None));
+        }
+        let Some(info) = self.db.rendition(&page.sha256, kind).await? else {
+            return Err(Error::Unexpected(anyhow::anyhow!(
+                "the {} of content {} is ready but not recorded",
+                kind.as_str(),
+                page.sha256.to_hex()
+            )));
+        };
+        let target = LinkTarget {
+            sha256: info.sha256,
+            content: LinkedContent::Rendition {
+                kind,
+                source: page.sha256,
+            },
+            media_type: kind.media_type(),
+            size_bytes: info.size_bytes,
+            file_name,
+            expires_at,
+        };
+        let described = PageInfo {
+            media_type: target.media_type,
+            size_bytes: target.size_bytes,
+            sha256: target.sha256,
+            ..page
+        };
+        Ok((described, Some(target)))
     }
 }
 
@@ -149,17 +235,19 @@ impl Archive {
         range: Option<ByteRange>,
     ) -> Result<PageBytes, Error> {
         let range = range.map(|r| r.start..r.end);
-        let bytes =
-            self.pages
-                .read_range(&target.sha256, range)
-                .await
-                .map_err(|error| match error {
-                    // Destroyed since the link was issued (links outlive no disposal).
-                    crate::storage::StorageError::NotFound(_) => {
-                        Error::NotFound("this page is no longer kept".into())
-                    }
-                    other => other.into(),
-                })?;
+        let bytes = match target.content {
+            LinkedContent::Original => self.pages.read_range(&target.sha256, range).await,
+            LinkedContent::Rendition { kind, source } => {
+                self.pages.read_rendition(kind, &source, range).await
+            }
+        };
+        let bytes = bytes.map_err(|error| match error {
+            // Destroyed since the link was issued (links outlive no disposal).
+            crate::storage::StorageError::NotFound(_) => {
+                Error::NotFound("this page is no longer kept".into())
+            }
+            other => other.into(),
+        })?;
         Ok(bytes.map_err(Error::from).boxed())
     }
 }

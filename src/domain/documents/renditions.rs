@@ -291,7 +291,7 @@ impl Archive {
             .ok_or_else(missing)?;
         let bytes = self
             .pages
-            .read_rendition(kind, &page.sha256)
+            .read_rendition(kind, &page.sha256, None)
             .await
             .map_err(|error| match error {
                 crate::storage::StorageError::NotFound(_) => missing(),

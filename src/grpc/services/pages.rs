@@ -71,6 +71,7 @@ impl pb::page_service_server::PageService for Pages {
                     document: document.clone(),
                     pages,
                     lifetime,
+                    rendition: parse_rendition("rendition", request.rendition)?,
                 },
             )
             .await?;
@@ -79,7 +80,7 @@ impl pb::page_service_server::PageService for Pages {
                 .into_iter()
                 .map(|link| pb::PageUrl {
                     page: Some(page_to_proto(&document, &link.page)),
-                    url: link.url,
+                    url: link.url.unwrap_or_default(),
                     expire_time: Some(timestamp(link.expires_at)),
                 })
                 .collect(),
