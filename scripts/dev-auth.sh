@@ -24,6 +24,9 @@ fi
 if [[ ! -s $DEV/page-link-key ]]; then
 	openssl rand -hex 32 >"$DEV/page-link-key"
 fi
+if [[ ! -s $DEV/identifier-key ]]; then
+	openssl rand -hex 32 >"$DEV/identifier-key"
+fi
 
 case ${1:-env} in
 env)
@@ -31,6 +34,8 @@ env)
 	echo "export CUSTODIAN_AUTH__ALGORITHM=EdDSA"
 	echo "export CUSTODIAN_AUTH__AUDIT_CHAIN_KEY=$(cat "$DEV/audit-chain-key")"
 	echo "export CUSTODIAN_AUTH__POLICY_FILE=$ROOT/config/policy.toml"
+	# The blind index of ID numbers and phones (README "Finding aids").
+	echo "export CUSTODIAN_AUTH__IDENTIFIER_KEY=$(cat "$DEV/identifier-key")"
 	# Page URLs served by Custodian itself on 127.0.0.1:50052 (README "Page URLs").
 	echo "export CUSTODIAN_PAGE_LINKS__MODE=served"
 	echo "export CUSTODIAN_PAGE_LINKS__SIGNING_KEY=$(cat "$DEV/page-link-key")"

@@ -106,6 +106,23 @@ pub enum ClientCommand {
         #[arg(long, value_parser = ["thumbnail", "preview"])]
         rendition: Option<String>,
     },
+    /// Prints short-lived URLs a browser opens for a document's pages (or their thumbnails or
+    /// previews), one line per page: its number and its URL.
+    PageUrls {
+        #[command(flatten)]
+        connection: Connection,
+        /// `customers/{account}/documents/{id}`.
+        document: String,
+        /// Only these pages (1-based); every page when none is given.
+        #[arg(long = "page")]
+        pages: Vec<i32>,
+        /// Links the pages' `thumbnail` or `preview` (a JPEG) instead of the pages themselves.
+        #[arg(long, value_parser = ["thumbnail", "preview"])]
+        rendition: Option<String>,
+        /// Seconds the URLs live; the server's default when not given.
+        #[arg(long, default_value_t = 0)]
+        lifetime: i32,
+    },
     /// Exports an account, an org unit's archives or a list of documents as a BagIt bag
     /// (RFC 8493) in a new directory; the export is recorded with its purpose.
     Export(super::export::ExportArgs),
@@ -210,6 +227,38 @@ impl ClientCommand {
                 output,
                 rendition,
             } => save_page(connection, page, &output, rendition.as_deref()).await?,
+            Self::PageUrls {
+                connection,
+                document,
+                pages,
+                rendition,
+                lifetime,
+            } => {
+                let mut client = PageServiceClient::new(connection.channel().await?);
+                let urls = client
+                    .sign_page_urls(pb::SignPageUrlsRequest {
+                        name: document,
+                        version: 0,
+                        page_numbers: pages,
+                        lifetime_seconds: lifetime,
+                        rendition: rendition_of(rendition.as_deref()).into(),
+                    })
+                    .await?
+                    .into_inner()
+                    .urls;
+                for url in urls {
+                    let page = url.page.unwrap_or_default();
+                    if url.url.is_empty() {
+                        let state = page.rendition_state().as_str_name();
+                        println!(
+                            "{}\t(no URL: {state} {})",
+                            page.page_number, page.rendition_failure
+                        );
+                    } else {
+                        println!("{}\t{}", page.page_number, url.url);
+                    }
+                }
+            }
             Self::DocumentTypes { connection } => {
                 let mut client = DocumentTypeServiceClient::new(connection.channel().await?);
                 let types = client
@@ -303,11 +352,7 @@ async fn save_page(
     output: &Path,
     rendition: Option<&str>,
 ) -> anyhow::Result<()> {
-    let rendition = match rendition {
-        Some("thumbnail") => pb::Rendition::Thumbnail,
-        Some("preview") => pb::Rendition::Preview,
-        _ => pb::Rendition::Original,
-    };
+    let rendition = rendition_of(rendition);
     let mut client = PageServiceClient::new(connection.channel().await?);
     let mut stream = client
         .read_page(pb::ReadPageRequest {
@@ -336,6 +381,15 @@ async fn save_page(
     }
     println!("saved {} (sha256 {actual})", output.display());
     Ok(())
+}
+
+/// The rendition a `--rendition` option names (clap admits only these two).
+fn rendition_of(name: Option<&str>) -> pb::Rendition {
+    match name {
+        Some("thumbnail") => pb::Rendition::Thumbnail,
+        Some("preview") => pb::Rendition::Preview,
+        _ => pb::Rendition::Original,
+    }
 }
 
 async fn sha256_of(path: &Path) -> anyhow::Result<String> {

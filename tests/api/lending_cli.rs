@@ -10,7 +10,7 @@ use crate::helpers::{TestApp, Token, filing, header, jpeg_page, spawn_app};
 const ACCOUNT: &str = "1201000041";
 
 /// Runs `custodian ARGS` as `token`, off the runtime's threads; its success and stdout.
-async fn custodian(app: &TestApp, token: &Token, args: &[&str]) -> (bool, String) {
+pub(crate) async fn custodian(app: &TestApp, token: &Token, args: &[&str]) -> (bool, String) {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_custodian"));
     command
         .args(args)

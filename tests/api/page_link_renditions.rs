@@ -157,3 +157,47 @@ async fn a_presigned_preview_url_is_served_by_the_s3_store() {
     assert_eq!(response.headers()[header::CONTENT_TYPE], "image/jpeg");
     assert_eq!(&response.bytes().await.unwrap()[..], &bytes[..]);
 }
+
+#[tokio::test]
+async fn the_page_urls_command_prints_preview_urls_a_plain_client_loads() {
+    let mut app = spawn_app().await;
+    app.create_customer(ACCOUNT).await;
+    let pages = [scan("contract-cmyk.tif"), scan("fax-g4-two-pages.tif")];
+    let name = file_pages(&mut app, "cli-urls", "supply-contract", &pages).await;
+    settled(&app, &name).await;
+    let token = Token::custodian();
+    let (_, printed) = crate::lending_cli::custodian(
+        &app,
+        &token,
+        &[
+            "page-urls",
+            &name,
+            "--rendition",
+            "preview",
+            "--lifetime",
+            "60",
+        ],
+    )
+    .await;
+    let lines: Vec<(&str, &str)> = printed
+        .lines()
+        .map(|line| line.split_once('\t').expect("number, tab, URL"))
+        .collect();
+    assert_eq!(
+        lines.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+        ["1", "2"]
+    );
+    let mut clients = app.clients_as(&token);
+    for (number, url) in lines {
+        let (_, bytes) = read_rendition(
+            &mut clients.pages,
+            &format!("{name}/pages/{number}"),
+            pb::Rendition::Preview,
+        )
+        .await
+        .unwrap();
+        let response = reqwest::get(url).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{url}");
+        assert_eq!(&response.bytes().await.unwrap()[..], &bytes[..]);
+    }
+}
