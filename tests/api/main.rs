@@ -52,6 +52,7 @@ mod retention;
 mod round_trip;
 mod search_customers;
 mod search_documents;
+mod search_documents_reach;
 mod slow_reads;
 mod stalls;
 mod statement_timeouts;
