@@ -83,6 +83,11 @@ impl Server {
                 "CUSTODIAN_AUTH__AUDIT_CHAIN_KEY",
                 "bench-county-audit-chain-key-of-32-bytes-or-more",
             )
+            // The key the generator wrote the blind index under: nothing to backfill.
+            .env(
+                "CUSTODIAN_AUTH__IDENTIFIER_KEY",
+                crate::dataset::IDENTIFIER_KEY,
+            )
             .env(
                 "CUSTODIAN_AUTH__POLICY_FILE",
                 repository_file("config/policy.toml"),
