@@ -93,6 +93,12 @@ impl Server {
                 repository_file("config/policy.toml"),
             )
             .env("CUSTODIAN_SERVER__HEALTH_CHECK_INTERVAL_MS", "1000")
+            // Page URLs presigned by the store (SignPageUrls), no listener to collide on.
+            .env("CUSTODIAN_PAGE_LINKS__MODE", "presigned")
+            // A server's rendition worker wakes at once for its own filings; it never polls for
+            // what another server on the same database queued (the renditions group runs a
+            // second server with no workers, whose queue must stay its own).
+            .env("CUSTODIAN_RENDITIONS__POLL_INTERVAL_MS", "86400000")
             .env("CUSTODIAN_LOG__FILTER", "warn")
             .envs(
                 launch
