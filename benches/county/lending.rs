@@ -1,8 +1,8 @@
 //! What lending costs (issue 16), in the security part of the run: GetDocument of the same
 //! 100 documents by the province custodian, who may read them anyway (no loan is consulted:
-//! the normal check says yes), and by a counter clerk of another city, who reaches them only
+//! the normal check says yes), and by a county custodian of another city, who reaches them only
 //! through an approved loan (the normal check says no, then one lookup finds the loan), in
-//! alternating rounds. A third series reads them as the clerk with no loan in force (after
+//! alternating rounds. A third series reads them as that custodian with no loan in force (after
 //! the loan is returned): NOT_FOUND, the cost of the refused path with its loan lookup.
 
 use std::sync::Arc;
@@ -36,7 +36,7 @@ pub async fn run(
     let token = mint_token_for(
         &signing_key(args),
         &args.issuer,
-        "counter-clerk",
+        "county-custodian",
         BORROWER_UNIT,
         "bench-borrower",
     )?;
