@@ -51,7 +51,6 @@ fn unique(scan: &Bytes, tag: u64, n: u64, page: u64) -> Vec<Bytes> {
     vec![Bytes::from(head), scan.slice(2..)]
 }
 
-#[allow(clippy::too_many_arguments)]
 pub async fn run(
     args: &RunArgs,
     launch: &Launch,

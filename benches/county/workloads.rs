@@ -320,7 +320,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     if wants("renditions") {
         crate::renditions::run(
             &args,
-            &main,
             &launch,
             &run_id,
             &meter,
