@@ -148,9 +148,11 @@ pub async fn run(
     );
     delays.sort_by(f64::total_cmp);
     let quantile = |q: f64| {
-        (!delays.is_empty())
-            .then(|| delays[((delays.len() - 1) as f64 * q).round() as usize])
-            .unwrap_or(f64::NAN)
+        if delays.is_empty() {
+            f64::NAN
+        } else {
+            delays[((delays.len() - 1) as f64 * q).round() as usize]
+        }
     };
     table.0.push(Row {
         workload: format!(

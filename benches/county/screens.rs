@@ -10,7 +10,7 @@ use sqlx::{Connection, PgConnection};
 
 use crate::common::{Round, closed_loop};
 use crate::cpu::CpuMeter;
-use crate::report::Series;
+use crate::report::{Series, Table};
 use crate::targets::Target;
 use crate::workloads::RunArgs;
 
@@ -22,6 +22,7 @@ pub async fn run(
     target: &Target,
     meter: &CpuMeter,
     series: &mut Series,
+    table: &mut Table,
 ) -> anyhow::Result<()> {
     let mut db = PgConnection::connect(&args.preset.database_url()?).await?;
     // Documents of at least ten pages: business accounts' papers (10 to 100 pages).
@@ -58,6 +59,29 @@ pub async fn run(
         series.push("SignPageUrls 10 pages", signed);
         eprintln!("screens round {number}/{} done", args.rounds);
     }
+    table.times(
+        series,
+        "ListDocuments basic view vs full view (same archives)",
+        ("ListDocuments basic view", "ListDocuments full view"),
+        3.0,
+    );
+    table.p99(
+        series,
+        "ListDocuments basic view",
+        &format!(
+            "ListDocuments basic view at saturation (concurrency {})",
+            args.concurrency
+        ),
+        10.0,
+    );
+    // Only when GetDocument ran in the same run (the metadata group).
+    table.cpu_ratio(
+        series,
+        "SignPageUrls for 10 pages: CPU per call vs one GetDocument's",
+        ("SignPageUrls 10 pages", "GetDocument"),
+        1.0,
+        true,
+    );
     Ok(())
 }
 

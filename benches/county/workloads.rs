@@ -230,29 +230,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
 
     if wants("screens") {
-        crate::screens::run(&args, &main, &meter, &mut series).await?;
-        table.times(
-            &series,
-            "ListDocuments basic view vs full view (same archives)",
-            ("ListDocuments basic view", "ListDocuments full view"),
-            3.0,
-        );
-        table.p99(
-            &series,
-            "ListDocuments basic view",
-            &format!(
-                "ListDocuments basic view at saturation (concurrency {})",
-                args.concurrency
-            ),
-            10.0,
-        );
-        table.cpu_ratio(
-            &series,
-            "SignPageUrls for 10 pages: CPU per call vs one GetDocument's",
-            ("SignPageUrls 10 pages", "GetDocument"),
-            1.0,
-            true,
-        );
+        crate::screens::run(&args, &main, &meter, &mut series, &mut table).await?;
     }
 
     if wants("search") {
