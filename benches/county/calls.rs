@@ -10,6 +10,7 @@ use custodian::proto::v1::file_document_request::Part;
 use custodian::proto::v1::lending_service_client::LendingServiceClient;
 use custodian::proto::v1::page_service_client::PageServiceClient;
 use custodian::proto::v1::search_service_client::SearchServiceClient;
+use custodian::proto::v1::statistics_service_client::StatisticsServiceClient;
 use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
@@ -288,5 +289,19 @@ impl Caller {
             }))
             .await?;
         Ok(())
+    }
+}
+
+impl Caller {
+    /// One statistics answer; refuses an empty one.
+    pub async fn get_statistics(&self, request: pb::GetStatisticsRequest) -> anyhow::Result<u64> {
+        let answer = StatisticsServiceClient::new(self.channel.clone())
+            .get_statistics(self.request(request))
+            .await?;
+        anyhow::ensure!(
+            !answer.get_ref().documents.is_empty(),
+            "no documents counted"
+        );
+        Ok(0)
     }
 }

@@ -255,3 +255,52 @@ async fn search(
     })
     .await
 }
+
+/// Statistics (issue 17) one call at a time, as a custodian preparing a report asks: a county's
+/// year by month, and the province's year. The generated province has this one county, so
+/// the province answer sums the same rows one level up; a real province has many.
+pub async fn statistics(
+    args: &RunArgs,
+    target: &Target,
+    meter: &CpuMeter,
+    series: &mut Series,
+    table: &mut Table,
+) {
+    let round = Duration::from_secs_f64(args.seconds);
+    let year = |unit: &str, by_month: bool| pb::GetStatisticsRequest {
+        org_unit: unit.into(),
+        from_month: "2025-01".into(),
+        to_month: "2025-12".into(),
+        by_month,
+        ..Default::default()
+    };
+    for number in 1..=args.rounds {
+        for (name, request) in [
+            ("GetStatistics county, a year by month", year(COUNTY, true)),
+            ("GetStatistics province, a year", year("12", false)),
+        ] {
+            let callers = target.callers.clone();
+            let measured = meter
+                .measure(closed_loop(1, round, move |_, _| {
+                    let caller = callers[0].clone();
+                    let request = request.clone();
+                    async move { caller.get_statistics(request).await }
+                }))
+                .await;
+            series.push(name, measured);
+        }
+        eprintln!("statistics round {number}/{} done", args.rounds);
+    }
+    table.p99(
+        series,
+        "GetStatistics county, a year by month",
+        "GetStatistics of the county for a year (by month), one at a time",
+        50.0,
+    );
+    table.p99(
+        series,
+        "GetStatistics province, a year",
+        "GetStatistics of the province for a year, one at a time",
+        200.0,
+    );
+}

@@ -62,8 +62,8 @@ pub struct RunArgs {
     /// Lines of the manifest whose importer RSS the import-rss group follows.
     #[arg(long, default_value_t = 20_000)]
     pub import_rss_documents: u64,
-    /// Only these workload groups: metadata, screens, search, lending, read-page, file,
-    /// renditions, import, import-rss, export, large, mixed.
+    /// Only these workload groups: metadata, screens, search, statistics, lending,
+    /// read-page, file, renditions, import, import-rss, export, large, mixed.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// The key tokens are signed with (Ed25519 PEM), for a server started elsewhere.
@@ -235,6 +235,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     if wants("search") {
         crate::finding::run(&args, &main, &meter, &mut series, &mut table).await?;
+    }
+    if wants("statistics") {
+        crate::finding::statistics(&args, &main, &meter, &mut series, &mut table).await;
     }
 
     if wants("lending") {
