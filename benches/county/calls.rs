@@ -7,7 +7,10 @@ use bytes::Bytes;
 use custodian::proto::v1 as pb;
 use custodian::proto::v1::document_service_client::DocumentServiceClient;
 use custodian::proto::v1::file_document_request::Part;
+use custodian::proto::v1::lending_service_client::LendingServiceClient;
 use custodian::proto::v1::page_service_client::PageServiceClient;
+use custodian::proto::v1::search_service_client::SearchServiceClient;
+use custodian::proto::v1::statistics_service_client::StatisticsServiceClient;
 use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
@@ -179,4 +182,126 @@ pub async fn direct_put(
         }
     }
     Ok(bytes)
+}
+
+/// The calls of the newer read paths: lean listings, page URLs, searches, loans.
+impl Caller {
+    /// Lists an archive's first page of documents in `view`.
+    pub async fn list_view(&self, parent: &str, view: pb::DocumentView) -> anyhow::Result<u64> {
+        let listing = DocumentServiceClient::new(self.channel.clone())
+            .list_documents(self.request(pb::ListDocumentsRequest {
+                parent: parent.into(),
+                view: view.into(),
+                ..Default::default()
+            }))
+            .await?;
+        anyhow::ensure!(!listing.get_ref().documents.is_empty(), "an empty archive");
+        Ok(0)
+    }
+
+    /// Signs URLs for the first `pages` pages of a document.
+    pub async fn sign_page_urls(&self, name: &str, pages: i32) -> anyhow::Result<u64> {
+        let signed = PageServiceClient::new(self.channel.clone())
+            .sign_page_urls(self.request(pb::SignPageUrlsRequest {
+                name: name.into(),
+                page_numbers: (1..=pages).collect(),
+                ..Default::default()
+            }))
+            .await?;
+        anyhow::ensure!(
+            signed.get_ref().urls.len() == pages as usize,
+            "{} URLs for {pages} pages",
+            signed.get_ref().urls.len()
+        );
+        Ok(0)
+    }
+
+    /// One page of a document search; `at_least_one` refuses an empty result (a selective
+    /// query sampled from the data always has a hit).
+    pub async fn search_documents(
+        &self,
+        search: pb::SearchDocumentsRequest,
+        at_least_one: bool,
+    ) -> anyhow::Result<u64> {
+        let found = SearchServiceClient::new(self.channel.clone())
+            .search_documents(self.request(search))
+            .await?;
+        anyhow::ensure!(
+            !at_least_one || !found.get_ref().documents.is_empty(),
+            "no document found"
+        );
+        Ok(0)
+    }
+
+    pub async fn search_customers(
+        &self,
+        search: pb::SearchCustomersRequest,
+    ) -> anyhow::Result<u64> {
+        let found = SearchServiceClient::new(self.channel.clone())
+            .search_customers(self.request(search))
+            .await?;
+        anyhow::ensure!(!found.get_ref().customers.is_empty(), "no customer found");
+        Ok(0)
+    }
+
+    /// Asks for a loan of these documents, due in a day; returns its name.
+    pub async fn request_loan(&self, documents: &[String]) -> anyhow::Result<String> {
+        let due = std::time::SystemTime::now() + std::time::Duration::from_secs(24 * 3600);
+        let loan = LendingServiceClient::new(self.channel.clone())
+            .request_loan(
+                self.request(pb::RequestLoanRequest {
+                    items: documents
+                        .iter()
+                        .map(|name| pb::LoanItem {
+                            name: name.clone(),
+                            pages: Vec::new(),
+                        })
+                        .collect(),
+                    purpose: pb::LoanPurpose::BusinessHandling.into(),
+                    purpose_note: "county benchmark: reads under a loan".into(),
+                    start_time: None,
+                    due_time: Some(due.into()),
+                }),
+            )
+            .await?;
+        Ok(loan.into_inner().name)
+    }
+
+    /// Approves a loan as asked, personal data in full.
+    pub async fn approve_loan(&self, name: &str) -> anyhow::Result<()> {
+        LendingServiceClient::new(self.channel.clone())
+            .approve_loan(self.request(pb::ApproveLoanRequest {
+                name: name.into(),
+                personal_data: pb::LoanPersonalData::Full.into(),
+                note: "county benchmark".into(),
+                ..Default::default()
+            }))
+            .await?;
+        Ok(())
+    }
+
+    /// Returns a loan (the end of the lending rounds).
+    pub async fn return_loan(&self, name: &str) -> anyhow::Result<()> {
+        LendingServiceClient::new(self.channel.clone())
+            .return_loan(self.request(pb::ReturnLoanRequest {
+                name: name.into(),
+                note: "county benchmark done".into(),
+            }))
+            .await?;
+        Ok(())
+    }
+}
+
+impl Caller {
+    /// One statistics answer; refuses an empty one.
+    pub async fn get_statistics(&self, request: pb::GetStatisticsRequest) -> anyhow::Result<u64> {
+        let answer = StatisticsServiceClient::new(self.channel.clone())
+            .get_statistics(self.request(request))
+            .await?;
+        anyhow::ensure!(
+            !answer.get_ref().documents.is_empty(),
+            "no documents counted"
+        );
+        Ok(0)
+    }
 }

@@ -11,7 +11,7 @@ use crate::common::Round;
 pub const PROCESSES: [&str; 4] = ["server", "PostgreSQL", "SeaweedFS", "load generator"];
 
 pub struct CpuMeter {
-    servers: Vec<u32>,
+    servers: std::sync::Mutex<Vec<u32>>,
     ticks_per_second: f64,
 }
 
@@ -26,9 +26,14 @@ impl CpuMeter {
             .and_then(|text| text.trim().parse().ok())
             .unwrap_or(100.0);
         Self {
-            servers,
+            servers: std::sync::Mutex::new(servers),
             ticks_per_second: ticks,
         }
+    }
+
+    /// Counts one more server process (one a workload starts itself) as the server.
+    pub fn watch(&self, server: Option<u32>) {
+        self.servers.lock().unwrap().extend(server);
     }
 
     /// Runs one round and records the CPU seconds each process spent meanwhile.
@@ -54,6 +59,7 @@ impl CpuMeter {
     pub fn ticks(&self) -> [u64; 4] {
         let mut ticks = [0; 4];
         let own = std::process::id();
+        let servers = self.servers.lock().unwrap().clone();
         let Ok(entries) = std::fs::read_dir("/proc") else {
             return ticks;
         };
@@ -71,7 +77,7 @@ impl CpuMeter {
             let Some((command, used)) = parse_stat(&stat) else {
                 continue;
             };
-            let process = if self.servers.contains(&pid) {
+            let process = if servers.contains(&pid) {
                 0
             } else if command == "postgres" {
                 1

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use custodian::domain::BusinessProcess as Process;
+use custodian::domain::{IdentifierField, IdentifierKey};
 
 use crate::objects::PagePool;
 
@@ -71,19 +72,28 @@ pub struct Batch {
     pub documents: String,
     pub versions: String,
     pub pages: String,
+    /// The blind index of the customers' ID numbers and phones, under [`IDENTIFIER_KEY`].
+    pub digests: String,
     pub document_count: u64,
     pub page_count: u64,
 }
 
 /// Column lists of the COPY statements: explicit, so columns added later with defaults keep
-/// their defaults.
+/// their defaults. The loader turns the tables' row triggers off during COPY, so what the
+/// BEFORE triggers would stamp (a closed account's `closed_at`, `original_at`) is written here.
 pub const CUSTOMER_COLUMNS: &str = "customers (account_number, display_name, customer_class, \
-     org_unit_code, status, create_time, update_time, id_number, phone, address)";
+     org_unit_code, status, create_time, update_time, id_number, phone, address, closed_at)";
 pub const DOCUMENT_COLUMNS: &str = "documents (document_id, account_number, source_system, \
-     client_request_id, filed_at, current_version)";
+     client_request_id, filed_at, current_version, original_at)";
 pub const VERSION_COLUMNS: &str = "document_versions (document_id, version, document_type, \
      business_process, work_order_number, title, created_at, page_count, size_bytes)";
 pub const PAGE_COLUMNS: &str = "pages (document_id, version, page_number, sha256)";
+pub const DIGEST_COLUMNS: &str =
+    "customer_identifier_digests (account_number, revision, field, digest, key_id)";
+
+/// The `auth.identifier_key` of the benchmark's servers (`server.rs` passes it): the generator
+/// writes the blind index under it, so a server started on the county has nothing to backfill.
+pub const IDENTIFIER_KEY: &str = "bench-county-identifier-key-of-32-bytes-or-more";
 
 /// The generator of one county.
 pub struct County {
@@ -198,7 +208,7 @@ impl County {
         let seed = self.seed;
         let _ = writeln!(
             batch.documents,
-            "{id}\t{account}\t{source}\tgen-{seed}-{sequence:09}\t{at}\t1"
+            "{id}\t{account}\t{source}\tgen-{seed}-{sequence:09}\t{at}\t1\t{at}"
         );
         let title = title(kind, process, business);
         let pages = if business {
@@ -296,11 +306,32 @@ fn customer_row(
         rng.between(1, 300)
     );
     let status = if closed { "closed" } else { "active" };
-    let at = timestamp(opened).format("%Y-%m-%d %H:%M:%S+00");
+    let at = timestamp(opened).format("%Y-%m-%d %H:%M:%S+00").to_string();
+    // As `customers_stamp_revision` stamps a customer created closed.
+    let closed_at = if closed { at.as_str() } else { "\\N" };
     let _ = writeln!(
         batch.customers,
-        "{account}\t{name}\t{class}\t{org_unit}\t{status}\t{at}\t{at}\t{id_number}\t{phone}\t{address}"
+        "{account}\t{name}\t{class}\t{org_unit}\t{status}\t{at}\t{at}\t{id_number}\t{phone}\t{address}\t{closed_at}"
     );
+    let key = IdentifierKey::new(IDENTIFIER_KEY);
+    let key_id = hex::encode(key.key_id());
+    let identifiers = [
+        (
+            IdentifierField::IdNumber,
+            (!business).then_some(id_number.as_str()),
+        ),
+        (IdentifierField::Phone, Some(phone.as_str())),
+    ];
+    for (field, text) in identifiers {
+        if let Some(text) = text {
+            let _ = writeln!(
+                batch.digests,
+                "{account}\t1\t{}\t\\\\x{}\t\\\\x{key_id}",
+                field.code(),
+                hex::encode(key.digest(field, text))
+            );
+        }
+    }
 }
 
 /// A resident identity card number of the county (GB 11643, with its check character).

@@ -1,7 +1,11 @@
 //! Loads a generated county into its own database with COPY: the crate's migrations first, so
 //! the schema is exactly the server's; then foreign keys and secondary indexes are set aside
 //! while the rows stream in, and rebuilt from their own definitions afterwards (one sort per
-//! index and one join per key instead of millions of single-row checks).
+//! index and one join per key instead of millions of single-row checks). The row triggers
+//! that keep the customers' history, the archive index (`document_index`) and the statistics
+//! rollups are off during the load too: what they would write row by row is written after it
+//! with one `INSERT … SELECT` each, the same statements the migrations backfill with
+//! ([`derive`]), and the triggers are back on before any server runs.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,14 +17,24 @@ use sqlx::{Connection, PgConnection};
 
 use crate::Preset;
 use crate::dataset::{
-    Batch, CUSTOMER_COLUMNS, County, DOCUMENT_COLUMNS, PAGE_COLUMNS, VERSION_COLUMNS,
+    Batch, CUSTOMER_COLUMNS, County, DIGEST_COLUMNS, DOCUMENT_COLUMNS, PAGE_COLUMNS,
+    VERSION_COLUMNS,
 };
 use crate::objects::PagePool;
 
 /// Accounts generated and copied at a time (about 50,000 documents).
 const ACCOUNTS_PER_BATCH: u64 = 5_000;
-/// The tables the generator fills; their keys and indexes are rebuilt after the load.
-const TABLES: &[&str] = &["customers", "documents", "document_versions", "pages"];
+/// The tables the generator fills; their keys and indexes are rebuilt after the load, and
+/// their row triggers are off until then.
+const TABLES: &[&str] = &[
+    "customers",
+    "customer_revisions",
+    "customer_identifier_digests",
+    "documents",
+    "document_versions",
+    "pages",
+    "document_index",
+];
 
 pub async fn load(preset: Preset, seed: u64, pool: Arc<PagePool>) -> anyhow::Result<()> {
     let url = preset.database_url()?;
@@ -46,6 +60,9 @@ pub async fn load(preset: Preset, seed: u64, pool: Arc<PagePool>) -> anyhow::Res
         sqlx::query(setting).execute(&mut db).await?;
     }
     let phase = Instant::now();
+    // `rendition_state` stays NULL: contents stored before renditions existed, which the
+    // server shows as not queued and makes renditions of only when `backfill-renditions`
+    // queues them, so no worker starts rendering the county behind a measurement.
     let mut contents = String::new();
     for image in pool.small.iter().chain(&pool.large) {
         contents.push_str(&format!(
@@ -81,6 +98,11 @@ pub async fn load(preset: Preset, seed: u64, pool: Arc<PagePool>) -> anyhow::Res
     for statement in &drops {
         sqlx::query(statement).execute(&mut db).await?;
     }
+    for table in TABLES {
+        sqlx::query(&format!("ALTER TABLE {table} DISABLE TRIGGER USER"))
+            .execute(&mut db)
+            .await?;
+    }
 
     let accounts = preset.accounts();
     let (sender, mut batches) = tokio::sync::mpsc::channel::<Batch>(2);
@@ -103,6 +125,7 @@ pub async fn load(preset: Preset, seed: u64, pool: Arc<PagePool>) -> anyhow::Res
         copy(&mut db, DOCUMENT_COLUMNS, &batch.documents).await?;
         copy(&mut db, VERSION_COLUMNS, &batch.versions).await?;
         copy(&mut db, PAGE_COLUMNS, &batch.pages).await?;
+        copy(&mut db, DIGEST_COLUMNS, &batch.digests).await?;
         documents += batch.document_count;
         pages += batch.page_count;
         loaded += ACCOUNTS_PER_BATCH;
@@ -121,6 +144,13 @@ pub async fn load(preset: Preset, seed: u64, pool: Arc<PagePool>) -> anyhow::Res
         ),
         phase,
     );
+
+    derive(&mut db).await?;
+    for table in TABLES {
+        sqlx::query(&format!("ALTER TABLE {table} ENABLE TRIGGER USER"))
+            .execute(&mut db)
+            .await?;
+    }
 
     let phase = Instant::now();
     // Indexes first: the foreign-key checks use them.
@@ -142,6 +172,59 @@ pub async fn load(preset: Preset, seed: u64, pool: Arc<PagePool>) -> anyhow::Res
     // in service would have them.
     sqlx::query("VACUUM (ANALYZE)").execute(&mut db).await?;
     done("VACUUM (ANALYZE)", phase);
+    Ok(())
+}
+
+/// What the row triggers would have written during the load, in bulk: each customer's first
+/// revision, the archive index row of each document (its page count and size from the
+/// version row, which the generator fills from the same page contents), and the two
+/// statistics rollups aggregated from them (with the triggers' shard of each document).
+async fn derive(db: &mut PgConnection) -> anyhow::Result<()> {
+    let steps = [
+        (
+            "customer_revisions",
+            "INSERT INTO customer_revisions (account_number, revision, display_name,
+                 customer_class, org_unit_code, status, id_number, phone, address, valid_from)
+             SELECT account_number, revision, display_name, customer_class, org_unit_code,
+                    status, id_number, phone, address, update_time
+             FROM customers",
+        ),
+        (
+            "document_index",
+            "INSERT INTO document_index
+             SELECT d.document_id, d.account_number, c.org_unit_code, c.customer_class, c.status,
+                    v.document_type, v.business_process, v.work_order_number, d.source_system,
+                    d.legacy_reference, d.filed_at, d.original_at, v.page_count, v.size_bytes
+             FROM documents d
+             JOIN customers c ON c.account_number = d.account_number
+             JOIN document_versions v
+               ON v.document_id = d.document_id AND v.version = d.current_version
+             WHERE d.destroyed_at IS NULL",
+        ),
+        (
+            "document_statistics",
+            "INSERT INTO document_statistics
+             SELECT org_unit_code, document_type, business_process, statistics_month(filed_at),
+                    customer_class, customer_status, abs(hashtext(document_id::text)) % 8,
+                    count(*), sum(page_count), sum(size_bytes)
+             FROM document_index
+             GROUP BY 1, 2, 3, 4, 5, 6, 7",
+        ),
+        (
+            "archive_statistics",
+            "INSERT INTO archive_statistics
+             SELECT org_unit_code, customer_class, status, count(*)
+             FROM customers GROUP BY 1, 2, 3",
+        ),
+    ];
+    for (table, statement) in steps {
+        let phase = Instant::now();
+        let rows = sqlx::query(statement)
+            .execute(&mut *db)
+            .await?
+            .rows_affected();
+        done(&format!("{table}: {rows} rows in bulk"), phase);
+    }
     Ok(())
 }
 

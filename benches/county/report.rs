@@ -39,6 +39,16 @@ impl Series {
         spread(&self.values(name, figure), decimals)
     }
 
+    /// The median over rounds of the CPU every watched process spent per call, in µs.
+    pub fn cpu_per_call(&self, name: &str) -> Option<f64> {
+        let rounds = self.get(name)?;
+        let totals: Vec<f64> = rounds
+            .iter()
+            .filter_map(|r| Some(r.cpu_seconds?.iter().sum::<f64>() / r.calls.max(1) as f64 * 1e6))
+            .collect();
+        (!totals.is_empty()).then(|| median(&totals))
+    }
+
     /// Where each call's CPU time went, for the series measured with a [`crate::cpu::CpuMeter`],
     /// and the calls per second the machine's cores would allow at that cost.
     pub fn print_cpu(&self) {
@@ -126,6 +136,78 @@ impl Table {
             target: target.map_or("report".into(), |t| format!("≥ {:.0} %", t * 100.0)),
             pass: target.map(|t| ratio >= t),
         });
+    }
+
+    /// Total CPU per call (every watched process) of `custodian` over that of `limit`, which
+    /// must stay at most `bound` (`strict`: below it). `per` scales a call to the unit
+    /// compared (e.g. pages per call).
+    pub fn cpu_ratio(
+        &mut self,
+        series: &Series,
+        workload: &str,
+        (custodian, limit): (&str, &str),
+        bound: f64,
+        strict: bool,
+    ) {
+        let (Some(spent), Some(allowed)) =
+            (series.cpu_per_call(custodian), series.cpu_per_call(limit))
+        else {
+            return;
+        };
+        let ratio = spent / allowed;
+        self.0.push(Row {
+            workload: workload.into(),
+            custodian: format!("{spent:.0} µs CPU/call"),
+            limit: format!("{allowed:.0} µs CPU/call"),
+            ratio: format!("{ratio:.2}×"),
+            target: format!("{} {bound}×", if strict { "<" } else { "≤" }),
+            pass: Some(if strict {
+                ratio < bound
+            } else {
+                ratio <= bound
+            }),
+        });
+    }
+
+    /// Throughput of `custodian` as a multiple of `limit`'s: `ratio >= target` (e.g. 3×).
+    pub fn times(
+        &mut self,
+        series: &Series,
+        workload: &str,
+        (custodian, limit): (&str, &str),
+        target: f64,
+    ) {
+        if series.get(custodian).is_none() || series.get(limit).is_none() {
+            return;
+        }
+        let ratio =
+            series.median(custodian, Round::per_second) / series.median(limit, Round::per_second);
+        self.0.push(Row {
+            workload: workload.into(),
+            custodian: format!("{} req/s", series.spread(custodian, Round::per_second, 0)),
+            limit: format!("{} req/s", series.spread(limit, Round::per_second, 0)),
+            ratio: format!("{ratio:.2}×"),
+            target: format!("≥ {target}×"),
+            pass: Some(ratio >= target),
+        });
+    }
+
+    /// A series' p99 against a bound in ms, with its spread over rounds.
+    pub fn p99(&mut self, series: &Series, name: &str, workload: &str, bound: f64) {
+        if series.get(name).is_none() {
+            return;
+        }
+        self.bound(
+            workload,
+            format!(
+                "p99 {} ms (p50 {} ms)",
+                series.spread(name, |r| r.p99_ms, 2),
+                series.spread(name, |r| r.p50_ms, 2)
+            ),
+            series.median(name, |r| r.p99_ms),
+            bound,
+            &format!("≤ {bound} ms"),
+        );
     }
 
     /// A figure against an absolute bound: `value <= bound`.

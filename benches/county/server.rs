@@ -83,11 +83,22 @@ impl Server {
                 "CUSTODIAN_AUTH__AUDIT_CHAIN_KEY",
                 "bench-county-audit-chain-key-of-32-bytes-or-more",
             )
+            // The key the generator wrote the blind index under: nothing to backfill.
+            .env(
+                "CUSTODIAN_AUTH__IDENTIFIER_KEY",
+                crate::dataset::IDENTIFIER_KEY,
+            )
             .env(
                 "CUSTODIAN_AUTH__POLICY_FILE",
                 repository_file("config/policy.toml"),
             )
             .env("CUSTODIAN_SERVER__HEALTH_CHECK_INTERVAL_MS", "1000")
+            // Page URLs presigned by the store (SignPageUrls), no listener to collide on.
+            .env("CUSTODIAN_PAGE_LINKS__MODE", "presigned")
+            // A server's rendition worker wakes at once for its own filings; it never polls for
+            // what another server on the same database queued (the renditions group runs a
+            // second server with no workers, whose queue must stay its own).
+            .env("CUSTODIAN_RENDITIONS__POLL_INTERVAL_MS", "86400000")
             .env("CUSTODIAN_LOG__FILTER", "warn")
             .envs(
                 launch

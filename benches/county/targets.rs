@@ -105,10 +105,7 @@ impl Target {
             }
             _ => Server::start(launch, preset).await?,
         };
-        let key = args
-            .signing_key
-            .clone()
-            .unwrap_or_else(|| repository_file("tests/fixtures/issuer-ed25519.pem"));
+        let key = signing_key(args);
         let bearer =
             MetadataValue::try_from(format!("Bearer {}", mint_token(&key, &args.issuer)?))?;
         let callers = channels(server.address, args.connections)
@@ -205,18 +202,36 @@ impl Cleanup {
     }
 }
 
+/// The key the run's tokens are signed with.
+pub fn signing_key(args: &RunArgs) -> std::path::PathBuf {
+    args.signing_key
+        .clone()
+        .unwrap_or_else(|| repository_file("tests/fixtures/issuer-ed25519.pem"))
+}
+
 fn mint_token(key: &std::path::Path, issuer: &str) -> anyhow::Result<String> {
     mint_token_as(key, issuer, "province-custodian")
 }
 
 /// A token of the archive-desk system in `role` for province 12.
 pub fn mint_token_as(key: &std::path::Path, issuer: &str, role: &str) -> anyhow::Result<String> {
+    mint_token_for(key, issuer, role, "12", "bench-county")
+}
+
+/// A token of the archive-desk system for `subject` in `role` at `org_unit`.
+pub fn mint_token_for(
+    key: &std::path::Path,
+    issuer: &str,
+    role: &str,
+    org_unit: &str,
+    subject: &str,
+) -> anyhow::Result<String> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs();
     let claims = serde_json::json!({
-        "iss": issuer, "aud": "custodian", "sub": "bench-county",
-        "client_id": "archive-desk", "role": role, "org_unit": "12",
+        "iss": issuer, "aud": "custodian", "sub": subject,
+        "client_id": "archive-desk", "role": role, "org_unit": org_unit,
         "iat": now, "nbf": now, "exp": now + 6 * 3600,
     });
     let key = jsonwebtoken::EncodingKey::from_ed_pem(&std::fs::read(key)?)?;
