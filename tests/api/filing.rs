@@ -139,7 +139,11 @@ async fn a_retry_with_the_same_request_id_returns_the_first_document() {
         .file(filing(header("1200000001", "retry-me"), &pages, 1000))
         .await
         .unwrap();
-    assert_eq!(retry, first);
+    // The rendition worker may have finished the page between the two replies.
+    assert_eq!(
+        ignoring_renditions(retry),
+        ignoring_renditions(first.clone())
+    );
 
     let listed = app
         .list_all(pb::ListDocumentsRequest {
