@@ -49,6 +49,7 @@ mod reach_hardening;
 mod renditions;
 mod retention;
 mod round_trip;
+mod scan_quality;
 mod search_customers;
 mod search_documents;
 mod slow_reads;

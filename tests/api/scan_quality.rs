@@ -1,0 +1,430 @@
+//! Scan quality at ingest (DA/T 31), against the real server: each page's header judged against
+//! its type's scan rule at filing, blank pages flagged by the rendition worker, a refusing rule,
+//! and the report of the documents to rescan.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use custodian::proto::v1 as pb;
+use image::codecs::jpeg::{JpegEncoder, PixelDensity, PixelDensityUnit};
+use image::{ExtendedColorType, ImageEncoder};
+use pb::scan_quality_service_client::ScanQualityServiceClient;
+use pb::stream_scan_quality_report_response::Item;
+use secrecy::ExposeSecret;
+use sqlx::Connection;
+use tonic::Code;
+
+use crate::helpers::{
+    Authorized, TestApp, Token, customer, eventually, filing, fixture, header, spawn_app,
+};
+
+/// A scanned-looking JPEG page at `dpi`: lines of "words" on paper, or blank paper alone.
+fn scan(dpi: u16, colour: bool, blank: bool) -> Vec<u8> {
+    let (width, height) = (420u32, 594u32);
+    let ink = |x: u32, y: u32| !blank && y % 24 < 8 && (x / 30) % 3 != 2 && x > 30 && x < 390;
+    let mut out = Vec::new();
+    let mut encoder = JpegEncoder::new_with_quality(&mut out, 85);
+    encoder.set_pixel_density(PixelDensity {
+        density: (dpi, dpi),
+        unit: PixelDensityUnit::Inches,
+    });
+    if colour {
+        let mut pixels = Vec::with_capacity((width * height * 3) as usize);
+        for y in 0..height {
+            for x in 0..width {
+                // A red seal in the corner, as a contract carries.
+                let seal = !blank && (x as i32 - 330).pow(2) + (y as i32 - 500).pow(2) < 40 * 40;
+                let rgb = match (ink(x, y), seal) {
+                    (_, true) => [200, 20, 20],
+                    (true, _) => [30, 30, 30],
+                    _ => [250, 248, 240],
+                };
+                pixels.extend_from_slice(&rgb);
+            }
+        }
+        encoder
+            .write_image(&pixels, width, height, ExtendedColorType::Rgb8)
+            .unwrap();
+    } else {
+        let pixels: Vec<u8> = (0..width * height)
+            .map(|i| if ink(i % width, i / width) { 30 } else { 245 })
+            .collect();
+        encoder
+            .write_image(&pixels, width, height, ExtendedColorType::L8)
+            .unwrap();
+    }
+    out
+}
+
+/// Files `pages` as a document of `document_type` into `account`.
+async fn file(
+    app: &mut TestApp,
+    account: &str,
+    document_type: &str,
+    pages: &[Vec<u8>],
+) -> Result<pb::Document, tonic::Status> {
+    let header = pb::FilingHeader {
+        document_type: document_type.into(),
+        title: format!("{document_type} scan"),
+        ..header(account, &uuid::Uuid::new_v4().to_string())
+    };
+    app.file(filing(header, pages, 64 * 1024)).await
+}
+
+fn check(page: &pb::Page) -> (pb::ScanCheckState, Vec<String>) {
+    let check = page
+        .scan_check
+        .clone()
+        .expect("every page has its scan check");
+    (check.state(), check.reasons)
+}
+
+/// The document once its pages' renditions (and so the blank-page check) are done.
+async fn checked(app: &TestApp, name: &str) -> pb::Document {
+    let found = std::sync::Arc::new(std::sync::Mutex::new(None));
+    eventually(Duration::from_secs(30), "the blank-page check", || {
+        let mut documents = app.documents.clone();
+        let (name, found) = (name.to_owned(), found.clone());
+        async move {
+            let document = documents
+                .get_document(pb::GetDocumentRequest {
+                    name,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            let done = document
+                .pages
+                .iter()
+                .all(|p| p.scan_check.as_ref().is_some_and(|c| c.blank_checked));
+            *found.lock().unwrap() = Some(document);
+            done
+        }
+    })
+    .await;
+    found.lock().unwrap().take().unwrap()
+}
+
+#[tokio::test]
+async fn a_96_dpi_page_is_flagged_and_a_good_300_dpi_colour_page_passes() {
+    let mut app = spawn_app().await;
+    app.create_customer("1201019601").await;
+    let document = file(
+        &mut app,
+        "1201019601",
+        "application-form",
+        &[scan(96, true, false), scan(300, true, false)],
+    )
+    .await
+    .expect("a warning never refuses a filing by default");
+    assert_eq!(
+        check(&document.pages[0]),
+        (
+            pb::ScanCheckState::Warnings,
+            vec!["96 dpi, below the 200 dpi application-form needs".to_owned()]
+        )
+    );
+    assert_eq!(
+        check(&document.pages[1]),
+        (pb::ScanCheckState::Passed, vec![])
+    );
+
+    // Recorded, and the good page is still good once the worker has looked at every pixel.
+    let read = checked(&app, &document.name).await;
+    assert_eq!(check(&read.pages[0]).0, pb::ScanCheckState::Warnings);
+    assert_eq!(check(&read.pages[1]), (pb::ScanCheckState::Passed, vec![]));
+}
+
+#[tokio::test]
+async fn a_grey_scan_of_a_contract_is_flagged_and_a_colour_one_is_not() {
+    let mut app = spawn_app().await;
+    app.create_customer("1201019602").await;
+    let grey_tiff = std::fs::read(fixture("scans/grey-16bit.tif")).unwrap();
+    let document = file(
+        &mut app,
+        "1201019602",
+        "supply-contract",
+        &[scan(300, false, false), grey_tiff, scan(300, true, false)],
+    )
+    .await
+    .unwrap();
+    let grey = "a grey scan, but supply-contract needs colour (its seals and red headers)";
+    assert_eq!(
+        check(&document.pages[0]),
+        (pb::ScanCheckState::Warnings, vec![grey.to_owned()])
+    );
+    assert_eq!(
+        check(&document.pages[1]),
+        (pb::ScanCheckState::Warnings, vec![grey.to_owned()])
+    );
+    assert_eq!(
+        check(&document.pages[2]),
+        (pb::ScanCheckState::Passed, vec![])
+    );
+    // A grey scan is fine where no seal is carried.
+    let notice = file(&mut app, "1201019602", "notice", &[scan(300, false, false)])
+        .await
+        .unwrap();
+    assert_eq!(check(&notice.pages[0]).0, pb::ScanCheckState::Passed);
+}
+
+#[tokio::test]
+async fn a_blank_page_is_flagged_once_the_rendition_worker_has_decoded_it() {
+    let mut app = spawn_app().await;
+    app.create_customer("1201019603").await;
+    let document = file(
+        &mut app,
+        "1201019603",
+        "application-form",
+        &[scan(300, true, false), scan(300, true, true)],
+    )
+    .await
+    .unwrap();
+    let filed = document.pages[1].scan_check.clone().unwrap();
+    assert!(!filed.blank_checked, "blankness needs the full decode");
+    let read = checked(&app, &document.name).await;
+    assert_eq!(check(&read.pages[0]), (pb::ScanCheckState::Passed, vec![]));
+    assert_eq!(
+        check(&read.pages[1]),
+        (
+            pb::ScanCheckState::Warnings,
+            vec!["a blank page (near-uniform): rescan it or remove it".to_owned()]
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_refusing_rule_refuses_the_page_naming_it_and_files_nothing() {
+    let mut app = spawn_app().await;
+    app.create_customer("1201019604").await;
+    let mut db = sqlx::PgConnection::connect(app.database_url.expose_secret())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE scan_rules SET refuse_on_warning = true WHERE document_type = 'notice'")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let refused = file(
+        &mut app,
+        "1201019604",
+        "notice",
+        &[scan(300, true, false), scan(96, true, false)],
+    )
+    .await
+    .expect_err("the rule refuses pages with warnings");
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert!(
+        refused
+            .message()
+            .starts_with("page 2 was refused: 96 dpi, below the 200 dpi notice needs"),
+        "{}",
+        refused.message()
+    );
+    let listed = app
+        .list_all(pb::ListDocumentsRequest {
+            parent: "customers/1201019604".into(),
+            ..Default::default()
+        })
+        .await;
+    assert!(listed.is_empty(), "nothing is half-written: {listed:?}");
+    let (rows,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM documents WHERE account_number = '1201019604'")
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+    assert_eq!(rows, 0);
+    // Good pages still file under the refusing rule; other types still only warn.
+    file(&mut app, "1201019604", "notice", &[scan(300, true, false)])
+        .await
+        .expect("a page without warnings is filed");
+    file(
+        &mut app,
+        "1201019604",
+        "application-form",
+        &[scan(96, true, false)],
+    )
+    .await
+    .expect("application forms keep the warning-only rule");
+}
+
+/// Runs the report; returns the documents' names with their flagged pages, and the summary.
+async fn report(
+    client: &mut ScanQualityServiceClient<Authorized>,
+    request: pb::StreamScanQualityReportRequest,
+) -> Result<(Vec<(String, Vec<i32>)>, pb::ScanQualitySummary), tonic::Status> {
+    let mut stream = client
+        .stream_scan_quality_report(request)
+        .await?
+        .into_inner();
+    let (mut documents, mut summary) = (Vec::new(), None);
+    while let Some(message) = stream.message().await? {
+        assert!(summary.is_none(), "the summary comes last");
+        match message.item.expect("every message carries an item") {
+            Item::Document(document) => {
+                assert!(document.pages.iter().all(|p| !p.reasons.is_empty()));
+                let pages = document.pages.iter().map(|p| p.page_number).collect();
+                documents.push((document.document, pages));
+            }
+            Item::Summary(last) => summary = Some(last),
+        }
+    }
+    documents.sort();
+    Ok((
+        documents,
+        summary.expect("the report ends with its summary"),
+    ))
+}
+
+fn in_unit(unit: &str) -> pb::StreamScanQualityReportRequest {
+    pb::StreamScanQualityReportRequest {
+        org_unit_code: unit.into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn the_report_lists_exactly_the_flagged_documents_in_reach_and_period() {
+    let mut app = spawn_app().await;
+    for (account, unit) in [("1201019701", "120101"), ("1201029702", "120102")] {
+        app.customers
+            .create_customer(pb::CreateCustomerRequest {
+                customer: Some(customer(account, unit)),
+            })
+            .await
+            .unwrap();
+    }
+    let low = scan(96, true, false);
+    let good = scan(300, true, false);
+    let flagged = file(
+        &mut app,
+        "1201019701",
+        "notice",
+        &[good.clone(), low.clone()],
+    )
+    .await
+    .unwrap();
+    let clean = file(&mut app, "1201019701", "notice", &[good.clone()])
+        .await
+        .unwrap();
+    let blank = file(&mut app, "1201019701", "notice", &[scan(300, true, true)])
+        .await
+        .unwrap();
+    let other_county = file(&mut app, "1201029702", "notice", &[low.clone()])
+        .await
+        .unwrap();
+    // Another province's flagged document, filed by its own custodian.
+    let mut province_13 = app.clients_as(&Token::new(
+        "archive-desk",
+        "province-custodian",
+        Some("13"),
+    ));
+    province_13
+        .customers
+        .create_customer(pb::CreateCustomerRequest {
+            customer: Some(customer("1301019703", "130101")),
+        })
+        .await
+        .unwrap();
+    let header_13 = pb::FilingHeader {
+        document_type: "notice".into(),
+        ..header("1301019703", "scan-13")
+    };
+    province_13
+        .documents
+        .file_document(futures::stream::iter(filing(
+            header_13,
+            &[low.clone()],
+            64 * 1024,
+        )))
+        .await
+        .unwrap();
+    checked(&app, &blank.name).await;
+
+    let mut custodian = app.clients_as(&Token::custodian());
+    let (documents, summary) = report(&mut custodian.scan_quality, in_unit("1201"))
+        .await
+        .unwrap();
+    let mut expected = vec![
+        (flagged.name.clone(), vec![2]),
+        (blank.name.clone(), vec![1]),
+        (other_county.name.clone(), vec![1]),
+    ];
+    expected.sort();
+    assert_eq!(documents, expected);
+    assert!(!documents.iter().any(|(name, _)| *name == clean.name));
+    assert_eq!(
+        (
+            summary.documents,
+            summary.pages,
+            summary.org_unit_code.as_str()
+        ),
+        (3, 3, "1201")
+    );
+
+    // A county custodian asking for its province gets its own county.
+    let mut county = app.clients_as(&Token::new(
+        "archive-desk",
+        "county-custodian",
+        Some("120101"),
+    ));
+    let (documents, summary) = report(&mut county.scan_quality, in_unit("12"))
+        .await
+        .unwrap();
+    assert_eq!(documents.len(), 2);
+    assert!(
+        documents
+            .iter()
+            .all(|(name, _)| name.starts_with("customers/1201019701/"))
+    );
+    assert_eq!(summary.org_unit_code, "120101");
+    let refused = report(&mut county.scan_quality, in_unit("120102"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+
+    // The period: only what was filed after the mark (the test server's clock stands still
+    // until moved).
+    let mark = Utc::now() + chrono::Duration::hours(1);
+    app.clock.set(mark + chrono::Duration::minutes(1));
+    let late = file(&mut app, "1201019701", "notice", &[low.clone()])
+        .await
+        .unwrap();
+    let (documents, _) = report(
+        &mut custodian.scan_quality,
+        pb::StreamScanQualityReportRequest {
+            org_unit_code: "1201".into(),
+            filed_after: Some(prost_types::Timestamp {
+                seconds: mark.timestamp(),
+                nanos: 0,
+            }),
+            filed_before: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(documents, vec![(late.name.clone(), vec![1])]);
+
+    // A backwards period and a malformed unit are the caller's mistakes.
+    let backwards = report(
+        &mut custodian.scan_quality,
+        pb::StreamScanQualityReportRequest {
+            org_unit_code: "1201".into(),
+            filed_after: Some(prost_types::Timestamp {
+                seconds: 2_000_000_000,
+                nanos: 0,
+            }),
+            filed_before: Some(prost_types::Timestamp {
+                seconds: 1_000_000_000,
+                nanos: 0,
+            }),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(backwards.code(), Code::InvalidArgument);
+    let malformed = report(&mut custodian.scan_quality, in_unit("12-01"))
+        .await
+        .unwrap_err();
+    assert_eq!(malformed.code(), Code::InvalidArgument);
+}
