@@ -10,6 +10,7 @@ mod authorization_export;
 mod authorization_lending;
 mod authorization_paper;
 mod authorization_records;
+mod authorization_scan_quality;
 mod authorization_search;
 mod authorization_versions;
 mod catalog;
