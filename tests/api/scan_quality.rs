@@ -15,7 +15,8 @@ use sqlx::Connection;
 use tonic::Code;
 
 use crate::helpers::{
-    Authorized, TestApp, Token, customer, eventually, filing, fixture, header, spawn_app,
+    Authorized, TestApp, TestConfig, Token, customer, eventually, filing, fixture, header,
+    spawn_app, spawn_app_with,
 };
 
 /// A scanned-looking JPEG page at `dpi`: lines of "words" on paper, or blank paper alone.
@@ -427,4 +428,40 @@ async fn the_report_lists_exactly_the_flagged_documents_in_reach_and_period() {
         .await
         .unwrap_err();
     assert_eq!(malformed.code(), Code::InvalidArgument);
+}
+
+#[tokio::test]
+async fn the_report_is_a_heavy_call_and_every_call_of_it_is_audited() {
+    let app = spawn_app_with(TestConfig {
+        max_heavy_requests: 0,
+        ..TestConfig::default()
+    })
+    .await;
+    let mut custodian = app.clients_as(&Token::custodian());
+    let refused = report(&mut custodian.scan_quality, in_unit("1201"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted);
+    // The auditor reads the whole trail; a custodian only its accounts'.
+    let auditor = app.clients_as(&Token::new("archive-desk", "auditor", None));
+    eventually(Duration::from_secs(10), "the report's audit event", || {
+        let mut audit = auditor.audit.clone();
+        async move {
+            let events = audit
+                .list_audit_events(pb::ListAuditEventsRequest {
+                    action: "StreamScanQualityReport".into(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .events;
+            events.iter().any(|event| {
+                event
+                    .resource
+                    .starts_with("customers/-/documents/-/scanQuality?org_unit=1201")
+            })
+        }
+    })
+    .await;
 }
