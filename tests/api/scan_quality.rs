@@ -15,8 +15,8 @@ use sqlx::Connection;
 use tonic::Code;
 
 use crate::helpers::{
-    Authorized, TestApp, TestConfig, Token, customer, eventually, filing, fixture, header,
-    spawn_app, spawn_app_with,
+    Authorized, TestApp, TestConfig, Token, correct, customer, eventually, filing, fixture, header,
+    part, retitle, spawn_app, spawn_app_with,
 };
 
 /// A scanned-looking JPEG page at `dpi`: lines of "words" on paper, or blank paper alone.
@@ -464,4 +464,47 @@ async fn the_report_is_a_heavy_call_and_every_call_of_it_is_audited() {
         }
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_corrections_new_pages_are_judged_and_its_kept_pages_keep_their_check() {
+    use custodian::proto::v1::correct_document_request::Part;
+    let mut app = spawn_app().await;
+    app.create_customer("1201019605").await;
+    let document = file(
+        &mut app,
+        "1201019605",
+        "supply-contract",
+        &[scan(300, true, false)],
+    )
+    .await
+    .unwrap();
+    let mut messages = vec![
+        part(Part::KeepPage(pb::KeepPage { page_number: 1 })),
+        part(Part::PageStart(pb::PageStart::default())),
+    ];
+    messages.push(part(Part::Chunk(scan(300, false, false).into())));
+    let mut clients = app.clients_as(&Token::custodian());
+    let corrected = correct(
+        &mut clients,
+        retitle(&document.name, 1, "供用电合同（补页）"),
+        messages,
+    )
+    .await
+    .unwrap();
+    assert_eq!(corrected.pages.len(), 2);
+    assert_eq!(
+        check(&corrected.pages[0]),
+        (pb::ScanCheckState::Passed, vec![])
+    );
+    assert_eq!(
+        check(&corrected.pages[1]),
+        (
+            pb::ScanCheckState::Warnings,
+            vec![
+                "a grey scan, but supply-contract needs colour (its seals and red headers)"
+                    .to_owned()
+            ]
+        )
+    );
 }
