@@ -305,13 +305,18 @@ async fn the_report_lists_exactly_the_flagged_documents_in_reach_and_period() {
     )
     .await
     .unwrap();
-    let clean = file(&mut app, "1201019701", "notice", &[good.clone()])
-        .await
-        .unwrap();
+    let clean = file(
+        &mut app,
+        "1201019701",
+        "notice",
+        std::slice::from_ref(&good),
+    )
+    .await
+    .unwrap();
     let blank = file(&mut app, "1201019701", "notice", &[scan(300, true, true)])
         .await
         .unwrap();
-    let other_county = file(&mut app, "1201029702", "notice", &[low.clone()])
+    let other_county = file(&mut app, "1201029702", "notice", std::slice::from_ref(&low))
         .await
         .unwrap();
     // Another province's flagged document, filed by its own custodian.
@@ -335,7 +340,7 @@ async fn the_report_lists_exactly_the_flagged_documents_in_reach_and_period() {
         .documents
         .file_document(futures::stream::iter(filing(
             header_13,
-            &[low.clone()],
+            std::slice::from_ref(&low),
             64 * 1024,
         )))
         .await
@@ -388,7 +393,7 @@ async fn the_report_lists_exactly_the_flagged_documents_in_reach_and_period() {
     // until moved).
     let mark = Utc::now() + chrono::Duration::hours(1);
     app.clock.set(mark + chrono::Duration::minutes(1));
-    let late = file(&mut app, "1201019701", "notice", &[low.clone()])
+    let late = file(&mut app, "1201019701", "notice", std::slice::from_ref(&low))
         .await
         .unwrap();
     let (documents, _) = report(
