@@ -51,6 +51,7 @@ mod renditions;
 mod retention;
 mod round_trip;
 mod scan_quality;
+mod scan_quality_report;
 mod search_customers;
 mod search_documents;
 mod slow_reads;
