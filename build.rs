@@ -19,6 +19,7 @@ const PROTOS: &[&str] = &[
     "proto/custodian/v1/paper.proto",
     "proto/custodian/v1/search.proto",
     "proto/custodian/v1/statistics.proto",
+    "proto/custodian/v1/scan_quality.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -22,6 +22,7 @@ mod names;
 mod paging;
 mod paper;
 mod records;
+mod scan_quality;
 
 use std::future::Future;
 use std::sync::{Arc, RwLock};
@@ -46,6 +47,7 @@ pub use names::{
 pub use paging::{Cursor, Page, PageRequest};
 pub use paper::*;
 pub use records::*;
+pub use scan_quality::*;
 
 use crate::storage::{AuditCheckpoints, AuditLog, Database, PageStore};
 

@@ -6,7 +6,8 @@ use prost_types::Timestamp;
 use crate::domain::{
     BusinessProcess, Customer, CustomerClass, CustomerStatus, Document, DocumentName, Error,
     ExpiredDocument, LegacyOrigin, LegacyReference, LegacySystem, PageInfo, PersonalText,
-    RenditionKind, RenditionState, RetentionClass, RetentionTrigger, customer_name,
+    RenditionKind, RenditionState, RetentionClass, RetentionTrigger, ScanCheck, ScanCheckState,
+    customer_name,
 };
 use crate::proto::v1 as pb;
 use tonic::Status;
@@ -204,6 +205,20 @@ pub(super) fn page_to_proto(document: &DocumentName, page: &PageInfo) -> pb::Pag
             RenditionState::Failed(reason) => reason.clone(),
             _ => String::new(),
         },
+        scan_check: Some(scan_check_to_proto(&page.scan)),
+    }
+}
+
+fn scan_check_to_proto(check: &ScanCheck) -> pb::ScanCheck {
+    pb::ScanCheck {
+        state: match check.state() {
+            ScanCheckState::NotChecked => pb::ScanCheckState::Unspecified,
+            ScanCheckState::Passed => pb::ScanCheckState::Passed,
+            ScanCheckState::Warnings => pb::ScanCheckState::Warnings,
+        }
+        .into(),
+        reasons: check.reasons(),
+        blank_checked: check.blank.is_some(),
     }
 }
 

@@ -81,6 +81,8 @@ const COVERED: &[&str] = &[
     "SearchService/SearchDocuments",
     "SearchService/SearchCustomers",
     "StatisticsService/GetStatistics",
+    // Its cells: tests/api/authorization_scan_quality.rs
+    "ScanQualityService/StreamScanQualityReport",
 ];
 
 #[test]

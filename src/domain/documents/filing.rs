@@ -15,7 +15,7 @@ use super::pages::{PageInfo, Sha256Digest};
 use super::versions::VersionAuthor;
 use crate::domain::names::DocumentName;
 use crate::domain::{Actor, Grant, Permission};
-use crate::domain::{Archive, Error};
+use crate::domain::{Archive, Error, ScanRule};
 use crate::domain::{AuditEvent, Resource};
 use crate::domain::{CustomerStatus, LegacyOrigin};
 use crate::storage::NewDocument;
@@ -92,12 +92,13 @@ impl Archive {
             // other caller gets what a fresh filing would, never the earlier document or its
             // name. The database's clock is read before any page object is written (see
             // storage::database::content_destructions).
-            let (earlier, customer, document_type, uploads_began) = tokio::join!(
+            let (earlier, customer, document_type, uploads_began, rule) = tokio::join!(
                 self.db
                     .document_by_request(&header.source_system, &header.client_request_id),
                 self.reachable_customer(&grant, &header.account),
                 self.document_type(&header.document_type),
-                self.db.clock_now()
+                self.db.clock_now(),
+                self.scan_rule(&header.document_type)
             );
             let customer = customer?;
             let sees_type = document_type
@@ -120,7 +121,7 @@ impl Archive {
                     )));
                 }
             };
-            let (document_type, uploads_began) = (document_type?, uploads_began?);
+            let (document_type, uploads_began, rule) = (document_type?, uploads_began?, rule?);
             if !grant.sees(&document_type.code, document_type.confidentiality) {
                 return Err(Error::PermissionDenied(format!(
                     "role {:?} may not file documents of type {}",
@@ -128,7 +129,7 @@ impl Archive {
                 )));
             }
 
-            let pages = self.store_pages(parts).await?;
+            let pages = self.store_pages(parts, &rule).await?;
             let author = VersionAuthor::of(actor);
             let new = NewDocument {
                 id: Uuid::now_v7(),
@@ -150,6 +151,12 @@ impl Archive {
             }
             .with_details(serde_json::json!({
                 "document_type": header.document_type.as_str(),
+                // Which pages were filed with scan warnings (reasons are in the page rows).
+                "scan_warnings": pages
+                    .iter()
+                    .filter(|p| p.scan.warnings.as_ref().is_some_and(|w| !w.is_empty()))
+                    .map(|p| p.number)
+                    .collect::<Vec<_>>(),
                 "title": header.title.as_str(),
                 "pages": pages.iter().map(|p| p.sha256.to_hex()).collect::<Vec<_>>(),
                 // Both times of an imported record: when it entered Custodian, and where
@@ -240,11 +247,12 @@ impl Archive {
     }
 
     /// Receives and stores every page; on failure aborts the page being written.
-    async fn store_pages<S>(&self, mut parts: S) -> Result<Vec<PageInfo>, Error>
+    async fn store_pages<S>(&self, mut parts: S, rule: &ScanRule) -> Result<Vec<PageInfo>, Error>
     where
         S: Stream<Item = Result<FilingPart, Error>> + Send + Unpin,
     {
-        let mut intake = PageIntake::new(&self.pages, self.limits, &self.filing_buffer);
+        let mut intake =
+            PageIntake::new(&self.pages, self.limits, &self.filing_buffer).judging(rule);
         let outcome: Result<(), Error> = async {
             while let Some(part) = self.next_part(&mut parts).await? {
                 match part? {

@@ -1,6 +1,7 @@
 //! Receiving the pages of a document as a stream: each page is checked (media type by its
-//! first bytes, size limits, the declared SHA-256) and hashed chunk by chunk while its bytes go
-//! to the store. Filing and correction both take their pages through here.
+//! first bytes, size limits, the declared SHA-256, its scan against the type's rule) and hashed
+//! chunk by chunk while its bytes go to the store. Filing and correction both take their pages
+//! through here.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -12,7 +13,7 @@ use tokio::task::JoinHandle;
 use super::filing_buffer::{FilingBuffer, Reservation};
 use super::pages::{MediaType, PageInfo, Sha256Digest};
 use super::renditions::RenditionState;
-use crate::domain::Error;
+use crate::domain::{Error, HeaderProbe, ScanCheck, ScanRule};
 use crate::storage::{PageStore, PageUpload};
 
 /// Size limits of one filing.
@@ -42,6 +43,8 @@ pub(super) struct PageIntake<'a> {
     uploading: VecDeque<JoinHandle<Result<PageInfo, Error>>>,
     current: Option<PageInProgress>,
     document_bytes: u64,
+    /// The rule each new page's scan is judged against; without one pages are not judged.
+    rule: Option<&'a ScanRule>,
 }
 
 impl<'a> PageIntake<'a> {
@@ -58,14 +61,21 @@ impl<'a> PageIntake<'a> {
             uploading: VecDeque::new(),
             current: None,
             document_bytes: 0,
+            rule: None,
         }
+    }
+
+    /// Judges each new page's scan against `rule` (a kept page keeps its check).
+    pub(super) fn judging(mut self, rule: &'a ScanRule) -> Self {
+        self.rule = Some(rule);
+        self
     }
 
     /// The number the next page gets, after finishing the one in progress.
     async fn next_number(&mut self) -> Result<u32, Error> {
         if let Some(page) = self.current.take() {
             let multipart = page.upload.is_multipart();
-            let upload = page.finish().await?;
+            let upload = page.finish(self.rule).await?;
             while self.uploading.len() >= PAGES_IN_FLIGHT {
                 self.wait_for_oldest().await?;
             }
@@ -149,7 +159,7 @@ impl<'a> PageIntake<'a> {
     /// Every page object is stored when this returns: the caller commits the rows next.
     pub(super) async fn finish(mut self) -> Result<Vec<PageInfo>, Error> {
         if let Some(page) = self.current.take() {
-            let upload = page.finish().await?;
+            let upload = page.finish(self.rule).await?;
             self.uploading.push_back(tokio::spawn(upload));
         }
         while !self.uploading.is_empty() {
@@ -196,6 +206,8 @@ struct PageInProgress {
     size: u64,
     head: Vec<u8>,
     media_type: Option<MediaType>,
+    /// The header bytes its scan is judged from.
+    probe: HeaderProbe,
     /// The page's share of the memory every filing together may hold.
     reservation: Reservation,
 }
@@ -216,6 +228,7 @@ impl PageInProgress {
             size: 0,
             head: Vec::with_capacity(MediaType::SNIFF_LEN),
             media_type: None,
+            probe: HeaderProbe::new(),
         }
     }
 
@@ -241,6 +254,7 @@ impl PageInProgress {
             .cover(self.size, limits.idle_timeout)
             .await?;
         self.hasher.update(&bytes);
+        self.probe.observe(&bytes);
         self.upload.write(bytes).await?;
         Ok(())
     }
@@ -257,10 +271,11 @@ impl PageInProgress {
         })
     }
 
-    /// Checks the page and returns the upload that stores it, to run while the next page
-    /// arrives.
+    /// Checks the page (and judges its scan against `rule`, refusing it if the rule says so)
+    /// and returns the upload that stores it, to run while the next page arrives.
     async fn finish(
         self,
+        rule: Option<&ScanRule>,
     ) -> Result<impl Future<Output = Result<PageInfo, Error>> + Send + 'static, Error> {
         if self.size == 0 {
             return Err(Error::invalid(
@@ -293,6 +308,22 @@ impl PageInProgress {
                 ),
             ));
         }
+        let scan = match rule {
+            Some(rule) => {
+                let warnings = rule.judge(media_type, &self.probe.facts(media_type));
+                if rule.refuse_on_warning && !warnings.is_empty() {
+                    self.upload.abort().await;
+                    return Err(Error::FailedPrecondition(format!(
+                        "page {} was refused: {}; the scan rule of {} refuses pages with warnings, so nothing was filed: rescan the page",
+                        self.number,
+                        warnings.join("; "),
+                        rule.document_type
+                    )));
+                }
+                ScanCheck::judged(warnings)
+            }
+            None => ScanCheck::default(),
+        };
         let page = PageInfo {
             number: self.number,
             media_type,
@@ -300,6 +331,7 @@ impl PageInProgress {
             sha256,
             // Queued with the filing's commit (a content stored before keeps its own state).
             rendition: RenditionState::Pending,
+            scan,
         };
         let upload = self.upload;
         let reservation = self.reservation;

@@ -345,6 +345,7 @@ mod tests {
             size_bytes: 10,
             sha256: Sha256Digest([number as u8; 32]),
             rendition: crate::domain::RenditionState::Ready,
+            scan: crate::domain::ScanCheck::default(),
         };
         let pages = [page(1), page(2), page(3)];
         let name = DocumentName::parse(

@@ -8,11 +8,11 @@ use futures::{StreamExt, TryStreamExt};
 use super::document::document_resource;
 use super::rendering::RenditionKind;
 use super::renditions::RenditionState;
-use crate::domain::Resource;
 use crate::domain::lending::Lent;
 use crate::domain::names::PageName;
 use crate::domain::{Actor, Permission};
 use crate::domain::{Archive, Error};
+use crate::domain::{Resource, ScanCheck};
 
 /// The kinds of page the archive takes, judged by magic bytes, never by a declared type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +104,8 @@ pub struct PageInfo {
     pub sha256: Sha256Digest,
     /// Where the renditions of its content stand.
     pub rendition: RenditionState,
+    /// How its scan was judged at filing, and whether it is blank.
+    pub scan: ScanCheck,
 }
 
 /// A page's bytes, in order, as they come from the store.

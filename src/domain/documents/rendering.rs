@@ -74,6 +74,15 @@ const JPEG_QUALITY: u8 = 85;
 
 /// Renders a content's thumbnail and preview, in that order.
 pub fn render(bytes: &[u8], media_type: MediaType) -> Result<Vec<Rendered>, Undecodable> {
+    render_page(bytes, media_type).map(|(renditions, _)| renditions)
+}
+
+/// Renders a content's thumbnail and preview, in that order, and tells whether the page is
+/// blank (judged on the preview: see `scan_quality::is_blank`).
+pub fn render_page(
+    bytes: &[u8],
+    media_type: MediaType,
+) -> Result<(Vec<Rendered>, bool), Undecodable> {
     let page = match media_type {
         MediaType::Jpeg => decode_image(bytes, ImageFormat::Jpeg)?,
         MediaType::Png => decode_image(bytes, ImageFormat::Png)?,
@@ -81,11 +90,15 @@ pub fn render(bytes: &[u8], media_type: MediaType) -> Result<Vec<Rendered>, Unde
         MediaType::Pdf => rasterise_pdf(bytes, RenditionKind::Preview.long_side())?,
     };
     let preview = fit(page, RenditionKind::Preview.long_side());
+    let blank = crate::domain::is_blank(&preview);
     let thumbnail = fit(preview.clone(), RenditionKind::Thumbnail.long_side());
-    Ok(vec![
-        encode(RenditionKind::Thumbnail, &thumbnail)?,
-        encode(RenditionKind::Preview, &preview)?,
-    ])
+    Ok((
+        vec![
+            encode(RenditionKind::Thumbnail, &thumbnail)?,
+            encode(RenditionKind::Preview, &preview)?,
+        ],
+        blank,
+    ))
 }
 
 /// Decodes a raster page whole (a TIFF's first page), upright as its EXIF orientation says.

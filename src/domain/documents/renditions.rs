@@ -199,7 +199,7 @@ impl Archive {
         let media_type = job.media_type;
         let rendered = tokio::task::spawn_blocking(move || {
             // A decoder that panics on hostile bytes fails this page, not the worker.
-            std::panic::catch_unwind(|| rendering::render(&source, media_type)).unwrap_or_else(
+            std::panic::catch_unwind(|| rendering::render_page(&source, media_type)).unwrap_or_else(
                 |_| {
                     Err(rendering::Undecodable(
                         "the decoder failed on this page".into(),
@@ -209,7 +209,7 @@ impl Archive {
         })
         .await
         .map_err(|error| Error::Unexpected(error.into()))?;
-        let rendered = match rendered {
+        let (rendered, blank) = match rendered {
             Ok(rendered) => rendered,
             Err(undecodable) => {
                 tracing::warn!(
@@ -227,7 +227,7 @@ impl Archive {
                 .await?;
         }
         let infos: Vec<RenditionInfo> = rendered.iter().map(RenditionInfo::of).collect();
-        if self.db.finish_rendition(job, &infos).await? {
+        if self.db.finish_rendition(job, &infos, blank).await? {
             return Ok(RenditionOutcome::Ready);
         }
         // The job is gone. If its content went too (destroyed while it rendered), so must the
@@ -304,6 +304,8 @@ impl Archive {
             size_bytes: info.size_bytes,
             sha256: info.sha256,
             rendition: RenditionState::Ready,
+            // A rendition shows the page; its check is the page's.
+            scan: page.scan,
         };
         Ok((described, Box::pin(bytes)))
     }

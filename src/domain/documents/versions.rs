@@ -15,7 +15,7 @@ use super::page_intake::PageIntake;
 use super::pages::{PageInfo, Sha256Digest};
 use super::presentation::mask_version;
 use crate::domain::names::DocumentName;
-use crate::domain::{Actor, Confidentiality, Grant, Permission};
+use crate::domain::{Actor, Confidentiality, Grant, Permission, ScanRule};
 use crate::domain::{
     Archive, BusinessProcess, Document, DocumentTypeCode, Error, Title, WorkOrderNumber,
 };
@@ -217,8 +217,9 @@ impl Archive {
                 .await?;
 
             // Before any page object is written: orders the uploads against disposal's deletes.
-            let uploads_began = self.db.clock_now().await?;
-            let pages = self.receive_correction_pages(&current, parts).await?;
+            let (uploads_began, rule) = tokio::join!(self.db.clock_now(), self.scan_rule(new_type));
+            let (uploads_began, rule) = (uploads_began?, rule?);
+            let pages = self.receive_correction_pages(&current, parts, &rule).await?;
             let corrected =
                 current.corrected(&header.changes, pages, confidentiality, self.clock.now());
             if corrected.same_content_as(&current) {
@@ -262,11 +263,14 @@ impl Archive {
         &self,
         current: &Document,
         mut parts: S,
+        rule: &ScanRule,
     ) -> Result<Option<Vec<PageInfo>>, Error>
     where
         S: Stream<Item = Result<CorrectionPart, Error>> + Send + Unpin,
     {
-        let mut intake = PageIntake::new(&self.pages, self.limits, &self.filing_buffer);
+        // New pages are judged against the new version's type; kept pages keep their check.
+        let mut intake =
+            PageIntake::new(&self.pages, self.limits, &self.filing_buffer).judging(rule);
         let mut any_part = false;
         let outcome: Result<(), Error> = async {
             while let Some(part) = self.next_part(&mut parts).await? {
@@ -406,6 +410,7 @@ mod tests {
             size_bytes: 10,
             sha256: Sha256Digest([byte; 32]),
             rendition: crate::domain::RenditionState::Pending,
+            scan: crate::domain::ScanCheck::default(),
         }
     }
 

@@ -14,6 +14,7 @@ mod lending;
 mod pages;
 mod paper;
 mod retention;
+mod scan_quality;
 mod search;
 mod statistics;
 mod versions;
@@ -35,6 +36,7 @@ use crate::proto::v1::lending_service_server::LendingServiceServer;
 use crate::proto::v1::page_service_server::PageServiceServer;
 use crate::proto::v1::paper_service_server::PaperServiceServer;
 use crate::proto::v1::retention_service_server::RetentionServiceServer;
+use crate::proto::v1::scan_quality_service_server::ScanQualityServiceServer;
 use crate::proto::v1::search_service_server::SearchServiceServer;
 use crate::proto::v1::statistics_service_server::StatisticsServiceServer;
 
@@ -53,6 +55,7 @@ pub const SERVICE_NAMES: &[&str] = &[
     <PaperServiceServer<()> as NamedService>::NAME,
     <SearchServiceServer<()> as NamedService>::NAME,
     <StatisticsServiceServer<()> as NamedService>::NAME,
+    <ScanQualityServiceServer<()> as NamedService>::NAME,
 ];
 
 /// Every service a caller reaches with a token (see the authentication middleware): the
@@ -123,6 +126,11 @@ pub fn routes(archive: Archive, max_message_bytes: usize) -> anyhow::Result<Rout
     )
     .add_service(
         StatisticsServiceServer::new(statistics::StatisticsService::new(archive.clone()))
+            .max_decoding_message_size(n)
+            .max_encoding_message_size(n),
+    )
+    .add_service(
+        ScanQualityServiceServer::new(scan_quality::ScanQuality::new(archive.clone()))
             .max_decoding_message_size(n)
             .max_encoding_message_size(n),
     )

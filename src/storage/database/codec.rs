@@ -4,7 +4,8 @@
 use crate::domain::{
     BusinessProcess, Condition, Confidentiality, CustomerClass, CustomerStatus, ListState,
     LoanPurpose, LoanRecord, MediaType, PaperCondition, PersonalData, RenditionKind,
-    RenditionState, RetentionClass, RetentionTrigger, RuleClass, Sha256Digest, WorkOrderNumber,
+    RenditionState, RetentionClass, RetentionTrigger, RuleClass, ScanCheck, Sha256Digest,
+    WorkOrderNumber,
 };
 use crate::storage::StorageError;
 
@@ -150,6 +151,25 @@ pub(super) fn rendition_state(
             )));
         }
     })
+}
+
+/// What separates a page's scan warnings when its `scan_warnings` array is read as one text
+/// (`array_to_string(scan_warnings, E'\x1f')`, so that a document's pages aggregate into one
+/// array): the ASCII unit separator, which no reason contains.
+pub(super) const SCAN_WARNING_SEPARATOR: char = '\x1f';
+
+/// A page's scan check from its joined warnings (`None`: filed before scan checks, `""`:
+/// passed) and its content's blank flag.
+pub(super) fn scan_check(warnings: Option<&str>, blank: Option<bool>) -> ScanCheck {
+    ScanCheck {
+        warnings: warnings.map(|text| {
+            text.split(SCAN_WARNING_SEPARATOR)
+                .filter(|reason| !reason.is_empty())
+                .map(str::to_owned)
+                .collect()
+        }),
+        blank,
+    }
 }
 
 /// `customers.customer_class` (and `customer_revisions`, which copies it).
@@ -343,6 +363,18 @@ mod tests {
         round_trips::<RenditionKind>();
         refuses::<RenditionKind>(&["", "Thumbnail", "original"]);
         matches_check::<RenditionKind>(RENDITIONS, "kind");
+    }
+
+    #[test]
+    fn scan_warnings_read_back_as_written_and_a_page_before_the_checks_is_not_checked() {
+        let joined = ["96 dpi", "a grey scan"].join(&SCAN_WARNING_SEPARATOR.to_string());
+        let check = scan_check(Some(&joined), Some(false));
+        assert_eq!(check.warnings.unwrap(), ["96 dpi", "a grey scan"]);
+        assert_eq!(
+            scan_check(Some(""), None).warnings.unwrap(),
+            Vec::<String>::new()
+        );
+        assert_eq!(scan_check(None, None).warnings, None);
     }
 
     #[test]

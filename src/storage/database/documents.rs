@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use super::Database;
 use super::codec::{
-    decode, decode_confidentiality, encode, number, parse_column, rendition_state, sha256,
-    work_order, work_order_text,
+    decode, decode_confidentiality, encode, number, parse_column, rendition_state, scan_check,
+    sha256, work_order, work_order_text,
 };
 use super::pages::insert_pages;
 use crate::domain::{
@@ -72,6 +72,8 @@ pub(super) struct DocumentPagesRow {
     page_digests: Vec<Vec<u8>>,
     rendition_states: Vec<Option<String>>,
     rendition_failures: Vec<Option<String>>,
+    scan_warnings: Vec<Option<String>>,
+    blanks: Vec<Option<bool>>,
 }
 
 impl DocumentPagesRow {
@@ -81,27 +83,27 @@ impl DocumentPagesRow {
 
     pub(super) fn into_owned_document(self) -> Result<(Document, OrgUnitCode), StorageError> {
         let org_unit = parse_column("org_unit_code", &self.org_unit_code, OrgUnitCode::parse)?;
-        let pages = self
-            .page_numbers
-            .into_iter()
-            .zip(self.media_types)
-            .zip(self.page_sizes)
-            .zip(self.page_digests)
-            .zip(self.rendition_states)
-            .zip(self.rendition_failures)
-            .map(
-                |(((((page_number, media_type), size_bytes), sha256), state), failure)| {
-                    PageInfo::try_from(PageRow {
-                        page_number,
-                        media_type,
-                        size_bytes,
-                        sha256,
-                        rendition_state: state,
-                        rendition_failure: failure,
-                    })
-                },
-            )
-            .collect::<Result<_, _>>()?;
+        let mut pages = Vec::with_capacity(self.page_numbers.len());
+        let mut media_types = self.media_types.into_iter();
+        let mut sizes = self.page_sizes.into_iter();
+        let mut digests = self.page_digests.into_iter();
+        let mut states = self.rendition_states.into_iter();
+        let mut failures = self.rendition_failures.into_iter();
+        let mut warnings = self.scan_warnings.into_iter();
+        let mut blanks = self.blanks.into_iter();
+        let short = || StorageError::Unexpected(anyhow::anyhow!("page arrays of unequal length"));
+        for page_number in self.page_numbers {
+            pages.push(PageInfo::try_from(PageRow {
+                page_number,
+                media_type: media_types.next().ok_or_else(short)?,
+                size_bytes: sizes.next().ok_or_else(short)?,
+                sha256: digests.next().ok_or_else(short)?,
+                rendition_state: states.next().ok_or_else(short)?,
+                rendition_failure: failures.next().ok_or_else(short)?,
+                scan_warnings: warnings.next().ok_or_else(short)?,
+                blank: blanks.next().ok_or_else(short)?,
+            })?);
+        }
         Ok((self.document.into_document(pages)?, org_unit))
     }
 }
@@ -194,6 +196,9 @@ pub(super) struct PageRow {
     sha256: Vec<u8>,
     rendition_state: Option<String>,
     rendition_failure: Option<String>,
+    /// The page's warnings joined with `codec::SCAN_WARNING_SEPARATOR`.
+    scan_warnings: Option<String>,
+    blank: Option<bool>,
 }
 
 impl TryFrom<PageRow> for PageInfo {
@@ -207,6 +212,7 @@ impl TryFrom<PageRow> for PageInfo {
             size_bytes: u64::try_from(row.size_bytes).map_err(|_| corrupt("a negative size"))?,
             sha256: sha256("sha256", row.sha256)?,
             rendition: rendition_state(row.rendition_state.as_deref(), row.rendition_failure)?,
+            scan: scan_check(row.scan_warnings.as_deref(), row.blank),
         })
     }
 }

@@ -19,6 +19,7 @@ mod pages;
 mod paper;
 mod renditions;
 mod retention;
+mod scan_quality;
 mod search;
 mod statistics;
 mod versions;

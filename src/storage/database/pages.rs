@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
-use super::codec::encode;
+use super::codec::{SCAN_WARNING_SEPARATOR, encode};
 use super::content_destructions::revive_destroyed_contents;
 use super::orphans::guard_contents;
 use crate::domain::PageInfo;
@@ -57,9 +57,14 @@ pub(super) async fn insert_pages(
     .execute(&mut **tx)
     .await?;
     revive_destroyed_contents(tx, &digests, uploads_began).await?;
+    // Each page's scan warnings travel joined into one text (NULL: not judged), since UNNEST
+    // cannot take an array of arrays of different lengths.
     sqlx::query(
-        "INSERT INTO pages (document_id, version, page_number, sha256)
-         SELECT $1, $2, * FROM UNNEST($3::int[], $4::bytea[])",
+        r#"INSERT INTO pages (document_id, version, page_number, sha256, scan_warnings)
+           SELECT $1, $2, u.page_number, u.sha256,
+                  CASE WHEN u.warnings = '' THEN '{}'::text[]
+                       ELSE string_to_array(u.warnings, E'\x1f') END
+           FROM UNNEST($3::int[], $4::bytea[], $5::text[]) AS u(page_number, sha256, warnings)"#,
     )
     .bind(document_id)
     .bind(version as i32)
@@ -68,6 +73,17 @@ pub(super) async fn insert_pages(
         pages
             .iter()
             .map(|p| p.sha256.0.to_vec())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        pages
+            .iter()
+            .map(|p| {
+                p.scan
+                    .warnings
+                    .as_ref()
+                    .map(|w| w.join(&SCAN_WARNING_SEPARATOR.to_string()))
+            })
             .collect::<Vec<_>>(),
     )
     .execute(&mut **tx)

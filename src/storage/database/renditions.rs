@@ -70,13 +70,14 @@ impl Database {
         }))
     }
 
-    /// Records a claimed job's renditions and marks its content ready (step 3 above); false
-    /// if the job of this claim is gone.
+    /// Records a claimed job's renditions and whether its page is blank, and marks its content
+    /// ready (step 3 above); false if the job of this claim is gone.
     #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "finish_rendition"))]
     pub async fn finish_rendition(
         &self,
         job: &RenditionJob,
         renditions: &[RenditionInfo],
+        blank: bool,
     ) -> Result<bool, StorageError> {
         let mut tx = self.pool.begin().await?;
         if !take_job(&mut tx, job).await? {
@@ -109,6 +110,11 @@ impl Database {
         .execute(&mut *tx)
         .await?;
         set_state(&mut tx, &job.sha256, "ready", None).await?;
+        sqlx::query("UPDATE page_contents SET blank = $2 WHERE sha256 = $1")
+            .bind(job.sha256.0.as_slice())
+            .bind(blank)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(true)
     }

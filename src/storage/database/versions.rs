@@ -203,7 +203,8 @@ impl Database {
         };
         let pages: Vec<PageRow> = sqlx::query_as(
             "SELECT p.page_number, c.media_type, c.size_bytes, c.sha256, c.rendition_state,
-                    c.rendition_failure
+                    c.rendition_failure, array_to_string(p.scan_warnings, E'\\x1f') AS scan_warnings,
+                    c.blank
              FROM pages p
              JOIN page_contents c ON c.sha256 = p.sha256
              WHERE p.document_id = $1 AND p.version = $2

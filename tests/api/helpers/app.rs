@@ -20,6 +20,7 @@ use custodian::proto::v1::lending_service_client::LendingServiceClient;
 use custodian::proto::v1::page_service_client::PageServiceClient;
 use custodian::proto::v1::paper_service_client::PaperServiceClient;
 use custodian::proto::v1::retention_service_client::RetentionServiceClient;
+use custodian::proto::v1::scan_quality_service_client::ScanQualityServiceClient;
 use custodian::proto::v1::search_service_client::SearchServiceClient;
 use custodian::proto::v1::statistics_service_client::StatisticsServiceClient;
 use custodian::settings::{
@@ -60,6 +61,7 @@ pub struct Clients {
     pub paper: PaperServiceClient<Authorized>,
     pub search: SearchServiceClient<Authorized>,
     pub statistics: StatisticsServiceClient<Authorized>,
+    pub scan_quality: ScanQualityServiceClient<Authorized>,
 }
 
 impl Clients {
@@ -78,7 +80,8 @@ impl Clients {
             lending: LendingServiceClient::new(authorized.clone()),
             paper: PaperServiceClient::new(authorized.clone()),
             search: SearchServiceClient::new(authorized.clone()),
-            statistics: StatisticsServiceClient::new(authorized),
+            statistics: StatisticsServiceClient::new(authorized.clone()),
+            scan_quality: ScanQualityServiceClient::new(authorized),
         }
     }
 }

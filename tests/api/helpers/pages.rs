@@ -63,11 +63,19 @@ pub fn ignoring_renditions(
     document
 }
 
-/// A page without its rendition state (see [`ignoring_renditions`]).
+/// A page without its rendition state (see [`ignoring_renditions`]), nor what the rendition
+/// worker adds to its scan check (whether it is blank).
 pub fn page_ignoring_renditions(page: custodian::proto::v1::Page) -> custodian::proto::v1::Page {
+    let scan_check = page
+        .scan_check
+        .map(|check| custodian::proto::v1::ScanCheck {
+            blank_checked: false,
+            ..check
+        });
     custodian::proto::v1::Page {
         rendition_state: 0,
         rendition_failure: String::new(),
+        scan_check,
         ..page
     }
 }

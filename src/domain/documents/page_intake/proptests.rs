@@ -164,6 +164,8 @@ fn expected(parts: &[Part], declared: &[Option<Sha256Digest>], limits: FilingLim
             size_bytes: bytes.len() as u64,
             sha256,
             rendition: crate::domain::RenditionState::Pending,
+            // The intake judges scans only with a rule (`judging`).
+            scan: crate::domain::ScanCheck::default(),
         })
     };
     for part in parts {

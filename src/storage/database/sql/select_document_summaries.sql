@@ -7,7 +7,8 @@ SELECT d.document_id, d.account_number, d.source_system, d.client_request_id,
                     d.destruction_list_id, o.org_unit_code, '{}'::int[] AS page_numbers,
                     '{}'::text[] AS media_types, '{}'::bigint[] AS page_sizes,
                     '{}'::bytea[] AS page_digests, '{}'::text[] AS rendition_states,
-                    '{}'::text[] AS rendition_failures
+                    '{}'::text[] AS rendition_failures, '{}'::text[] AS scan_warnings,
+                    '{}'::bool[] AS blanks
              FROM documents d
              JOIN customers o ON o.account_number = d.account_number
              JOIN document_versions v

@@ -5,7 +5,8 @@ SELECT d.document_id, d.account_number, d.source_system, d.client_request_id,
                     d.current_version,
                     d.customer_revision, v.created_at AS version_created_at, d.destroyed_at,
                     d.destruction_list_id, o.org_unit_code, p.page_numbers, p.media_types,
-                    p.page_sizes, p.page_digests, p.rendition_states, p.rendition_failures
+                    p.page_sizes, p.page_digests, p.rendition_states, p.rendition_failures,
+                    p.scan_warnings, p.blanks
              FROM documents d
              JOIN customers o ON o.account_number = d.account_number
              JOIN document_versions v
@@ -23,7 +24,10 @@ SELECT d.document_id, d.account_number, d.source_system, d.client_request_id,
                         coalesce(array_agg(c.rendition_state ORDER BY pp.page_number), '{}')
                             AS rendition_states,
                         coalesce(array_agg(c.rendition_failure ORDER BY pp.page_number), '{}')
-                            AS rendition_failures
+                            AS rendition_failures,
+                        coalesce(array_agg(array_to_string(pp.scan_warnings, E'\x1f')
+                                           ORDER BY pp.page_number), '{}') AS scan_warnings,
+                        coalesce(array_agg(c.blank ORDER BY pp.page_number), '{}') AS blanks
                  FROM pages pp
                  JOIN page_contents c ON c.sha256 = pp.sha256
                  WHERE pp.document_id = d.document_id AND pp.version = d.current_version
