@@ -6,6 +6,7 @@
 //! Who signs depends on where the browser fetches from (see `PageLinkSigner`): Custodian's own
 //! HTTP listener (`link_signature`), or the S3 store itself with a presigned GET.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -16,7 +17,7 @@ use futures::{StreamExt as _, TryStreamExt as _};
 use super::document::document_resource;
 use super::pages::{MediaType, PageBytes, PageInfo, Sha256Digest};
 use super::rendering::RenditionKind;
-use super::renditions::RenditionState;
+use super::renditions::{RenditionInfo, RenditionState};
 use crate::domain::names::DocumentName;
 use crate::domain::{Actor, Archive, Error, Permission};
 
@@ -120,6 +121,18 @@ impl Archive {
             let pages = chosen_pages(&document.pages, &request.pages, &request.document)?;
             let now = Utc::now();
             let expires_at = expiry(now, request.lifetime, links.lifetimes, token_expires_at)?;
+            // One lookup for all the pages' renditions, not one per page.
+            let renditions = match request.rendition {
+                Some(kind) => {
+                    let ready: Vec<Sha256Digest> = pages
+                        .iter()
+                        .filter(|page| page.rendition == RenditionState::Ready)
+                        .map(|page| page.sha256)
+                        .collect();
+                    self.db.renditions(&ready, kind).await?
+                }
+                None => HashMap::new(),
+            };
             let mut linked = Vec::with_capacity(pages.len());
             for page in pages {
                 let file_name = |suffix: &str, media_type: MediaType| {
@@ -146,8 +159,8 @@ impl Archive {
                     Some(kind) => {
                         let name = format!("-{}", kind.as_str());
                         let file_name = file_name(&name, kind.media_type());
-                        self.rendition_target(page, kind, file_name, expires_at)
-                            .await?
+                        let made = renditions.get(&page.sha256);
+                        rendition_target(page, made, kind, file_name, expires_at)?
                     }
                 };
                 let url = match &target {
@@ -178,45 +191,43 @@ impl Archive {
     }
 }
 
-impl Archive {
-    /// The rendition of `kind` of `page` as a link serves it, or `None` (with the page as it
-    /// stands) while it is not ready.
-    async fn rendition_target(
-        &self,
-        page: PageInfo,
-        kind: RenditionKind,
-        file_name: String,
-        expires_at: DateTime<Utc>,
-    ) -> Result<(PageInfo, Option<LinkTarget>), Error> {
-        if page.rendition != RenditionState::Ready {
-            return Ok((page, None));
-        }
-        let Some(info) = self.db.rendition(&page.sha256, kind).await? else {
-            return Err(Error::Unexpected(anyhow::anyhow!(
-                "the {} of content {} is ready but not recorded",
-                kind.as_str(),
-                page.sha256.to_hex()
-            )));
-        };
-        let target = LinkTarget {
-            sha256: info.sha256,
-            content: LinkedContent::Rendition {
-                kind,
-                source: page.sha256,
-            },
-            media_type: kind.media_type(),
-            size_bytes: info.size_bytes,
-            file_name,
-            expires_at,
-        };
-        let described = PageInfo {
-            media_type: target.media_type,
-            size_bytes: target.size_bytes,
-            sha256: target.sha256,
-            ..page
-        };
-        Ok((described, Some(target)))
+/// The rendition of `kind` of `page` (`made`, once recorded) as a link serves it, or `None`
+/// (with the page as it stands) while it is not ready.
+fn rendition_target(
+    page: PageInfo,
+    made: Option<&RenditionInfo>,
+    kind: RenditionKind,
+    file_name: String,
+    expires_at: DateTime<Utc>,
+) -> Result<(PageInfo, Option<LinkTarget>), Error> {
+    if page.rendition != RenditionState::Ready {
+        return Ok((page, None));
     }
+    let Some(info) = made else {
+        return Err(Error::Unexpected(anyhow::anyhow!(
+            "the {} of content {} is ready but not recorded",
+            kind.as_str(),
+            page.sha256.to_hex()
+        )));
+    };
+    let target = LinkTarget {
+        sha256: info.sha256,
+        content: LinkedContent::Rendition {
+            kind,
+            source: page.sha256,
+        },
+        media_type: kind.media_type(),
+        size_bytes: info.size_bytes,
+        file_name,
+        expires_at,
+    };
+    let described = PageInfo {
+        media_type: target.media_type,
+        size_bytes: target.size_bytes,
+        sha256: target.sha256,
+        ..page
+    };
+    Ok((described, Some(target)))
 }
 
 /// Which bytes of a linked content a fetch asks for (an HTTP `Range`), end exclusive.

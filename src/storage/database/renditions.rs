@@ -17,6 +17,7 @@
 //! A destroyed content takes its job and rendition rows with it (`ON DELETE CASCADE`); the
 //! deleter of page objects deletes the rendition objects with the page's (content_destructions.rs).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use sqlx::Row;
@@ -168,35 +169,51 @@ impl Database {
     }
 
     /// The rendition of `kind` made of a content, if any.
-    #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "rendition"))]
     pub async fn rendition(
         &self,
         content: &Sha256Digest,
         kind: RenditionKind,
     ) -> Result<Option<RenditionInfo>, StorageError> {
-        let row = sqlx::query(
-            "SELECT rendition_sha256, size_bytes, width, height FROM page_renditions
-             WHERE sha256 = $1 AND kind = $2",
+        Ok(self
+            .renditions(std::slice::from_ref(content), kind)
+            .await?
+            .remove(content))
+    }
+
+    /// The renditions of `kind` made of `contents`, by content, in one query (a document's
+    /// page links); contents without one are left out.
+    #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "renditions"))]
+    pub async fn renditions(
+        &self,
+        contents: &[Sha256Digest],
+        kind: RenditionKind,
+    ) -> Result<HashMap<Sha256Digest, RenditionInfo>, StorageError> {
+        let digests: Vec<&[u8]> = contents.iter().map(|c| c.0.as_slice()).collect();
+        let rows = sqlx::query(
+            "SELECT sha256, rendition_sha256, size_bytes, width, height FROM page_renditions
+             WHERE sha256 = ANY($1) AND kind = $2",
         )
-        .bind(content.0.as_slice())
+        .bind(digests)
         .bind(encode(kind))
-        .fetch_optional(&self.pool)
+        .fetch_all(&self.pool)
         .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
         let positive = |column: &str, value: i64| {
             u64::try_from(value).map_err(|_| {
                 StorageError::Unexpected(anyhow::anyhow!("column {column} holds {value}"))
             })
         };
-        Ok(Some(RenditionInfo {
-            kind,
-            sha256: sha256("rendition_sha256", row.try_get("rendition_sha256")?)?,
-            size_bytes: positive("size_bytes", row.try_get("size_bytes")?)?,
-            width: positive("width", i64::from(row.try_get::<i32, _>("width")?))? as u32,
-            height: positive("height", i64::from(row.try_get::<i32, _>("height")?))? as u32,
-        }))
+        rows.iter()
+            .map(|row| {
+                let info = RenditionInfo {
+                    kind,
+                    sha256: sha256("rendition_sha256", row.try_get("rendition_sha256")?)?,
+                    size_bytes: positive("size_bytes", row.try_get("size_bytes")?)?,
+                    width: positive("width", i64::from(row.try_get::<i32, _>("width")?))? as u32,
+                    height: positive("height", i64::from(row.try_get::<i32, _>("height")?))? as u32,
+                };
+                Ok((sha256("sha256", row.try_get("sha256")?)?, info))
+            })
+            .collect()
     }
 
     /// Queues every content that has no renditions and no job (stored before renditions
