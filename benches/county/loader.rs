@@ -38,7 +38,7 @@ const TABLES: &[&str] = &[
 
 pub async fn load(preset: Preset, seed: u64, pool: Arc<PagePool>) -> anyhow::Result<()> {
     let url = preset.database_url()?;
-    let name = format!("custodian_bench_{}", preset.name());
+    let name = preset.database_name();
     let phase = Instant::now();
     let mut admin = PgConnection::connect(&crate::env("CUSTODIAN_DATABASE__URL")?).await?;
     sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))

@@ -8,7 +8,8 @@
 //!
 //! `make bench-county` does both for the small preset against the local services. The
 //! backends come from the `CUSTODIAN_*` environment of `scripts/services.sh env`; each preset
-//! has its own database (`custodian_bench_<preset>`), and every object lives below the
+//! has its own database (`custodian_bench_<preset>`, or `BENCH_DATABASE` when set), and every
+//! object lives below the
 //! `bench-county/` prefix of the bucket.
 
 mod calls;
@@ -89,13 +90,22 @@ impl Preset {
         }
     }
 
+    /// The database of this preset: `custodian_bench_<preset>`, or what `BENCH_DATABASE`
+    /// names, so that branches whose migrations differ keep one county each.
+    pub fn database_name(self) -> String {
+        std::env::var("BENCH_DATABASE")
+            .ok()
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| format!("custodian_bench_{}", self.name()))
+    }
+
     /// The database of this preset, next to the one `CUSTODIAN_DATABASE__URL` names.
     pub fn database_url(self) -> anyhow::Result<String> {
         let admin = env("CUSTODIAN_DATABASE__URL")?;
         let (server, _) = admin
             .rsplit_once('/')
             .ok_or_else(|| anyhow::anyhow!("CUSTODIAN_DATABASE__URL has no database name"))?;
-        Ok(format!("{server}/custodian_bench_{}", self.name()))
+        Ok(format!("{server}/{}", self.database_name()))
     }
 }
 
