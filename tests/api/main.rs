@@ -56,6 +56,7 @@ mod scan_quality_report;
 mod search_customers;
 mod search_documents;
 mod search_documents_reach;
+mod search_documents_views;
 mod slow_reads;
 mod stalls;
 mod statement_timeouts;
