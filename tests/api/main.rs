@@ -20,6 +20,7 @@ mod completeness_rules;
 mod completeness_versions;
 mod concurrent_reads;
 mod connections;
+mod customer_audit;
 mod customer_history;
 mod customers;
 mod declassification;
