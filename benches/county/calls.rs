@@ -217,18 +217,21 @@ impl Caller {
     }
 
     /// One page of a document search; `at_least_one` refuses an empty result (a selective
-    /// query sampled from the data always has a hit).
+    /// query sampled from the data always has a hit), and a basic view with pages is refused.
     pub async fn search_documents(
         &self,
         search: pb::SearchDocumentsRequest,
         at_least_one: bool,
     ) -> anyhow::Result<u64> {
+        let basic = search.view() == pb::DocumentView::Basic;
         let found = SearchServiceClient::new(self.channel.clone())
             .search_documents(self.request(search))
             .await?;
+        let documents = &found.get_ref().documents;
+        anyhow::ensure!(!at_least_one || !documents.is_empty(), "no document found");
         anyhow::ensure!(
-            !at_least_one || !found.get_ref().documents.is_empty(),
-            "no document found"
+            !basic || documents.iter().all(|d| d.pages.is_empty()),
+            "pages in the basic view"
         );
         Ok(0)
     }

@@ -23,6 +23,10 @@ use crate::workloads::RunArgs;
 /// The county every generated account belongs to.
 const COUNTY: &str = "120101";
 
+/// A screen's result list shows documents, not their pages: every search asks for the basic
+/// view, as ListDocuments' screens do.
+const SCREEN_VIEW: pb::DocumentView = pb::DocumentView::Basic;
+
 /// Queries sampled from the data, each with at least one hit.
 struct Queries {
     unit_type_month: Vec<pb::SearchDocumentsRequest>,
@@ -70,6 +74,7 @@ impl Queries {
                         document_types: vec![kind.clone()],
                         filed_after: Some(std::time::SystemTime::from(after).into()),
                         filed_before: Some(std::time::SystemTime::from(before).into()),
+                        view: SCREEN_VIEW.into(),
                         ..Default::default()
                     }
                 })
@@ -78,6 +83,7 @@ impl Queries {
                 .iter()
                 .map(|(_, _, _, work_order)| pb::SearchDocumentsRequest {
                     work_order_number: work_order.clone(),
+                    view: SCREEN_VIEW.into(),
                     ..Default::default()
                 })
                 .collect(),
@@ -105,6 +111,7 @@ fn broad(kind: Option<&str>) -> pb::SearchDocumentsRequest {
     pb::SearchDocumentsRequest {
         org_unit: COUNTY.into(),
         document_types: kind.map(|k| vec![k.to_owned()]).unwrap_or_default(),
+        view: SCREEN_VIEW.into(),
         ..Default::default()
     }
 }

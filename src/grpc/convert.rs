@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use prost_types::Timestamp;
 
 use crate::domain::{
-    BusinessProcess, Customer, CustomerClass, CustomerStatus, Document, DocumentName, Error,
-    ExpiredDocument, LegacyOrigin, LegacyReference, LegacySystem, PageInfo, PersonalText,
+    BusinessProcess, Customer, CustomerClass, CustomerStatus, Document, DocumentName, DocumentView,
+    Error, ExpiredDocument, LegacyOrigin, LegacyReference, LegacySystem, PageInfo, PersonalText,
     RenditionKind, RenditionState, RetentionClass, RetentionTrigger, ScanCheck, ScanCheckState,
     customer_name,
 };
@@ -65,6 +65,18 @@ pub(super) fn required<T>(
         return Err(Error::invalid(field, "is required"));
     }
     parse(text).map_err(|reason| Error::invalid(field, reason))
+}
+
+/// Parses a document view; unset is the full view (AIP-157).
+pub(super) fn parse_view(field: &'static str, view: i32) -> Result<DocumentView, Error> {
+    match pb::DocumentView::try_from(view) {
+        Ok(pb::DocumentView::Basic) => Ok(DocumentView::Basic),
+        Ok(pb::DocumentView::Full | pb::DocumentView::Unspecified) => Ok(DocumentView::Full),
+        Err(_) => Err(Error::invalid(
+            field,
+            format!("unknown view {view}: use DOCUMENT_VIEW_BASIC or DOCUMENT_VIEW_FULL"),
+        )),
+    }
 }
 
 /// Parses a business process; `None` when unspecified. Also the CLI's, to name an exported

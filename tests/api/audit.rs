@@ -161,7 +161,8 @@ async fn each_call_leaves_exactly_its_event() {
     expected.sort();
     assert_eq!(recorded, expected);
 
-    // Changes carry their old and new values; the trail is queryable by account and action.
+    // Changes carry the fields changed with their old and new values (personal ones masked:
+    // see customer_audit.rs); the trail is queryable by account and action.
     let updates = app
         .audit
         .list_audit_events(pb::ListAuditEventsRequest {
@@ -181,7 +182,8 @@ async fn each_call_leaves_exactly_its_event() {
     );
     assert_eq!(update.resource, format!("customers/{ACCOUNT}"));
     let details: serde_json::Value = serde_json::from_str(&update.details).unwrap();
-    assert_eq!(details["changes"]["phone"], "13812345678");
+    assert_eq!(details["fields"], serde_json::json!(["phone"]));
+    assert_eq!(details["changes"]["phone"], "138****5678");
     assert!(details["old"]["phone"].is_null());
 
     let chain = verify(&mut app).await;

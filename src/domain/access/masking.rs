@@ -74,9 +74,10 @@ pub fn present_audit_event(
     event
 }
 
-/// Masks a personal value a search was asked for, as the field it looks in is masked: the
-/// audit trail keeps the search's filters in this form.
-pub(crate) fn mask_search_text(field: &str, text: &str) -> String {
+/// Masks a personal value as the field it belongs to is masked (`display_name`, `id_number`,
+/// `phone`, `address`): the audit trail keeps personal values only in this form, a search's
+/// filters as a customer's opening and changes.
+pub(crate) fn mask_personal_value(field: &str, text: &str) -> String {
     match field {
         "id_number" => mask_id_number(text),
         "phone" => mask_phone(text),

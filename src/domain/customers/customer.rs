@@ -272,7 +272,7 @@ impl Archive {
             }
             new.check_dates(self.clock.now())?;
             require_within_reach(&grant, &new.org_unit_code)?;
-            let mut details = serde_json::json!({ "new": customer_details(&new) });
+            let mut details = super::audit_details::opened(&new);
             if new.is_import() {
                 details["imported"] = serde_json::json!({
                     "open_time": new.opened_at.map(|time| time.to_rfc3339()),
@@ -309,7 +309,8 @@ impl Archive {
         .await
     }
 
-    /// Applies `changes` to the customer; the audit event records old and new values.
+    /// Applies `changes` to the customer; the audit event records the fields changed with
+    /// their old and new values, personal ones masked (see `audit_details`).
     pub async fn update_customer(
         &self,
         actor: &Actor,
@@ -325,10 +326,7 @@ impl Archive {
             if let Some(unit) = &changes.org_unit_code {
                 require_within_reach(&grant, unit)?;
             }
-            let event = event.with_details(serde_json::json!({
-                "old": stored_details(&old),
-                "changes": changes_details(&changes),
-            }));
+            let event = event.with_details(super::audit_details::changed(&old, &changes));
             let customer = self
                 .db
                 .update_customer(
@@ -448,67 +446,6 @@ pub(crate) fn require_within_reach(grant: &Grant<'_>, unit: &OrgUnitCode) -> Res
             unit.as_str()
         )))
     }
-}
-
-/// A customer's fields as a full set of changes, so every audit detail has one shape.
-fn as_changes(
-    (display_name, customer_class, org_unit_code, status): (
-        &CustomerDisplayName,
-        CustomerClass,
-        &OrgUnitCode,
-        CustomerStatus,
-    ),
-    (id_number, phone, address): (
-        &Option<PersonalText>,
-        &Option<PersonalText>,
-        &Option<PersonalText>,
-    ),
-) -> CustomerChanges {
-    CustomerChanges {
-        display_name: Some(display_name.clone()),
-        customer_class: Some(customer_class),
-        org_unit_code: Some(org_unit_code.clone()),
-        status: Some(status),
-        id_number: id_number.clone(),
-        phone: phone.clone(),
-        address: address.clone(),
-    }
-}
-
-fn customer_details(new: &NewCustomer) -> serde_json::Value {
-    changes_details(&as_changes(
-        (
-            &new.display_name,
-            new.customer_class,
-            &new.org_unit_code,
-            new.status,
-        ),
-        (&new.id_number, &new.phone, &new.address),
-    ))
-}
-
-fn stored_details(customer: &Customer) -> serde_json::Value {
-    changes_details(&as_changes(
-        (
-            &customer.display_name,
-            customer.customer_class,
-            &customer.org_unit_code,
-            customer.status,
-        ),
-        (&customer.id_number, &customer.phone, &customer.address),
-    ))
-}
-
-fn changes_details(changes: &CustomerChanges) -> serde_json::Value {
-    serde_json::json!({
-        "display_name": changes.display_name.as_ref().map(CustomerDisplayName::as_str),
-        "customer_class": changes.customer_class.map(CustomerClass::code),
-        "org_unit_code": changes.org_unit_code.as_ref().map(OrgUnitCode::as_str),
-        "status": changes.status.map(CustomerStatus::code),
-        "id_number": changes.id_number,
-        "phone": changes.phone,
-        "address": changes.address,
-    })
 }
 
 pub(crate) fn customer_not_found(account: &AccountNumber) -> Error {

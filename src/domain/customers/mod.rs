@@ -1,6 +1,7 @@
 //! Customers (用电客户): the accounts that own archives, the rules for opening and changing
 //! them, and their history (every state an account has been in).
 
+mod audit_details;
 pub(super) mod blind_index;
 pub(super) mod customer;
 pub(super) mod history;

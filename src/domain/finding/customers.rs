@@ -1,7 +1,7 @@
 //! Searching customers: by account number prefix, name or address substring, or ID number or
 //! phone through the blind index; who may search by what, and how results are masked.
 
-use crate::domain::access::masking::{mask_search_text, present_customer};
+use crate::domain::access::masking::{mask_personal_value, present_customer};
 use crate::domain::customers::customer::narrow_to_reach;
 use crate::domain::paging::{Page, PageRequest};
 use crate::domain::{
@@ -114,10 +114,10 @@ impl CustomerSearch {
     pub fn audit_details(&self) -> serde_json::Value {
         serde_json::json!({
             "account_number_prefix": self.account_prefix.as_ref().map(AccountPrefix::as_str),
-            "name": self.name.as_ref().map(|t| mask_search_text("display_name", t.as_str())),
-            "address": self.address.as_ref().map(|t| mask_search_text("address", t.as_str())),
-            "id_number": self.id_number.as_deref().map(|t| mask_search_text("id_number", t)),
-            "phone": self.phone.as_deref().map(|t| mask_search_text("phone", t)),
+            "name": self.name.as_ref().map(|t| mask_personal_value("display_name", t.as_str())),
+            "address": self.address.as_ref().map(|t| mask_personal_value("address", t.as_str())),
+            "id_number": self.id_number.as_deref().map(|t| mask_personal_value("id_number", t)),
+            "phone": self.phone.as_deref().map(|t| mask_personal_value("phone", t)),
             "org_unit": self.org_unit.as_ref().map(OrgUnitCode::as_str),
             "include_former_holders": self.include_former_holders,
         })

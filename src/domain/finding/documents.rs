@@ -8,8 +8,8 @@ use crate::domain::customers::customer::narrow_to_reach;
 use crate::domain::paging::{Cursor, Page, PageRequest};
 use crate::domain::{
     AccountNumber, Actor, Archive, BusinessProcess, CustomerClass, CustomerStatus, Document,
-    DocumentTypeCode, Error, LegacyReference, OrgUnitCode, Permission, Resource, SourceSystem,
-    Visibility, WorkOrderNumber,
+    DocumentTypeCode, DocumentView, Error, LegacyReference, OrgUnitCode, Permission, Resource,
+    SourceSystem, Visibility, WorkOrderNumber,
 };
 
 /// The most document types one search may name.
@@ -154,11 +154,14 @@ impl Cursor for SearchCursor {
 }
 
 impl Archive {
-    /// Searches every archive the caller may see; see [`DocumentSearch`].
+    /// Searches every archive the caller may see; see [`DocumentSearch`]. The basic `view`
+    /// leaves the pages out, as ListDocuments does; the view is not part of the query, so a
+    /// page token serves either.
     pub async fn search_documents(
         &self,
         actor: &Actor,
         search: &DocumentSearch,
+        view: DocumentView,
         page: PageRequest<SearchCursor>,
     ) -> Result<Page<Document, SearchCursor>, Error> {
         let resource = Resource::named("documents:search");
@@ -189,6 +192,7 @@ impl Archive {
                     search,
                     &scope,
                     &visibility,
+                    view,
                     page.after.as_ref(),
                     page.size + 1,
                 )

@@ -9,7 +9,7 @@ use crate::domain::{
 };
 use crate::grpc::convert::{
     document_to_proto, optional, parse_legacy_origin, parse_process, parse_timestamp,
-    parse_version, required,
+    parse_version, parse_view, required,
 };
 use crate::grpc::middleware::actor;
 use crate::grpc::upload::split_upload;
@@ -173,17 +173,6 @@ impl pb::document_service_server::DocumentService for Documents {
             next_page_token: page.next_page_token(&query),
             documents: page.items.iter().map(document_to_proto).collect(),
         }))
-    }
-}
-
-fn parse_view(field: &'static str, view: i32) -> Result<DocumentView, Error> {
-    match pb::DocumentView::try_from(view) {
-        Ok(pb::DocumentView::Basic) => Ok(DocumentView::Basic),
-        Ok(pb::DocumentView::Full | pb::DocumentView::Unspecified) => Ok(DocumentView::Full),
-        Err(_) => Err(Error::invalid(
-            field,
-            format!("unknown view {view}: use DOCUMENT_VIEW_BASIC or DOCUMENT_VIEW_FULL"),
-        )),
     }
 }
 

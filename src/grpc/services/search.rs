@@ -9,7 +9,7 @@ use crate::domain::{
 };
 use crate::grpc::convert::{
     customer_to_proto, document_to_proto, optional, parse_class, parse_process, parse_status,
-    parse_timestamp,
+    parse_timestamp, parse_view,
 };
 use crate::grpc::middleware::actor;
 use crate::proto::v1 as pb;
@@ -33,11 +33,12 @@ impl pb::search_service_server::SearchService for Search {
         let actor = actor(&request)?;
         let request = request.into_inner();
         let search = parse_document_search(&request)?;
+        let view = parse_view("view", request.view)?;
         let query = search.describe();
         let page_request = PageRequest::parse(request.page_size, &request.page_token, &query)?;
         let page = self
             .archive
-            .search_documents(&actor, &search, page_request)
+            .search_documents(&actor, &search, view, page_request)
             .await?;
         Ok(Response::new(pb::SearchDocumentsResponse {
             next_page_token: page.next_page_token(&query),

@@ -57,7 +57,7 @@ macro_rules! select_document_summaries {
     };
 }
 
-pub(super) use select_documents;
+pub(super) use {select_document_summaries, select_documents};
 
 /// A row of `select_documents!`: a document, its pages as parallel arrays, and its owner's
 /// org unit (for the caller's reach).

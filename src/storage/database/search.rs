@@ -8,21 +8,23 @@ use sqlx::{Postgres, QueryBuilder};
 
 use super::Database;
 use super::codec::encode;
-use super::documents::{DocumentPagesRow, select_documents};
+use super::documents::{DocumentPagesRow, select_document_summaries, select_documents};
 use crate::domain::{
-    Document, DocumentOrder, DocumentSearch, DocumentTypeCode, SearchCursor, SearchScope,
-    Visibility,
+    Document, DocumentOrder, DocumentSearch, DocumentTypeCode, DocumentView, SearchCursor,
+    SearchScope, Visibility,
 };
 use crate::storage::StorageError;
 
 impl Database {
-    /// The current versions of the documents a search finds, in its order, after a cursor.
+    /// The current versions of the documents a search finds, in its order, after a cursor;
+    /// in the basic view without reading their pages.
     #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "search_documents"))]
     pub async fn search_documents(
         &self,
         search: &DocumentSearch,
         scope: &SearchScope,
         visibility: &Visibility,
+        view: DocumentView,
         after: Option<&SearchCursor>,
         limit: usize,
     ) -> Result<Vec<Document>, StorageError> {
@@ -90,15 +92,22 @@ impl Database {
                 "d.account_number COLLATE \"C\", d.filed_at, d.document_id",
             ),
         };
+        // Both selections join the hits the same way; the basic one reads no page.
+        macro_rules! hits {
+            () => {
+                "JOIN hits h ON h.document_id = d.document_id ORDER BY"
+            };
+        }
         query
             .push(" ORDER BY ")
             .push(inner_order)
             .push(" LIMIT ")
             .push_bind(limit as i64)
             .push(") ")
-            .push(select_documents!(
-                "JOIN hits h ON h.document_id = d.document_id ORDER BY"
-            ))
+            .push(match view {
+                DocumentView::Full => select_documents!(hits!()),
+                DocumentView::Basic => select_document_summaries!(hits!()),
+            })
             .push(" ")
             .push(outer_order);
         let rows: Vec<DocumentPagesRow> = query.build_query_as().fetch_all(&self.pool).await?;
