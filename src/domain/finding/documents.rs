@@ -197,6 +197,8 @@ impl Archive {
                     page.size + 1,
                 )
                 .await?;
+            // Titles name holders as customers' fields do: masked for masked roles.
+            let documents = self.present_documents(&grant, documents).await?;
             let order = search.order;
             Ok(Page::from_overfetch(documents, page.size, |d| {
                 SearchCursor {
