@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::customer::{
     Customer, CustomerChanges, CustomerClass, CustomerDisplayName, CustomerStatus, NewCustomer,
-    OrgUnitCode, PersonalText,
+    OrgUnitCode,
 };
 use crate::domain::access::masking::mask_personal_value;
 
@@ -33,15 +33,17 @@ pub(super) fn opened(new: &NewCustomer) -> Value {
 /// The details of UpdateCustomer: the fields changed, their old and their new (masked) values.
 pub(super) fn changed(old: &Customer, changes: &CustomerChanges) -> Value {
     // Only what changes is recorded of the old state, not the whole customer again.
-    let set = |change: bool, value: Option<PersonalText>| value.filter(|_| change);
     let before = CustomerChanges {
         display_name: Some(old.display_name.clone()).filter(|_| changes.display_name.is_some()),
         customer_class: Some(old.customer_class).filter(|_| changes.customer_class.is_some()),
         org_unit_code: Some(old.org_unit_code.clone()).filter(|_| changes.org_unit_code.is_some()),
         status: Some(old.status).filter(|_| changes.status.is_some()),
-        id_number: set(changes.id_number.is_some(), old.id_number.clone()),
-        phone: set(changes.phone.is_some(), old.phone.clone()),
-        address: set(changes.address.is_some(), old.address.clone()),
+        id_number: old
+            .id_number
+            .clone()
+            .filter(|_| changes.id_number.is_some()),
+        phone: old.phone.clone().filter(|_| changes.phone.is_some()),
+        address: old.address.clone().filter(|_| changes.address.is_some()),
     };
     // A name is a private person's while the customer is, or becomes, a household.
     let household = old.customer_class == CustomerClass::Residential
@@ -122,6 +124,7 @@ fn values(fields: &CustomerChanges, household: bool) -> Value {
 
 #[cfg(test)]
 mod tests {
+    use super::super::customer::PersonalText;
     use super::*;
     use crate::domain::AccountNumber;
 
