@@ -45,6 +45,7 @@ mod masking;
 mod orphans;
 mod page_link_renditions;
 mod page_links;
+mod page_reads;
 mod pages;
 mod paper;
 mod peer_limits;

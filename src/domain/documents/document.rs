@@ -9,7 +9,7 @@ use crate::domain::Resource;
 use crate::domain::customers::customer::customer_not_found;
 use crate::domain::names::{DestructionListName, DocumentName};
 use crate::domain::paging::{Cursor, Page, PageRequest};
-use crate::domain::{AccountNumber, Archive, DocumentTypeCode, Error, PageInfo};
+use crate::domain::{AccountNumber, Archive, DocumentTypeCode, Error, PageInfo, PageSpan};
 use crate::domain::{Actor, Confidentiality, Grant, Permission};
 use crate::domain::{LegacyOrigin, LegacyReference, LegacySystem, PaperPlace};
 
@@ -402,9 +402,20 @@ impl Archive {
         grant: &Grant<'_>,
         name: &DocumentName,
     ) -> Result<Document, Error> {
+        self.visible_document_pages(grant, name, PageSpan::ALL)
+            .await
+    }
+
+    /// The same, listing only the pages of `pages`.
+    pub(crate) async fn visible_document_pages(
+        &self,
+        grant: &Grant<'_>,
+        name: &DocumentName,
+        pages: PageSpan,
+    ) -> Result<Document, Error> {
         // One statement brings the document with its owner's org unit: the reach check is
         // decided here and costs no round trip of its own.
-        match self.db.document(name).await? {
+        match self.db.document_pages(name, pages).await? {
             Some((document, org_unit))
                 if grant.reaches_account(&name.account, &org_unit)
                     && grant.sees(&document.document_type, document.confidentiality) =>

@@ -36,7 +36,7 @@ pub use page_links::{
     ByteRange, LinkLifetimes, LinkTarget, LinkedContent, MAX_LINKED_PAGES, PageLink,
     PageLinkRequest, PageLinkSigner, PageLinks,
 };
-pub use pages::{MediaType, PageBytes, PageInfo, Sha256Digest};
+pub use pages::{MediaType, PageBytes, PageInfo, PageSpan, Sha256Digest};
 pub use rendering::{Rendered, RenditionKind, Undecodable, render};
 pub use renditions::{
     RenditionInfo, RenditionJob, RenditionOutcome, RenditionQueue, RenditionState,

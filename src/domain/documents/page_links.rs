@@ -15,7 +15,7 @@ use futures::future::BoxFuture;
 use futures::{StreamExt as _, TryStreamExt as _};
 
 use super::document::document_resource;
-use super::pages::{MediaType, PageBytes, PageInfo, Sha256Digest};
+use super::pages::{MediaType, PageBytes, PageInfo, PageSpan, Sha256Digest};
 use super::rendering::RenditionKind;
 use super::renditions::{RenditionInfo, RenditionState};
 use crate::domain::names::DocumentName;
@@ -115,10 +115,16 @@ impl Archive {
             let policy = self.policy();
             let grant = policy.grant(actor)?;
             grant.require(Permission::ReadPages)?;
+            let span = PageSpan::covering(&request.pages);
             let document = self
-                .visible_version(&grant, &request.document, request.version)
+                .visible_version(&grant, &request.document, request.version, span)
                 .await?;
-            let pages = chosen_pages(&document.pages, &request.pages, &request.document)?;
+            let pages = chosen_pages(
+                &document.pages,
+                document.page_count,
+                &request.pages,
+                &request.document,
+            )?;
             let now = Utc::now();
             let expires_at = expiry(now, request.lifetime, links.lifetimes, token_expires_at)?;
             // One lookup for all the pages' renditions, not one per page.
@@ -264,8 +270,11 @@ impl Archive {
 }
 
 /// The pages asked for, in the order asked; every page when none is named.
+/// The pages asked for among `pages` (every page listed when none is asked); `page_count` is
+/// how many the document has, which the lookup may not all have listed.
 fn chosen_pages(
     pages: &[PageInfo],
+    page_count: u32,
     asked: &[u32],
     document: &DocumentName,
 ) -> Result<Vec<PageInfo>, Error> {
@@ -290,8 +299,7 @@ fn chosen_pages(
                 .cloned()
                 .ok_or_else(|| {
                     Error::NotFound(format!(
-                        "page {document}/pages/{number} not found: {document} has {} pages",
-                        pages.len()
+                        "page {document}/pages/{number} not found: {document} has {page_count} pages"
                     ))
                 })
         })
@@ -364,11 +372,11 @@ mod tests {
             "customers/1234567890/documents/0192f0c1-3c4e-7d2a-9b1e-5f6a7b8c9d0e",
         )
         .unwrap();
-        let chosen = chosen_pages(&pages, &[3, 1], &name).unwrap();
+        let chosen = chosen_pages(&pages, 3, &[3, 1], &name).unwrap();
         assert_eq!(chosen.iter().map(|p| p.number).collect::<Vec<_>>(), [3, 1]);
-        assert_eq!(chosen_pages(&pages, &[], &name).unwrap().len(), 3);
+        assert_eq!(chosen_pages(&pages, 3, &[], &name).unwrap().len(), 3);
         assert!(matches!(
-            chosen_pages(&pages, &[4], &name),
+            chosen_pages(&pages, 3, &[4], &name),
             Err(Error::NotFound(_))
         ));
     }

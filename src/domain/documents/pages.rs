@@ -108,6 +108,38 @@ pub struct PageInfo {
     pub scan: ScanCheck,
 }
 
+/// Which pages a document lookup brings with it, by number. A read that shows one page, or
+/// links a few, need not read the page rows of a hundred-page archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageSpan {
+    pub first: u32,
+    pub last: u32,
+}
+
+impl PageSpan {
+    /// Every page.
+    pub const ALL: Self = Self {
+        first: 1,
+        last: u32::MAX,
+    };
+
+    /// Page `number` alone.
+    pub fn only(number: u32) -> Self {
+        Self {
+            first: number,
+            last: number,
+        }
+    }
+
+    /// The narrowest span holding all of `numbers`; every page when none is given.
+    pub fn covering(numbers: &[u32]) -> Self {
+        match (numbers.iter().min(), numbers.iter().max()) {
+            (Some(&first), Some(&last)) => Self { first, last },
+            _ => Self::ALL,
+        }
+    }
+}
+
 /// A page's bytes, in order, as they come from the store.
 pub type PageBytes = BoxStream<'static, Result<Bytes, Error>>;
 
@@ -190,8 +222,13 @@ impl Archive {
                     .await?
             }
             Some(version) => (
-                self.visible_version(&grant, &name.document, Some(version))
-                    .await?,
+                self.visible_version(
+                    &grant,
+                    &name.document,
+                    Some(version),
+                    PageSpan::only(name.page_number),
+                )
+                .await?,
                 None,
             ),
         };
@@ -212,6 +249,16 @@ impl Archive {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_span_covers_the_pages_asked_or_every_page_when_none_is() {
+        assert_eq!(
+            PageSpan::covering(&[7, 2, 5]),
+            PageSpan { first: 2, last: 7 }
+        );
+        assert_eq!(PageSpan::covering(&[]), PageSpan::ALL);
+        assert_eq!(PageSpan::only(3), PageSpan { first: 3, last: 3 });
+    }
 
     #[test]
     fn jpeg_png_tiff_and_pdf_are_recognised_by_their_magic_bytes() {

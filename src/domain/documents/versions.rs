@@ -12,7 +12,7 @@ use futures::Stream;
 use super::declassification::Declassification;
 use super::document::{document_not_found, document_resource};
 use super::page_intake::PageIntake;
-use super::pages::{PageInfo, Sha256Digest};
+use super::pages::{PageInfo, PageSpan, Sha256Digest};
 use super::presentation::mask_version;
 use crate::domain::names::DocumentName;
 use crate::domain::{Actor, Confidentiality, Grant, Permission, ScanRule};
@@ -321,7 +321,9 @@ impl Archive {
             let policy = self.policy();
             let grant = policy.grant(actor)?;
             grant.require(Permission::ReadDocuments)?;
-            let document = self.visible_version(&grant, name, Some(version)).await?;
+            let document = self
+                .visible_version(&grant, name, Some(version), PageSpan::ALL)
+                .await?;
             self.present_document(&grant, document).await
         })
         .await
@@ -354,19 +356,20 @@ impl Archive {
         .await
     }
 
-    /// The version (the current one for `None`) if the caller sees the document now and the
-    /// version's own type; otherwise `NotFound`.
+    /// The version (the current one for `None`) with its pages of `pages`, if the caller sees
+    /// the document now and the version's own type; otherwise `NotFound`.
     pub(crate) async fn visible_version(
         &self,
         grant: &Grant<'_>,
         name: &DocumentName,
         version: Option<u32>,
+        pages: PageSpan,
     ) -> Result<Document, Error> {
-        let current = self.visible_document(grant, name).await?;
+        let current = self.visible_document_pages(grant, name, pages).await?;
         let Some(version) = version.filter(|v| *v != current.version) else {
             return Ok(current);
         };
-        match self.db.document_version(name, version).await? {
+        match self.db.document_version(name, version, pages).await? {
             Some(document) if grant.sees(&document.document_type, document.confidentiality) => {
                 Ok(document)
             }

@@ -11,7 +11,8 @@ use crate::domain::names::{DocumentName, LoanName};
 use crate::domain::paging::{Page, PageRequest};
 use crate::domain::records::retention::acted_by;
 use crate::domain::{
-    Actor, Archive, Document, DocumentCursor, Error, Grant, Permission, PersonalData, Resource,
+    Actor, Archive, Document, DocumentCursor, Error, Grant, PageSpan, Permission, PersonalData,
+    Resource,
 };
 
 use super::loan::LoanState;
@@ -42,14 +43,16 @@ impl Lent {
 impl Archive {
     /// The current version of a document as the grant may read it: by the normal rules or,
     /// only when they refuse, under a loan in force to the caller that lends it (and `page`,
-    /// when given). `NotFound` otherwise. Under a loan, only the lent pages are listed.
+    /// when given). `NotFound` otherwise. With `page`, only that page is listed; under a
+    /// loan, only the lent pages.
     pub(crate) async fn readable_document(
         &self,
         grant: &Grant<'_>,
         name: &DocumentName,
         page: Option<u32>,
     ) -> Result<(Document, Option<Lent>), Error> {
-        match self.db.document(name).await? {
+        let pages = page.map_or(PageSpan::ALL, PageSpan::only);
+        match self.db.document_pages(name, pages).await? {
             Some((document, org_unit))
                 if grant.reaches_account(&name.account, &org_unit)
                     && grant.sees(&document.document_type, document.confidentiality) =>

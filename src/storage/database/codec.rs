@@ -62,6 +62,12 @@ pub(super) fn number(column: &str, value: i32) -> Result<u32, StorageError> {
         .map_err(|_| StorageError::Unexpected(anyhow::anyhow!("column {column} holds {value}")))
 }
 
+/// A bound of a page span as the `int` page numbers compare with it: "every page" ends at the
+/// largest.
+pub(super) fn page_bound(number: u32) -> i32 {
+    i32::try_from(number).unwrap_or(i32::MAX)
+}
+
 /// A content digest, stored as its 32 bytes.
 pub(super) fn sha256(column: &str, bytes: Vec<u8>) -> Result<Sha256Digest, StorageError> {
     let length = bytes.len();

@@ -8,6 +8,9 @@
 //!
 //! Each lookup is enqueued after its caller's earlier calls returned and the statement starts
 //! after that, so a read still sees every change committed before it was asked for.
+//!
+//! A lookup names the pages it needs (ReadPage one, GetDocument all): each row of the batch
+//! carries only its own lookup's page rows.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -16,8 +19,9 @@ use sqlx::PgPool;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
-use super::documents::{DocumentPagesRow, select_documents};
-use crate::domain::{Document, DocumentName, OrgUnitCode};
+use super::codec::page_bound;
+use super::documents::{DocumentPagesRow, select_document_spans};
+use crate::domain::{Document, DocumentName, OrgUnitCode, PageSpan};
 use crate::storage::StorageError;
 
 /// The most lookups one statement answers.
@@ -31,6 +35,7 @@ pub(super) type Found = Option<(Document, OrgUnitCode)>;
 
 struct Lookup {
     name: DocumentName,
+    pages: PageSpan,
     reply: oneshot::Sender<Result<Found, StorageError>>,
 }
 
@@ -58,11 +63,16 @@ impl DocumentReads {
         &self.pool
     }
 
-    pub(super) async fn read(&self, name: &DocumentName) -> Result<Found, StorageError> {
+    pub(super) async fn read(
+        &self,
+        name: &DocumentName,
+        pages: PageSpan,
+    ) -> Result<Found, StorageError> {
         let queue = self.queue.get_or_init(|| self.start());
         let (reply, answer) = oneshot::channel();
         let lookup = Lookup {
             name: name.clone(),
+            pages,
             reply,
         };
         queue.send(lookup).await.map_err(|_| stopped())?;
@@ -93,13 +103,24 @@ async fn serve(pool: PgPool, receiver: Arc<Mutex<mpsc::Receiver<Lookup>>>) {
     }
 }
 
+/// A row of the batch's statement: the document as its lookup (1-based) asked for it.
+#[derive(sqlx::FromRow)]
+struct SpanRow {
+    lookup: i64,
+    #[sqlx(flatten)]
+    document: DocumentPagesRow,
+}
+
 async fn answer(pool: &PgPool, batch: &mut Vec<Lookup>) {
     let ids: Vec<Uuid> = batch.iter().map(|lookup| lookup.name.document_id).collect();
-    let rows: Result<Vec<DocumentPagesRow>, sqlx::Error> =
-        sqlx::query_as(select_documents!("WHERE d.document_id = ANY($1)"))
-            .bind(&ids)
-            .fetch_all(pool)
-            .await;
+    let firsts: Vec<i32> = batch.iter().map(|l| page_bound(l.pages.first)).collect();
+    let lasts: Vec<i32> = batch.iter().map(|l| page_bound(l.pages.last)).collect();
+    let rows: Result<Vec<SpanRow>, sqlx::Error> = sqlx::query_as(select_document_spans!())
+        .bind(&ids)
+        .bind(&firsts)
+        .bind(&lasts)
+        .fetch_all(pool)
+        .await;
     let rows = match rows {
         Ok(rows) => rows,
         Err(error) => {
@@ -111,16 +132,16 @@ async fn answer(pool: &PgPool, batch: &mut Vec<Lookup>) {
             return;
         }
     };
-    let found: HashMap<Uuid, Result<(Document, OrgUnitCode), StorageError>> = rows
+    let mut found: HashMap<i64, Result<(Document, OrgUnitCode), StorageError>> = rows
         .into_iter()
-        .map(|row| (row.document_id(), row.into_owned_document()))
+        .map(|row| (row.lookup, row.document.into_owned_document()))
         .collect();
-    for lookup in batch.drain(..) {
-        let answer = match found.get(&lookup.name.document_id) {
+    for (lookup, number) in batch.drain(..).zip(1..) {
+        let answer = match found.remove(&number) {
             // A document of another archive is not the one named.
             Some(Ok((document, _))) if document.account != lookup.name.account => Ok(None),
-            Some(Ok(document)) => Ok(Some(document.clone())),
-            Some(Err(error)) => Err(share(error)),
+            Some(Ok(document)) => Ok(Some(document)),
+            Some(Err(error)) => Err(error),
             None => Ok(None),
         };
         let _ = lookup.reply.send(answer);

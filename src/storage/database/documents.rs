@@ -16,8 +16,8 @@ use super::pages::insert_pages;
 use crate::domain::{
     AccountNumber, AuditEvent, ClientRequestId, Confidentiality, Destruction, DestructionListName,
     Document, DocumentCursor, DocumentFilter, DocumentName, DocumentTypeCode, DocumentView,
-    FilingHeader, LegacyReference, LegacySystem, OrgUnitCode, PageInfo, SourceSystem, Title,
-    VersionAuthor, Visibility, WorkOrderNumber,
+    FilingHeader, LegacyReference, LegacySystem, OrgUnitCode, PageInfo, PageSpan, SourceSystem,
+    Title, VersionAuthor, Visibility, WorkOrderNumber,
 };
 use crate::storage::StorageError;
 
@@ -37,12 +37,24 @@ pub struct NewDocument<'a> {
     pub uploads_began: DateTime<Utc>,
 }
 
+// The statements reading current versions share their parts (sql/): the document's columns
+// with its owner's org unit, the joins that bring them, and the page arrays of one document.
+
 /// Selects the current versions of documents with their pages and the owning customer's org
 /// unit, followed by the given clauses: one statement, so a read costs one round trip.
 macro_rules! select_documents {
     ($clauses:expr) => {
-        // The file ends without a space or newline; this space joins it to the clauses.
-        concat!(include_str!("sql/select_documents.sql"), " ", $clauses)
+        concat!(
+            include_str!("sql/document_columns.sql"),
+            ", p.page_numbers, p.media_types, p.page_sizes, p.page_digests, p.rendition_states,
+               p.rendition_failures, p.scan_warnings, p.blanks
+             FROM documents d ",
+            include_str!("sql/document_joins.sql"),
+            " CROSS JOIN LATERAL (",
+            include_str!("sql/page_arrays.sql"),
+            ") p ",
+            $clauses
+        )
     };
 }
 
@@ -50,14 +62,39 @@ macro_rules! select_documents {
 macro_rules! select_document_summaries {
     ($clauses:expr) => {
         concat!(
-            include_str!("sql/select_document_summaries.sql"),
+            include_str!("sql/document_columns.sql"),
+            ", '{}'::int[] AS page_numbers, '{}'::text[] AS media_types,
+               '{}'::bigint[] AS page_sizes, '{}'::bytea[] AS page_digests,
+               '{}'::text[] AS rendition_states, '{}'::text[] AS rendition_failures,
+               '{}'::text[] AS scan_warnings, '{}'::bool[] AS blanks
+             FROM documents d ",
+            include_str!("sql/document_joins.sql"),
             " ",
             $clauses
         )
     };
 }
 
-pub(super) use {select_document_summaries, select_documents};
+/// Lookups of documents by id ($1), each with only its pages from $2 to $3 (the arrays run in
+/// parallel, one element per lookup): the rows say which lookup they answer (`lookup`, from 1).
+macro_rules! select_document_spans {
+    () => {
+        concat!(
+            include_str!("sql/document_columns.sql"),
+            ", want.lookup, p.page_numbers, p.media_types, p.page_sizes, p.page_digests,
+               p.rendition_states, p.rendition_failures, p.scan_warnings, p.blanks
+             FROM UNNEST($1::uuid[], $2::int[], $3::int[])
+                  WITH ORDINALITY AS want(document_id, first_page, last_page, lookup)
+             JOIN documents d ON d.document_id = want.document_id ",
+            include_str!("sql/document_joins.sql"),
+            " CROSS JOIN LATERAL (",
+            include_str!("sql/page_arrays.sql"),
+            " AND pp.page_number BETWEEN want.first_page AND want.last_page) p"
+        )
+    };
+}
+
+pub(super) use {select_document_spans, select_document_summaries, select_documents};
 
 /// A row of `select_documents!`: a document, its pages as parallel arrays, and its owner's
 /// org unit (for the caller's reach).
@@ -77,10 +114,6 @@ pub(super) struct DocumentPagesRow {
 }
 
 impl DocumentPagesRow {
-    pub(super) fn document_id(&self) -> Uuid {
-        self.document.document_id
-    }
-
     pub(super) fn into_owned_document(self) -> Result<(Document, OrgUnitCode), StorageError> {
         let org_unit = parse_column("org_unit_code", &self.org_unit_code, OrgUnitCode::parse)?;
         let mut pages = Vec::with_capacity(self.page_numbers.len());
@@ -320,7 +353,17 @@ impl Database {
         &self,
         name: &DocumentName,
     ) -> Result<Option<(Document, OrgUnitCode)>, StorageError> {
-        self.document_reads.read(name).await
+        self.document_reads.read(name, PageSpan::ALL).await
+    }
+
+    /// The same with only the pages of `pages` listed (`page_count` still counts them all).
+    #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "document_pages"))]
+    pub async fn document_pages(
+        &self,
+        name: &DocumentName,
+        pages: PageSpan,
+    ) -> Result<Option<(Document, OrgUnitCode)>, StorageError> {
+        self.document_reads.read(name, pages).await
     }
 
     /// The document filed by a request, if any.

@@ -9,13 +9,14 @@ use chrono::{DateTime, Utc};
 
 use super::Database;
 use super::codec::{
-    decode, decode_confidentiality, encode, number, parse_column, work_order, work_order_text,
+    decode, decode_confidentiality, encode, number, page_bound, parse_column, work_order,
+    work_order_text,
 };
 use super::documents::{DocumentRow, PageRow};
 use super::pages::insert_pages;
 use crate::domain::{
-    AuditEvent, Document, DocumentName, DocumentTypeCode, DocumentVersion, PageInfo, Title,
-    VersionAuthor,
+    AuditEvent, Document, DocumentName, DocumentTypeCode, DocumentVersion, PageInfo, PageSpan,
+    Title, VersionAuthor,
 };
 use crate::storage::StorageError;
 
@@ -173,12 +174,13 @@ impl Database {
         Ok(VersionInsert::Inserted)
     }
 
-    /// One version of a document of the named archive, with that version's pages.
+    /// One version of a document of the named archive, with that version's pages of `pages`.
     #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "document_version"))]
     pub async fn document_version(
         &self,
         name: &DocumentName,
         version: u32,
+        pages: PageSpan,
     ) -> Result<Option<Document>, StorageError> {
         let row: Option<DocumentRow> = sqlx::query_as(
             "SELECT d.document_id, d.account_number, d.source_system, d.client_request_id,
@@ -207,11 +209,13 @@ impl Database {
                     c.blank
              FROM pages p
              JOIN page_contents c ON c.sha256 = p.sha256
-             WHERE p.document_id = $1 AND p.version = $2
+             WHERE p.document_id = $1 AND p.version = $2 AND p.page_number BETWEEN $3 AND $4
              ORDER BY p.page_number",
         )
         .bind(name.document_id)
         .bind(version as i32)
+        .bind(page_bound(pages.first))
+        .bind(page_bound(pages.last))
         .fetch_all(&self.pool)
         .await?;
         let pages = pages
