@@ -218,72 +218,169 @@ pub async fn import_rounds(
     let token = importer_token(args)?;
     let documents = args.import_documents;
     for number in 1..=args.rounds.min(3) {
-        let offset = (number - 1) * 500;
-        let documents: Vec<&String> = target
-            .samples
-            .documents
-            .iter()
-            .skip(offset)
-            .take(500)
-            .collect();
-        // The same documents with the default parallel reads and one page at a time, in
-        // alternating order, so neither always finds the caches warmed by the other.
-        let mut modes = [(EXPORT_SERIES, None), (EXPORT_ONE_AT_A_TIME, Some(1))];
-        if number % 2 == 0 {
-            modes.reverse();
+        let dir = tempfile::tempdir()?;
+        let tag = format!("{run_id}-i{number}");
+        let (manifest, digests) = write_manifest(dir.path(), target, documents, &tag)?;
+        for digest in &digests {
+            cleanup.put(content_key(digest));
         }
-        for (series_name, parallel_reads) in modes {
-            let round = export_once(binary, target, &token, &documents, parallel_reads)?;
-            series.push(series_name, round);
-        }
-        eprintln!("export round {number} done");
+        let (binary, manifest_path) = (binary.to_owned(), manifest.clone());
+        let run = {
+            let token = token.clone();
+            let target_ref: &Target = target;
+            // The importer is its own process; its run blocks this thread only.
+            tokio::task::block_in_place(|| {
+                run_importer(
+                    &binary,
+                    target_ref,
+                    &token,
+                    &manifest_path,
+                    args.concurrency,
+                    Duration::from_millis(500),
+                )
+            })?
+        };
+        let filed = run.summary["filed"].as_u64().unwrap_or(0);
+        let round = Round {
+            calls: filed,
+            bytes: run.summary["bytes"].as_u64().unwrap_or(0),
+            // The check pass, the filing and the account look-ups; not the read-back after it.
+            seconds: run.summary["seconds"].as_f64().unwrap_or(run.wall_seconds),
+            errors: documents - filed,
+            ..Round::default()
+        };
+        series.push(&format!("import {PAGES}×20 KiB"), round);
+        let plain = plain_filings(
+            target,
+            args.concurrency,
+            documents,
+            &format!("{tag}-plain"),
+            cleanup,
+        )
+        .await;
+        series.push(&format!("FileDocument {PAGES}×20 KiB"), plain);
+        eprintln!("import round {number} done");
     }
     Ok(())
 }
 
-/// The export series with the command's default `--parallel-reads`, and with one page read at
-/// a time.
-pub const EXPORT_SERIES: &str = "export 500 documents";
-pub const EXPORT_ONE_AT_A_TIME: &str = "export 500 documents, --parallel-reads 1";
-
-/// Runs `custodian export` of `documents` once, timed; `parallel_reads` when given.
-fn export_once(
+/// One import of a large manifest (its pages shared by the lines, so its size is bounded by
+/// lines, not disk), printing how the importer's RSS moves.
+pub async fn import_rss(
+    args: &RunArgs,
     binary: &Path,
     target: &Target,
-    token: &str,
-    documents: &[&String],
-    parallel_reads: Option<usize>,
-) -> anyhow::Result<Round> {
+    run_id: &str,
+    cleanup: &Cleanup,
+) -> anyhow::Result<()> {
+    let token = importer_token(args)?;
     let dir = tempfile::tempdir()?;
-    let bag = dir.path().join("bag");
-    let mut command = std::process::Command::new(binary);
-    command
-        .arg("export")
-        .args(["--url", &format!("http://{}", target.server.address)])
-        .args(["--purpose", "benchmark"])
-        .arg("--output")
-        .arg(&bag)
-        .env("CUSTODIAN_TOKEN", token);
-    if let Some(reads) = parallel_reads {
-        command.args(["--parallel-reads", &reads.to_string()]);
+    let shared = 64;
+    let (small, digests) = write_manifest(dir.path(), target, shared, &format!("{run_id}-rss"))?;
+    for digest in &digests {
+        cleanup.put(content_key(digest));
     }
-    for name in documents {
-        command.args(["--document", name]);
+    // Every line names pages of the 64 first documents under its own reference.
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&small)?
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    let manifest = dir.path().join("large.jsonl");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&manifest)?);
+    let archives = &target.samples.open_archives;
+    for n in 0..args.import_rss_documents {
+        let mut line = lines[(n % shared) as usize].clone();
+        line["reference_number"] = format!("{run_id}-rss-{n}").into();
+        line["account_number"] = archives[n as usize % archives.len()]
+            .trim_start_matches("customers/")
+            .into();
+        std::io::Write::write_all(&mut out, format!("{line}\n").as_bytes())?;
     }
+    std::io::Write::flush(&mut out)?;
+    drop(out);
     let started = Instant::now();
-    let output = tokio::task::block_in_place(|| command.output())?;
-    let seconds = started.elapsed().as_secs_f64();
-    anyhow::ensure!(
-        output.status.success(),
-        "the export failed: {}",
-        String::from_utf8_lossy(&output.stderr)
+    let run = tokio::task::block_in_place(|| {
+        run_importer(
+            binary,
+            target,
+            &token,
+            &manifest,
+            args.concurrency,
+            Duration::from_secs(1),
+        )
+    })?;
+    println!(
+        "importer RSS over {} lines ({} pages each, 64 distinct page sets), --jobs {}: filed {}, {:.0} s, {:.0} documents/s",
+        args.import_rss_documents,
+        PAGES,
+        args.concurrency,
+        run.summary["filed"],
+        started.elapsed().as_secs_f64(),
+        run.summary["filed"].as_f64().unwrap_or(0.0)
+            / run.summary["seconds"].as_f64().unwrap_or(1.0),
     );
-    Ok(Round {
-        calls: documents.len() as u64,
-        bytes: dir_bytes(&bag.join("data")),
-        seconds,
-        ..Round::default()
-    })
+    println!("| seconds | documents done | importer RSS (MB) |");
+    println!("| --- | --- | --- |");
+    let step = (run.rss.len() / 12).max(1);
+    for (i, (seconds, done, rss)) in run.rss.iter().enumerate() {
+        if i % step == 0 || i + 1 == run.rss.len() {
+            println!("| {seconds:.0} | {done} | {:.1} |", *rss as f64 / 1e6);
+        }
+    }
+    let peak = run.rss.iter().map(|s| s.2).max().unwrap_or(0);
+    println!("peak importer RSS {:.1} MB", peak as f64 / 1e6);
+    Ok(())
+}
+
+/// `custodian export` of an explicit list of the preset's generated documents; MB/s as the
+/// command reports it, one run per round.
+pub async fn export_rounds(
+    args: &RunArgs,
+    binary: &Path,
+    target: &Target,
+    series: &mut Series,
+) -> anyhow::Result<()> {
+    let key = args
+        .signing_key
+        .clone()
+        .unwrap_or_else(|| crate::repository_file("tests/fixtures/issuer-ed25519.pem"));
+    let token = crate::targets::mint_token_as(&key, &args.issuer, "province-custodian")?;
+    for number in 1..=args.rounds.min(3) {
+        let dir = tempfile::tempdir()?;
+        let bag = dir.path().join("bag");
+        let mut command = std::process::Command::new(binary);
+        command
+            .arg("export")
+            .args(["--url", &format!("http://{}", target.server.address)])
+            .args(["--purpose", "benchmark"])
+            .arg("--output")
+            .arg(&bag)
+            .env("CUSTODIAN_TOKEN", &token);
+        let offset = (number - 1) * 500;
+        for name in target.samples.documents.iter().skip(offset).take(500) {
+            command.args(["--document", name]);
+        }
+        let started = Instant::now();
+        let output = tokio::task::block_in_place(|| command.output())?;
+        let seconds = started.elapsed().as_secs_f64();
+        anyhow::ensure!(
+            output.status.success(),
+            "the export failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let bytes = dir_bytes(&bag.join("data"));
+        series.push(
+            "export 500 documents",
+            Round {
+                calls: 500,
+                bytes,
+                seconds,
+                ..Round::default()
+            },
+        );
+        eprintln!("export round {number} done");
+    }
+    Ok(())
 }
 
 fn dir_bytes(dir: &Path) -> u64 {

@@ -343,18 +343,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         table.ratio(
             &series,
             "export of 500 documents vs direct GET 200 KiB",
-            (crate::transfer::EXPORT_SERIES, "direct GET 200 KiB"),
-            Round::mb_per_second,
-            "MB/s",
-            None,
-        );
-        table.ratio(
-            &series,
-            "export with the default --parallel-reads (4) vs one page at a time",
-            (
-                crate::transfer::EXPORT_SERIES,
-                crate::transfer::EXPORT_ONE_AT_A_TIME,
-            ),
+            ("export 500 documents", "direct GET 200 KiB"),
             Round::mb_per_second,
             "MB/s",
             None,
