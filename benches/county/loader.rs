@@ -177,8 +177,8 @@ pub async fn load(preset: Preset, seed: u64, pool: Arc<PagePool>) -> anyhow::Res
 
 /// What the row triggers would have written during the load, in bulk: each customer's first
 /// revision, the archive index row of each document (its page count and size from the
-/// version row, which the generator fills from the same page contents), and the two
-/// statistics rollups aggregated from them (with the triggers' shard of each document).
+/// version row, which the generator fills from the same page contents), and the statistics
+/// rollups aggregated from them.
 async fn derive(db: &mut PgConnection) -> anyhow::Result<()> {
     let steps = [
         (
@@ -204,11 +204,18 @@ async fn derive(db: &mut PgConnection) -> anyhow::Result<()> {
         (
             "document_statistics",
             "INSERT INTO document_statistics
-             SELECT org_unit_code, document_type, business_process, statistics_month(filed_at),
-                    customer_class, customer_status, abs(hashtext(document_id::text)) % 8,
-                    count(*), sum(page_count), sum(size_bytes)
+             SELECT statistics_month(filed_at), org_unit_code, document_type, business_process,
+                    customer_class, customer_status, count(*), sum(page_count), sum(size_bytes)
              FROM document_index
-             GROUP BY 1, 2, 3, 4, 5, 6, 7",
+             GROUP BY 1, 2, 3, 4, 5, 6",
+        ),
+        (
+            "document_totals",
+            "INSERT INTO document_totals
+             SELECT month, org_unit_code, document_type, business_process, sum(documents),
+                    sum(pages), sum(bytes)
+             FROM document_statistics
+             GROUP BY 1, 2, 3, 4",
         ),
         (
             "archive_statistics",

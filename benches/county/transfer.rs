@@ -332,8 +332,9 @@ pub async fn import_rss(
     Ok(())
 }
 
-/// `custodian export` of an explicit list of the preset's generated documents; MB/s as the
-/// command reports it, one run per round.
+/// The default `custodian export` of 500 of the preset's generated documents and the same
+/// with `--parallel-reads 1`, on the same documents in each round, which goes first
+/// alternating (the second reads from warmer caches); MB/s as the command reports it.
 pub async fn export_rounds(
     args: &RunArgs,
     binary: &Path,
@@ -346,41 +347,68 @@ pub async fn export_rounds(
         .unwrap_or_else(|| crate::repository_file("tests/fixtures/issuer-ed25519.pem"));
     let token = crate::targets::mint_token_as(&key, &args.issuer, "province-custodian")?;
     for number in 1..=args.rounds.min(3) {
-        let dir = tempfile::tempdir()?;
-        let bag = dir.path().join("bag");
-        let mut command = std::process::Command::new(binary);
-        command
-            .arg("export")
-            .args(["--url", &format!("http://{}", target.server.address)])
-            .args(["--purpose", "benchmark"])
-            .arg("--output")
-            .arg(&bag)
-            .env("CUSTODIAN_TOKEN", &token);
         let offset = (number - 1) * 500;
-        for name in target.samples.documents.iter().skip(offset).take(500) {
-            command.args(["--document", name]);
+        let documents: Vec<&String> = target
+            .samples
+            .documents
+            .iter()
+            .skip(offset)
+            .take(500)
+            .collect();
+        let mut variants = [
+            ("export 500 documents", None),
+            ("export 500 documents, --parallel-reads 1", Some("1")),
+        ];
+        if number % 2 == 0 {
+            variants.reverse();
         }
-        let started = Instant::now();
-        let output = tokio::task::block_in_place(|| command.output())?;
-        let seconds = started.elapsed().as_secs_f64();
-        anyhow::ensure!(
-            output.status.success(),
-            "the export failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let bytes = dir_bytes(&bag.join("data"));
-        series.push(
-            "export 500 documents",
-            Round {
-                calls: 500,
-                bytes,
-                seconds,
-                ..Round::default()
-            },
-        );
+        for (name, parallel_reads) in variants {
+            let round = export_once(binary, target, &token, &documents, parallel_reads)?;
+            series.push(name, round);
+        }
         eprintln!("export round {number} done");
     }
     Ok(())
+}
+
+/// One `custodian export` of `documents` into a temporary bag.
+fn export_once(
+    binary: &Path,
+    target: &Target,
+    token: &str,
+    documents: &[&String],
+    parallel_reads: Option<&str>,
+) -> anyhow::Result<Round> {
+    let dir = tempfile::tempdir()?;
+    let bag = dir.path().join("bag");
+    let mut command = std::process::Command::new(binary);
+    command
+        .arg("export")
+        .args(["--url", &format!("http://{}", target.server.address)])
+        .args(["--purpose", "benchmark"])
+        .arg("--output")
+        .arg(&bag)
+        .env("CUSTODIAN_TOKEN", token);
+    if let Some(reads) = parallel_reads {
+        command.args(["--parallel-reads", reads]);
+    }
+    for name in documents {
+        command.args(["--document", name.as_str()]);
+    }
+    let started = Instant::now();
+    let output = tokio::task::block_in_place(|| command.output())?;
+    let seconds = started.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        output.status.success(),
+        "the export failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(Round {
+        calls: documents.len() as u64,
+        bytes: dir_bytes(&bag.join("data")),
+        seconds,
+        ..Round::default()
+    })
 }
 
 fn dir_bytes(dir: &Path) -> u64 {

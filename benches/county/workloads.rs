@@ -348,6 +348,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             "MB/s",
             None,
         );
+        table.ratio(
+            &series,
+            "export of 500 documents, default vs --parallel-reads 1",
+            (
+                "export 500 documents",
+                "export 500 documents, --parallel-reads 1",
+            ),
+            Round::mb_per_second,
+            "MB/s",
+            None,
+        );
     }
 
     if wants("large") {

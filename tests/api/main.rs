@@ -63,6 +63,7 @@ mod slow_reads;
 mod stalls;
 mod statement_timeouts;
 mod statistics;
+mod statistics_concurrency;
 mod system_rates;
 mod tls;
 mod versions;

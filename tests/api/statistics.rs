@@ -28,7 +28,7 @@ fn custodian_named(person: &str) -> Token {
     }
 }
 
-async fn file(
+pub(crate) async fn file(
     app: &mut TestApp,
     account: &str,
     document_type: &str,
@@ -74,7 +74,7 @@ fn per_unit(
     )
 }
 
-async fn discrepancies(app: &TestApp) -> Vec<String> {
+pub(crate) async fn discrepancies(app: &TestApp) -> Vec<String> {
     app.database().statistics_discrepancies().await.unwrap()
 }
 

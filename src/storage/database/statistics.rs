@@ -1,5 +1,6 @@
-//! Queries of the rollups `document_statistics` and `archive_statistics` (migration
-//! `create_statistics`), and the recount that checks them against the documents themselves.
+//! Queries of the rollups `document_statistics`, `document_totals` and `archive_statistics`
+//! (migrations `create_statistics`, `regrain_statistics_rollups`), and the recount that checks
+//! them against the documents themselves.
 
 use chrono::NaiveDate;
 use sqlx::{Postgres, QueryBuilder};
@@ -50,11 +51,18 @@ impl Database {
                 format!("NULL AS {name}")
             }
         };
+        // Without a class or status filter the rollup summed over them answers: a fraction
+        // of the rows.
+        let rollup = if request.customer_class.is_none() && request.customer_status.is_none() {
+            "document_totals"
+        } else {
+            "document_statistics"
+        };
         let mut documents = QueryBuilder::<Postgres>::new(format!(
             "SELECT s.org_unit_code::text AS org_unit_code, {}, {}, {},
                     sum(s.documents)::bigint AS documents, sum(s.pages)::bigint AS pages,
                     sum(s.bytes)::bigint AS bytes
-             FROM document_statistics s JOIN document_types t ON t.code = s.document_type
+             FROM {rollup} s JOIN document_types t ON t.code = s.document_type
              WHERE t.confidentiality <= ",
             column(request.by_document_type, "s.document_type", "document_type"),
             column(
@@ -148,11 +156,19 @@ impl Database {
                  GROUP BY 1, 2, 3, 4, 5, 6
              ), kept AS (
                  SELECT org_unit_code, document_type, business_process, month, customer_class,
-                        customer_status, sum(documents)::bigint AS documents,
-                        sum(pages)::bigint AS pages, sum(bytes)::bigint AS bytes
+                        customer_status, documents, pages, bytes
                  FROM document_statistics
-                 GROUP BY 1, 2, 3, 4, 5, 6
-                 HAVING sum(documents) <> 0 OR sum(pages) <> 0 OR sum(bytes) <> 0
+                 WHERE documents <> 0 OR pages <> 0 OR bytes <> 0
+             ), totals_recount AS (
+                 SELECT org_unit_code, document_type, business_process, month,
+                        sum(documents)::bigint AS documents, sum(pages)::bigint AS pages,
+                        sum(bytes)::bigint AS bytes
+                 FROM recount GROUP BY 1, 2, 3, 4
+             ), totals_kept AS (
+                 SELECT org_unit_code, document_type, business_process, month, documents,
+                        pages, bytes
+                 FROM document_totals
+                 WHERE documents <> 0 OR pages <> 0 OR bytes <> 0
              )
              SELECT format('documents of %s %s %s %s %s %s: kept %s/%s/%s, counted %s/%s/%s',
                            org_unit_code, document_type, business_process, month,
@@ -161,6 +177,13 @@ impl Database {
              FROM recount r
              FULL JOIN kept k USING (org_unit_code, document_type, business_process, month,
                                      customer_class, customer_status)
+             WHERE (r.documents, r.pages, r.bytes) IS DISTINCT FROM (k.documents, k.pages, k.bytes)
+             UNION ALL
+             SELECT format('document totals of %s %s %s %s: kept %s/%s/%s, counted %s/%s/%s',
+                           org_unit_code, document_type, business_process, month,
+                           k.documents, k.pages, k.bytes, r.documents, r.pages, r.bytes)
+             FROM totals_recount r
+             FULL JOIN totals_kept k USING (org_unit_code, document_type, business_process, month)
              WHERE (r.documents, r.pages, r.bytes) IS DISTINCT FROM (k.documents, k.pages, k.bytes)
              ORDER BY 1",
         )
