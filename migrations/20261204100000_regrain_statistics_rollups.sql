@@ -180,15 +180,18 @@ BEGIN
 END;
 $$;
 
--- What was there before this migration.
+-- What was there before this migration, in key order: a period's rows lie together, as the
+-- rows added month by month will.
 INSERT INTO document_statistics
 SELECT statistics_month(filed_at), org_unit_code, document_type, business_process,
        customer_class, customer_status, count(*), sum(page_count), sum(size_bytes)
   FROM document_index
- GROUP BY 1, 2, 3, 4, 5, 6;
+ GROUP BY 1, 2, 3, 4, 5, 6
+ ORDER BY 1, 2, 3, 4, 5, 6;
 
 INSERT INTO document_totals
 SELECT month, org_unit_code, document_type, business_process,
        sum(documents), sum(pages), sum(bytes)
   FROM document_statistics
- GROUP BY 1, 2, 3, 4;
+ GROUP BY 1, 2, 3, 4
+ ORDER BY 1, 2, 3, 4;

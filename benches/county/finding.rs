@@ -264,7 +264,7 @@ async fn search(
 }
 
 /// Statistics (issue 17) one call at a time, as a custodian preparing a report asks: a county's
-/// year by month, and the province's year. The generated province has this one county, so
+/// year by month (all customers, and residential ones only), and the province's year. The generated province has this one county, so
 /// the province answer sums the same rows one level up; a real province has many.
 pub async fn statistics(
     args: &RunArgs,
@@ -282,8 +282,14 @@ pub async fn statistics(
         ..Default::default()
     };
     for number in 1..=args.rounds {
+        // A class filter reads the finer rollup (by class and status).
+        let residential = pb::GetStatisticsRequest {
+            customer_class: pb::CustomerClass::Residential.into(),
+            ..year(COUNTY, true)
+        };
         for (name, request) in [
             ("GetStatistics county, a year by month", year(COUNTY, true)),
+            ("GetStatistics county residential, a year by month", residential),
             ("GetStatistics province, a year", year("12", false)),
         ] {
             let callers = target.callers.clone();
@@ -302,6 +308,12 @@ pub async fn statistics(
         series,
         "GetStatistics county, a year by month",
         "GetStatistics of the county for a year (by month), one at a time",
+        50.0,
+    );
+    table.p99(
+        series,
+        "GetStatistics county residential, a year by month",
+        "GetStatistics of the county's residential customers for a year (by month), one at a time",
         50.0,
     );
     table.p99(

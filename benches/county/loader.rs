@@ -178,7 +178,8 @@ pub async fn load(preset: Preset, seed: u64, pool: Arc<PagePool>) -> anyhow::Res
 /// What the row triggers would have written during the load, in bulk: each customer's first
 /// revision, the archive index row of each document (its page count and size from the
 /// version row, which the generator fills from the same page contents), and the statistics
-/// rollups aggregated from them.
+/// rollups aggregated from them, stored in key order (month first), as the rows a live archive
+/// adds month by month lie.
 async fn derive(db: &mut PgConnection) -> anyhow::Result<()> {
     let steps = [
         (
@@ -207,7 +208,7 @@ async fn derive(db: &mut PgConnection) -> anyhow::Result<()> {
              SELECT statistics_month(filed_at), org_unit_code, document_type, business_process,
                     customer_class, customer_status, count(*), sum(page_count), sum(size_bytes)
              FROM document_index
-             GROUP BY 1, 2, 3, 4, 5, 6",
+             GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6",
         ),
         (
             "document_totals",
@@ -215,7 +216,7 @@ async fn derive(db: &mut PgConnection) -> anyhow::Result<()> {
              SELECT month, org_unit_code, document_type, business_process, sum(documents),
                     sum(pages), sum(bytes)
              FROM document_statistics
-             GROUP BY 1, 2, 3, 4",
+             GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
         ),
         (
             "archive_statistics",

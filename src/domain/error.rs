@@ -83,6 +83,9 @@ impl From<StorageError> for Error {
                  in a few seconds"
                     .into(),
             ),
+            StorageError::Conflicted(_) => Self::Aborted(
+                "a concurrent change to the same records aborted this one; retry the call".into(),
+            ),
             other => Self::Unexpected(other.into()),
         }
     }
