@@ -289,7 +289,10 @@ pub async fn statistics(
         };
         for (name, request) in [
             ("GetStatistics county, a year by month", year(COUNTY, true)),
-            ("GetStatistics county residential, a year by month", residential),
+            (
+                "GetStatistics county residential, a year by month",
+                residential,
+            ),
             ("GetStatistics province, a year", year("12", false)),
         ] {
             let callers = target.callers.clone();

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
 use sha2::{Digest as _, Sha256};
+use sqlx::Connection as _;
 
 use crate::common::Round;
 use crate::objects::content_key;
@@ -287,13 +288,19 @@ pub async fn import_rss(
         .collect::<Result<_, _>>()?;
     let manifest = dir.path().join("large.jsonl");
     let mut out = std::io::BufWriter::new(std::fs::File::create(&manifest)?);
-    let archives = &target.samples.open_archives;
+    // Every active account of the preset, four lines each in a row, as a legacy export
+    // grouped by account lists them: the importer meets far more accounts than it remembers.
+    let mut db = sqlx::PgConnection::connect(&args.preset.database_url()?).await?;
+    let archives: Vec<String> = sqlx::query_scalar(
+        "SELECT account_number FROM customers WHERE status = 'active' ORDER BY account_number",
+    )
+    .fetch_all(&mut db)
+    .await?;
+    anyhow::ensure!(!archives.is_empty(), "the preset has no active account");
     for n in 0..args.import_rss_documents {
         let mut line = lines[(n % shared) as usize].clone();
         line["reference_number"] = format!("{run_id}-rss-{n}").into();
-        line["account_number"] = archives[n as usize % archives.len()]
-            .trim_start_matches("customers/")
-            .into();
+        line["account_number"] = archives[(n / 4) as usize % archives.len()].as_str().into();
         std::io::Write::write_all(&mut out, format!("{line}\n").as_bytes())?;
     }
     std::io::Write::flush(&mut out)?;
@@ -310,9 +317,10 @@ pub async fn import_rss(
         )
     })?;
     println!(
-        "importer RSS over {} lines ({} pages each, 64 distinct page sets), --jobs {}: filed {}, {:.0} s, {:.0} documents/s",
+        "importer RSS over {} lines ({} pages each, 64 distinct page sets, {} accounts), --jobs {}: filed {}, {:.0} s, {:.0} documents/s",
         args.import_rss_documents,
         PAGES,
+        archives.len(),
         args.concurrency,
         run.summary["filed"],
         started.elapsed().as_secs_f64(),

@@ -71,7 +71,7 @@ async fn crossing_corrections_and_moves_all_succeed_and_the_rollups_agree() {
         documents.push((file(&mut app, account, kind, 1, 100 + n).await, kind));
     }
 
-    const ROUNDS: i32 = 3;
+    const ROUNDS: i32 = 7;
     for round in 0..ROUNDS {
         // Every form becomes a contract and every contract a form, all at once, while the two
         // accounts trade units (and trade back the next round).

@@ -101,6 +101,13 @@ impl Database {
             return Ok(());
         }
         let connection: &mut PgConnection = tx;
+        // The change's deferred triggers (its archive index row and statistics) run first, so
+        // that every audited change takes the chain lock last: one holding it then never waits
+        // for a row lock that another holds while waiting for the chain (a correction and a
+        // move of its account deadlocked so), and that work is not serialised by the chain.
+        sqlx::query("SET CONSTRAINTS ALL IMMEDIATE")
+            .execute(&mut *connection)
+            .await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(CHAIN_LOCK)
             .execute(&mut *connection)

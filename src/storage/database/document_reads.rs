@@ -157,9 +157,7 @@ fn share(error: &StorageError) -> StorageError {
             StorageError::Unavailable(anyhow::anyhow!("{source:#}"))
         }
         StorageError::TimedOut(source) => StorageError::TimedOut(anyhow::anyhow!("{source:#}")),
-        StorageError::Conflicted(source) => {
-            StorageError::Conflicted(anyhow::anyhow!("{source:#}"))
-        }
+        StorageError::Conflicted(source) => StorageError::Conflicted(anyhow::anyhow!("{source:#}")),
         StorageError::Unexpected(source) => StorageError::Unexpected(anyhow::anyhow!("{source:#}")),
     }
 }
