@@ -66,6 +66,37 @@ impl RenditionLimits {
         Ok(())
     }
 }
+/// A page's bytes read whole for rendering, in one buffer allocated at the size the page's
+/// record gives: the largest page costs its own size once (a buffer grown by doubling reaches
+/// up to twice it, and copies it at each step beside the old one).
+pub(super) struct PageBuffer {
+    bytes: Vec<u8>,
+    expected: usize,
+}
+
+impl PageBuffer {
+    pub(super) fn with_size(expected: usize) -> Self {
+        Self {
+            bytes: Vec::with_capacity(expected),
+            expected,
+        }
+    }
+
+    /// Appends a chunk; false, and nothing appended, when it would go past the recorded size
+    /// (the stored object is not the page recorded: never a larger buffer).
+    pub(super) fn push(&mut self, chunk: &[u8]) -> bool {
+        if chunk.len() > self.expected - self.bytes.len() {
+            return false;
+        }
+        self.bytes.extend_from_slice(chunk);
+        true
+    }
+
+    pub(super) fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::pages::MediaType;
@@ -190,6 +221,34 @@ mod tests {
             max_page_bytes,
             max_pixels,
         }
+    }
+
+    #[test]
+    fn a_page_is_read_into_one_allocation_of_its_recorded_size() {
+        let size = 3 * 1024 * 1024 + 17;
+        let mut buffer = PageBuffer::with_size(size);
+        let allocated = (buffer.bytes.as_ptr(), buffer.bytes.capacity());
+        assert_eq!(allocated.1, size);
+        let chunk = vec![7u8; 64 * 1024];
+        let mut left = size;
+        while left > 0 {
+            let n = left.min(chunk.len());
+            assert!(buffer.push(&chunk[..n]));
+            left -= n;
+            // Never reallocated: the same memory, the same capacity.
+            assert_eq!((buffer.bytes.as_ptr(), buffer.bytes.capacity()), allocated);
+        }
+        assert_eq!(buffer.into_bytes().len(), size);
+    }
+
+    #[test]
+    fn bytes_past_the_recorded_size_are_refused_not_buffered() {
+        let mut buffer = PageBuffer::with_size(10);
+        assert!(buffer.push(b"12345678"));
+        assert!(!buffer.push(b"abc"));
+        assert!(buffer.push(b"90"));
+        assert!(!buffer.push(b"x"));
+        assert_eq!(buffer.into_bytes(), b"1234567890");
     }
 
     #[test]

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::pages::{MediaType, PageBytes, PageInfo, Sha256Digest};
 use super::rendering::{self, Rendered, RenditionKind, Unrendered};
+use super::rendition_limits::PageBuffer;
 use crate::domain::names::PageName;
 use crate::domain::{Archive, Error};
 
@@ -244,25 +245,23 @@ impl Archive {
         Ok(RenditionOutcome::Lost)
     }
 
-    /// Reads a job's page into one buffer of the size its record gives, so that the largest
-    /// page costs its own size once (a buffer grown by doubling peaks at up to three times it).
+    /// Reads a job's page into one buffer of the size its record gives (see [`PageBuffer`]).
     /// More bytes than recorded are an error, not a larger buffer.
     async fn read_whole(&self, job: &RenditionJob) -> Result<Vec<u8>, Error> {
         let expected = usize::try_from(job.size_bytes).map_err(|_| {
             Error::Unexpected(anyhow::anyhow!("a page of {} bytes", job.size_bytes))
         })?;
-        let mut source = Vec::with_capacity(expected);
+        let mut source = PageBuffer::with_size(expected);
         let mut chunks = self.pages.read(&job.sha256).await?;
         while let Some(chunk) = chunks.try_next().await? {
-            if chunk.len() > expected - source.len() {
+            if !source.push(&chunk) {
                 return Err(Error::Unexpected(anyhow::anyhow!(
                     "the stored page {} is longer than its recorded {expected} bytes",
                     job.sha256.to_hex()
                 )));
             }
-            source.extend_from_slice(&chunk);
         }
-        Ok(source)
+        Ok(source.into_bytes())
     }
 
     async fn skip_rendition(
