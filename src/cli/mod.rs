@@ -49,7 +49,8 @@ enum Command {
     /// Queues the renditions (thumbnail, preview) of pages stored before renditions existed,
     /// for the servers' rendition workers to make.
     BackfillRenditions {
-        /// Also queue again the pages whose renditions failed (after a decoder upgrade).
+        /// Also queue again the pages whose renditions failed (after a decoder upgrade) or were
+        /// skipped as too large (after `renditions.max_page_bytes` or `max_pixels` is raised).
         #[arg(long)]
         retry_failed: bool,
     },

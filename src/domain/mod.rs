@@ -70,6 +70,8 @@ pub struct Archive {
     page_links: Option<PageLinks>,
     /// How the rendition workers use their queue; see [`Archive::with_rendition_queue`].
     rendition_queue: RenditionQueue,
+    /// What bounds a rendition's memory; see [`Archive::with_rendition_limits`].
+    rendition_limits: RenditionLimits,
     /// Wakes this replica's rendition workers when a filing has queued pages.
     renditions_queued: Arc<tokio::sync::Notify>,
 }
@@ -103,6 +105,7 @@ impl Archive {
             heavy_work_limit: DEFAULT_HEAVY_WORK,
             page_links: None,
             rendition_queue: RenditionQueue::default(),
+            rendition_limits: RenditionLimits::default(),
             renditions_queued: Arc::new(tokio::sync::Notify::new()),
         }
     }
@@ -116,6 +119,12 @@ impl Archive {
     /// Sets the rendition workers' lease, attempts and retry delay.
     pub fn with_rendition_queue(mut self, queue: RenditionQueue) -> Self {
         self.rendition_queue = queue;
+        self
+    }
+
+    /// Sets the largest page the rendition workers read and the largest image they decode.
+    pub fn with_rendition_limits(mut self, limits: RenditionLimits) -> Self {
+        self.rendition_limits = limits;
         self
     }
 

@@ -211,10 +211,11 @@ pub(super) fn page_to_proto(document: &DocumentName, page: &PageInfo) -> pb::Pag
             RenditionState::Pending => pb::RenditionState::Pending,
             RenditionState::Ready => pb::RenditionState::Ready,
             RenditionState::Failed(_) => pb::RenditionState::Failed,
+            RenditionState::Skipped(_) => pb::RenditionState::Skipped,
         }
         .into(),
         rendition_failure: match &page.rendition {
-            RenditionState::Failed(reason) => reason.clone(),
+            RenditionState::Failed(reason) | RenditionState::Skipped(reason) => reason.clone(),
             _ => String::new(),
         },
         scan_check: Some(scan_check_to_proto(&page.scan)),

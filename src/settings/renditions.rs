@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::domain::RenditionQueue;
+use crate::domain::{RenditionLimits, RenditionQueue};
 
 /// The rendition workers: thumbnails and previews made from the queue, off the filing path.
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -22,17 +22,26 @@ pub struct RenditionSettings {
     pub max_attempts: u32,
     /// The delay before retrying a passing failure (the store away); it doubles each time.
     pub retry_after_secs: u64,
+    /// Pages larger than this get no renditions (skipped, never read): what one worker's page
+    /// buffer may take.
+    pub max_page_bytes: u64,
+    /// Images whose header claims more pixels than this get no renditions (skipped, never
+    /// decoded).
+    pub max_pixels: u64,
 }
 
 impl Default for RenditionSettings {
     fn default() -> Self {
         let queue = RenditionQueue::default();
+        let limits = RenditionLimits::default();
         Self {
             workers: 1,
             poll_interval_ms: 1000,
             lease_secs: queue.lease.as_secs(),
             max_attempts: queue.max_attempts,
             retry_after_secs: queue.retry_after.as_secs(),
+            max_page_bytes: limits.max_page_bytes,
+            max_pixels: limits.max_pixels,
         }
     }
 }
@@ -48,6 +57,14 @@ impl RenditionSettings {
             lease: Duration::from_secs(self.lease_secs.max(1)),
             max_attempts: self.max_attempts.max(1),
             retry_after: Duration::from_secs(self.retry_after_secs),
+        }
+    }
+
+    /// The largest page and image the workers render.
+    pub fn limits(&self) -> RenditionLimits {
+        RenditionLimits {
+            max_page_bytes: self.max_page_bytes,
+            max_pixels: self.max_pixels,
         }
     }
 }

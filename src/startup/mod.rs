@@ -162,7 +162,8 @@ impl App {
         )
         .with_heavy_work_limit(settings.server.max_heavy_requests)
         .with_filing_buffer(settings.limits.filing_buffer_bytes)
-        .with_rendition_queue(settings.renditions.queue());
+        .with_rendition_queue(settings.renditions.queue())
+        .with_rendition_limits(settings.renditions.limits());
         let (links, link_listener) = page_links::page_links(&settings).await?;
         let archive = match links {
             Some(links) => archive.with_page_links(links),

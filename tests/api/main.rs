@@ -1,5 +1,7 @@
 //! Integration tests: the real server against real PostgreSQL and S3, called as a caller would.
 
+mod allocations;
+
 mod audit;
 mod audit_hardening;
 mod audit_incremental;
@@ -50,6 +52,7 @@ mod pages;
 mod paper;
 mod peer_limits;
 mod reach_hardening;
+mod rendition_limits;
 mod renditions;
 mod retention;
 mod round_trip;

@@ -16,6 +16,7 @@ pub(super) mod page_links;
 pub(super) mod pages;
 pub(super) mod presentation;
 pub(super) mod rendering;
+pub(super) mod rendition_limits;
 pub(super) mod renditions;
 pub(super) mod versions;
 
@@ -37,7 +38,8 @@ pub use page_links::{
     PageLinkRequest, PageLinkSigner, PageLinks,
 };
 pub use pages::{MediaType, PageBytes, PageInfo, PageSpan, Sha256Digest};
-pub use rendering::{Rendered, RenditionKind, Undecodable, render};
+pub use rendering::{Rendered, RenditionKind, Unrendered, render};
+pub use rendition_limits::RenditionLimits;
 pub use renditions::{
     RenditionInfo, RenditionJob, RenditionOutcome, RenditionQueue, RenditionState,
 };

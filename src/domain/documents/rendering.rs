@@ -4,6 +4,11 @@
 //!
 //! Decoding the whole body is also what finds a page whose header is valid and whose body is
 //! not: the intake only sniffs the first bytes.
+//!
+//! What a rendition may cost in memory is bounded before anything is decoded: the page's size
+//! against `renditions.max_page_bytes` before it is read (by the worker), and a raster image's
+//! header dimensions against `renditions.max_pixels` and its decoded size against 256 MiB
+//! before its pixels are decoded ([`RenditionLimits`]).
 
 use std::io::Cursor;
 use std::sync::Arc;
@@ -14,6 +19,7 @@ use image::codecs::jpeg::JpegEncoder;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 
 use super::pages::MediaType;
+use super::rendition_limits::{MAX_DECODED_BYTES, RenditionLimits};
 
 /// The two renditions each page gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -61,33 +67,46 @@ pub struct Rendered {
     pub height: u32,
 }
 
-/// Why a content cannot be rendered; the same bytes fail the same way every time, so the page
-/// is marked failed with this reason rather than retried.
+/// Why a content gets no renditions. The same bytes end the same way every time, so neither is
+/// retried.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Undecodable(pub String);
+pub enum Unrendered {
+    /// The page does not decode (corrupt, or a variant no decoder here reads): marked failed.
+    #[error("{0}")]
+    Undecodable(String),
+    /// The page is larger than the limits allow to decode: marked skipped, since raising a
+    /// limit (and `backfill-renditions --retry-failed`) would render it.
+    #[error("{0}")]
+    TooLarge(String),
+}
 
-/// The most memory one decoded page may take (a 600 dpi A3 colour scan takes about 210 MB).
-const MAX_DECODED_BYTES: u64 = 256 * 1024 * 1024;
+impl Unrendered {
+    fn undecodable(reason: impl Into<String>) -> Self {
+        Self::Undecodable(reason.into())
+    }
+}
+
 /// JPEG quality of the renditions: sharp text, a fifth of the size of quality 100.
 const JPEG_QUALITY: u8 = 85;
 
-/// Renders a content's thumbnail and preview, in that order.
-pub fn render(bytes: &[u8], media_type: MediaType) -> Result<Vec<Rendered>, Undecodable> {
-    render_page(bytes, media_type).map(|(renditions, _)| renditions)
+/// Renders a content's thumbnail and preview, in that order, within the default limits.
+pub fn render(bytes: Vec<u8>, media_type: MediaType) -> Result<Vec<Rendered>, Unrendered> {
+    render_page(bytes, media_type, &RenditionLimits::default()).map(|(renditions, _)| renditions)
 }
 
 /// Renders a content's thumbnail and preview, in that order, and tells whether the page is
-/// blank (judged on the preview: see `scan_quality::is_blank`).
+/// blank (judged on the preview: see `scan_quality::is_blank`). Takes the bytes by value so
+/// that the PDF rasteriser holds them without a copy.
 pub fn render_page(
-    bytes: &[u8],
+    bytes: Vec<u8>,
     media_type: MediaType,
-) -> Result<(Vec<Rendered>, bool), Undecodable> {
+    limits: &RenditionLimits,
+) -> Result<(Vec<Rendered>, bool), Unrendered> {
     let page = match media_type {
-        MediaType::Jpeg => decode_image(bytes, ImageFormat::Jpeg)?,
-        MediaType::Png => decode_image(bytes, ImageFormat::Png)?,
-        MediaType::Tiff => decode_image(bytes, ImageFormat::Tiff)?,
-        MediaType::Pdf => rasterise_pdf(bytes, RenditionKind::Preview.long_side())?,
+        MediaType::Jpeg => decode_image(&bytes, ImageFormat::Jpeg, limits)?,
+        MediaType::Png => decode_image(&bytes, ImageFormat::Png, limits)?,
+        MediaType::Tiff => decode_image(&bytes, ImageFormat::Tiff, limits)?,
+        MediaType::Pdf => rasterise_pdf(bytes, RenditionKind::Preview.long_side(), limits)?,
     };
     let preview = fit(page, RenditionKind::Preview.long_side());
     let blank = crate::domain::is_blank(&preview);
@@ -101,39 +120,56 @@ pub fn render_page(
     ))
 }
 
-/// Decodes a raster page whole (a TIFF's first page), upright as its EXIF orientation says.
-pub(super) fn decode_image(bytes: &[u8], format: ImageFormat) -> Result<DynamicImage, Undecodable> {
+/// Decodes a raster page whole (a TIFF's first page), upright as its EXIF orientation says,
+/// once its header shows it within `limits`.
+fn decode_image(
+    bytes: &[u8],
+    format: ImageFormat,
+    limits: &RenditionLimits,
+) -> Result<DynamicImage, Unrendered> {
     // Some decoders end their messages with a newline.
     let failed = |error: image::ImageError| {
         let error = error.to_string();
-        Undecodable(format!("the page does not decode: {}", error.trim_end()))
+        Unrendered::undecodable(format!("the page does not decode: {}", error.trim_end()))
     };
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
-    let mut limits = Limits::default();
-    limits.max_alloc = Some(MAX_DECODED_BYTES);
-    reader.limits(limits);
+    // Also bounds what a decoder allocates beside the image (TIFF strips, say).
+    let mut decoder_limits = Limits::default();
+    decoder_limits.max_alloc = Some(MAX_DECODED_BYTES);
+    reader.limits(decoder_limits);
+    // Reads the header only: no pixel buffer exists before the dimensions are admitted.
     let mut decoder = reader.into_decoder().map_err(failed)?;
+    let (width, height) = decoder.dimensions();
+    limits.admit_image(width, height, decoder.total_bytes())?;
     let orientation = decoder.orientation().map_err(failed)?;
     let mut image = DynamicImage::from_decoder(decoder).map_err(failed)?;
     image.apply_orientation(orientation);
     Ok(image)
 }
 
-/// Rasterises a PDF's first page with `long_side` pixels on its long side, on white.
-fn rasterise_pdf(bytes: &[u8], long_side: u32) -> Result<DynamicImage, Undecodable> {
+/// Rasterises a PDF's first page with `long_side` pixels on its long side, on white. The
+/// pixmap is bounded by `long_side` whatever the page's size; the images the page draws are
+/// decoded at their own size by hayro, so those its resources name are admitted by their
+/// `/Width` and `/Height` first (images inside form XObjects and inline images are not seen).
+fn rasterise_pdf(
+    bytes: Vec<u8>,
+    long_side: u32,
+    limits: &RenditionLimits,
+) -> Result<DynamicImage, Unrendered> {
     use hayro::hayro_interpret::{InterpreterSettings, InterpreterWarning};
     use hayro::hayro_syntax::Pdf;
     use hayro::vello_cpu::color::palette::css::WHITE;
 
-    let pdf = Pdf::new(bytes.to_vec())
-        .map_err(|error| Undecodable(format!("the PDF does not open: {error:?}")))?;
+    let pdf = Pdf::new(bytes)
+        .map_err(|error| Unrendered::undecodable(format!("the PDF does not open: {error:?}")))?;
     let page = pdf
         .pages()
         .first()
-        .ok_or_else(|| Undecodable("the PDF has no pages".into()))?;
+        .ok_or_else(|| Unrendered::undecodable("the PDF has no pages"))?;
+    admit_pdf_images(page, limits)?;
     let (width, height) = page.render_dimensions();
     if !(width >= 1.0 && height >= 1.0) {
-        return Err(Undecodable(format!(
+        return Err(Unrendered::undecodable(format!(
             "the PDF's first page measures {width} × {height} points"
         )));
     }
@@ -163,15 +199,38 @@ fn rasterise_pdf(bytes: &[u8], long_side: u32) -> Result<DynamicImage, Undecodab
         },
     );
     if image_failed.load(Ordering::Relaxed) {
-        return Err(Undecodable(
-            "an image on the PDF's first page does not decode".into(),
+        return Err(Unrendered::undecodable(
+            "an image on the PDF's first page does not decode",
         ));
     }
     let (width, height) = (u32::from(pixmap.width()), u32::from(pixmap.height()));
     // Premultiplied RGBA on an opaque white background is plain RGBA.
     let rgba = image::RgbaImage::from_raw(width, height, pixmap.data_as_u8_slice().to_vec())
-        .ok_or_else(|| Undecodable("the PDF rendered to an empty page".into()))?;
+        .ok_or_else(|| Unrendered::undecodable("the PDF rendered to an empty page"))?;
     Ok(DynamicImage::ImageRgba8(rgba))
+}
+
+/// Admits the image XObjects of a PDF page's resources by their declared dimensions, at one
+/// byte a pixel (the least any decodes to).
+fn admit_pdf_images(
+    page: &hayro::hayro_syntax::page::Page<'_>,
+    limits: &RenditionLimits,
+) -> Result<(), Unrendered> {
+    use hayro::hayro_syntax::object::Stream;
+
+    let x_objects = &page.resources().x_objects;
+    for name in x_objects.keys() {
+        let Some(stream) = x_objects.get::<Stream<'_>>(&name) else {
+            continue;
+        };
+        let dict = stream.dict();
+        let (Some(width), Some(height)) = (dict.get::<u32>("Width"), dict.get::<u32>("Height"))
+        else {
+            continue;
+        };
+        limits.admit_image(width, height, u64::from(width) * u64::from(height))?;
+    }
+    Ok(())
 }
 
 /// Scales a page down to at most `long_side` on its long side, keeping its proportions.
@@ -184,7 +243,7 @@ fn fit(image: DynamicImage, long_side: u32) -> DynamicImage {
 }
 
 /// Encodes as JPEG: grey pages (most scans, fax pages) as grey, the rest as RGB.
-fn encode(kind: RenditionKind, image: &DynamicImage) -> Result<Rendered, Undecodable> {
+fn encode(kind: RenditionKind, image: &DynamicImage) -> Result<Rendered, Unrendered> {
     let mut out = Vec::new();
     let encoder = JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY);
     let encoded = if image.color().has_color() {
@@ -192,8 +251,9 @@ fn encode(kind: RenditionKind, image: &DynamicImage) -> Result<Rendered, Undecod
     } else {
         image.to_luma8().write_with_encoder(encoder)
     };
-    encoded
-        .map_err(|error| Undecodable(format!("the {} does not encode: {error}", kind.as_str())))?;
+    encoded.map_err(|error| {
+        Unrendered::undecodable(format!("the {} does not encode: {error}", kind.as_str()))
+    })?;
     Ok(Rendered {
         kind,
         bytes: Bytes::from(out),
@@ -222,7 +282,7 @@ mod tests {
 
     #[test]
     fn a_large_page_is_scaled_to_1600_and_256_pixels_on_its_long_side() {
-        let renditions = render(&png(2480, 3508), MediaType::Png).unwrap();
+        let renditions = render(png(2480, 3508), MediaType::Png).unwrap();
         let [thumbnail, preview] = renditions.as_slice() else {
             panic!("two renditions")
         };
@@ -234,7 +294,7 @@ mod tests {
 
     #[test]
     fn a_small_page_is_not_enlarged() {
-        let renditions = render(&png(200, 100), MediaType::Png).unwrap();
+        let renditions = render(png(200, 100), MediaType::Png).unwrap();
         assert!(renditions.iter().all(|r| (r.width, r.height) == (200, 100)));
     }
 
@@ -242,27 +302,31 @@ mod tests {
     fn a_page_whose_body_is_cut_off_behind_a_valid_header_is_undecodable() {
         let page = png(600, 800);
         let cut = &page[..page.len() / 3];
-        let error = render(cut, MediaType::Png).unwrap_err();
-        assert!(error.0.contains("does not decode"), "{error}");
+        let error = render(cut.to_vec(), MediaType::Png).unwrap_err();
+        assert!(
+            matches!(&error, Unrendered::Undecodable(reason) if reason.contains("does not decode")),
+            "{error}"
+        );
     }
 
     #[test]
     fn a_failure_reason_is_one_line() {
         let page = png(600, 800);
-        let error = render(&page[..page.len() / 3], MediaType::Png).unwrap_err();
-        assert!(!error.0.ends_with('\n') && !error.0.is_empty(), "{error:?}");
+        let error = render(page[..page.len() / 3].to_vec(), MediaType::Png).unwrap_err();
+        let reason = error.to_string();
+        assert!(!reason.ends_with('\n') && !reason.is_empty(), "{error:?}");
     }
 
     #[test]
     fn random_bytes_behind_a_jpeg_signature_are_undecodable() {
         let mut page = b"\xFF\xD8\xFF\xE0".to_vec();
         page.extend((0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
-        assert!(render(&page, MediaType::Jpeg).is_err());
+        assert!(render(page, MediaType::Jpeg).is_err());
     }
 
     #[test]
     fn a_pdf_that_does_not_parse_is_undecodable() {
-        assert!(render(b"%PDF-1.7\nnot really", MediaType::Pdf).is_err());
+        assert!(render(b"%PDF-1.7\nnot really".to_vec(), MediaType::Pdf).is_err());
     }
 
     /// The scans of tests/fixtures/scans, with the size their preview must have.
@@ -278,7 +342,7 @@ mod tests {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scans");
         for (file, media_type, preview_size) in scans {
             let bytes = std::fs::read(dir.join(file)).unwrap();
-            let renditions = render(&bytes, media_type).unwrap_or_else(|e| panic!("{file}: {e}"));
+            let renditions = render(bytes, media_type).unwrap_or_else(|e| panic!("{file}: {e}"));
             let preview = &renditions[1];
             assert_eq!((preview.width, preview.height), preview_size, "{file}");
             let thumbnail = decoded(&renditions[0]);
@@ -298,7 +362,7 @@ mod tests {
     fn a_cmyk_contract_keeps_its_red_seal() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scans");
         let bytes = std::fs::read(dir.join("contract-cmyk.jpg")).unwrap();
-        let preview = decoded(&render(&bytes, MediaType::Jpeg).unwrap()[1]).to_rgb8();
+        let preview = decoded(&render(bytes, MediaType::Jpeg).unwrap()[1]).to_rgb8();
         // The seal's centre (470, 720 in the scan) is red, not inverted or grey.
         let image::Rgb([r, g, b]) = *preview.get_pixel(470, 720);
         assert!(r > 150 && g < 90 && b < 90, "({r}, {g}, {b})");

@@ -12,7 +12,8 @@ use futures::TryStreamExt;
 use uuid::Uuid;
 
 use super::pages::{MediaType, PageBytes, PageInfo, Sha256Digest};
-use super::rendering::{self, Rendered, RenditionKind};
+use super::rendering::{self, Rendered, RenditionKind, Unrendered};
+use super::rendition_limits::PageBuffer;
 use crate::domain::names::PageName;
 use crate::domain::{Archive, Error};
 
@@ -29,6 +30,9 @@ pub enum RenditionState {
     /// The content cannot be rendered: its body does not decode (corrupt behind a valid
     /// header), or it uses a variant no decoder here reads. The reason says which.
     Failed(String),
+    /// The content is larger than the renditions' limits allow (`renditions.max_page_bytes`,
+    /// `renditions.max_pixels`): none is made and none retried. The reason says which limit.
+    Skipped(String),
 }
 
 impl RenditionState {
@@ -38,6 +42,7 @@ impl RenditionState {
             Self::Pending => "pending",
             Self::Ready => "ready",
             Self::Failed(_) => "failed",
+            Self::Skipped(_) => "skipped",
         }
     }
 }
@@ -71,6 +76,8 @@ impl RenditionInfo {
 pub struct RenditionJob {
     pub sha256: Sha256Digest,
     pub media_type: MediaType,
+    /// The content's size as recorded at filing.
+    pub size_bytes: u64,
     /// Claims of this job so far, this one included.
     pub attempts: u32,
     /// Identifies this claim: only its holder may finish the job.
@@ -85,6 +92,8 @@ pub enum RenditionOutcome {
     Ready,
     /// Marked failed with this reason, for good.
     Failed(String),
+    /// Marked skipped with this reason (too large to render), for good.
+    Skipped(String),
     /// Put back to be tried again later.
     Retry(String),
     /// The job was gone when the worker came to finish it (the content destroyed, or the
@@ -97,6 +106,7 @@ impl RenditionOutcome {
         match self {
             Self::Ready => "ready",
             Self::Failed(_) => "failed",
+            Self::Skipped(_) => "skipped",
             Self::Retry(_) => "retry",
             Self::Lost => "lost",
         }
@@ -187,38 +197,35 @@ impl Archive {
             );
             return self.fail_rendition(job, reason).await;
         }
-        let source: Vec<u8> = self
-            .pages
-            .read(&job.sha256)
-            .await?
-            .try_fold(Vec::new(), |mut all, bytes| async move {
-                all.extend_from_slice(&bytes);
-                Ok(all)
-            })
-            .await?;
+        let limits = self.rendition_limits;
+        // Decided before a byte is read: a page over the limit costs no memory at all.
+        if let Err(Unrendered::TooLarge(reason)) = limits.admit_page(job.size_bytes) {
+            return self.skip_rendition(job, reason).await;
+        }
+        let source = self.read_whole(job).await?;
         let media_type = job.media_type;
         let rendered = tokio::task::spawn_blocking(move || {
             // A decoder that panics on hostile bytes fails this page, not the worker.
-            std::panic::catch_unwind(|| rendering::render_page(&source, media_type)).unwrap_or_else(
-                |_| {
-                    Err(rendering::Undecodable(
+            std::panic::catch_unwind(|| rendering::render_page(source, media_type, &limits))
+                .unwrap_or_else(|_| {
+                    Err(Unrendered::Undecodable(
                         "the decoder failed on this page".into(),
                     ))
-                },
-            )
+                })
         })
         .await
         .map_err(|error| Error::Unexpected(error.into()))?;
         let (rendered, blank) = match rendered {
             Ok(rendered) => rendered,
-            Err(undecodable) => {
+            Err(Unrendered::TooLarge(reason)) => return self.skip_rendition(job, reason).await,
+            Err(Unrendered::Undecodable(reason)) => {
                 tracing::warn!(
                     content = %job.sha256.to_hex(),
                     media_type = media_type.as_mime(),
-                    reason = %undecodable,
+                    reason = %reason,
                     "a page does not render"
                 );
-                return self.fail_rendition(job, undecodable.0).await;
+                return self.fail_rendition(job, reason).await;
             }
         };
         for rendition in &rendered {
@@ -236,6 +243,43 @@ impl Archive {
             self.pages.delete_renditions(&job.sha256).await?;
         }
         Ok(RenditionOutcome::Lost)
+    }
+
+    /// Reads a job's page into one buffer of the size its record gives (see [`PageBuffer`]).
+    /// More bytes than recorded are an error, not a larger buffer.
+    async fn read_whole(&self, job: &RenditionJob) -> Result<Vec<u8>, Error> {
+        let expected = usize::try_from(job.size_bytes).map_err(|_| {
+            Error::Unexpected(anyhow::anyhow!("a page of {} bytes", job.size_bytes))
+        })?;
+        let mut source = PageBuffer::with_size(expected);
+        let mut chunks = self.pages.read(&job.sha256).await?;
+        while let Some(chunk) = chunks.try_next().await? {
+            if !source.push(&chunk) {
+                return Err(Error::Unexpected(anyhow::anyhow!(
+                    "the stored page {} is longer than its recorded {expected} bytes",
+                    job.sha256.to_hex()
+                )));
+            }
+        }
+        Ok(source.into_bytes())
+    }
+
+    async fn skip_rendition(
+        &self,
+        job: &RenditionJob,
+        reason: String,
+    ) -> Result<RenditionOutcome, Error> {
+        tracing::info!(
+            content = %job.sha256.to_hex(),
+            media_type = job.media_type.as_mime(),
+            reason = %reason,
+            "a page is too large to render"
+        );
+        Ok(if self.db.skip_rendition(job, &reason).await? {
+            RenditionOutcome::Skipped(reason)
+        } else {
+            RenditionOutcome::Lost
+        })
     }
 
     async fn fail_rendition(
@@ -272,7 +316,7 @@ impl Archive {
                      an operator queues it with `custodian backfill-renditions`"
                 )));
             }
-            RenditionState::Failed(reason) => {
+            RenditionState::Failed(reason) | RenditionState::Skipped(reason) => {
                 return Err(Error::FailedPrecondition(format!(
                     "{name} has no {kind_name}: {reason}; read the original instead"
                 )));

@@ -151,6 +151,7 @@ pub(super) fn rendition_state(
         Some("pending") => RenditionState::Pending,
         Some("ready") => RenditionState::Ready,
         Some("failed") => RenditionState::Failed(failure.unwrap_or_default()),
+        Some("skipped") => RenditionState::Skipped(failure.unwrap_or_default()),
         Some(other) => {
             return Err(StorageError::Unexpected(anyhow::anyhow!(
                 "column rendition_state holds an unknown value {other:?}"
@@ -299,6 +300,8 @@ mod tests {
     const DOCUMENTS: &str = include_str!("../../../migrations/20261122100300_create_documents.sql");
     const RENDITIONS: &str =
         include_str!("../../../migrations/20261203500000_queue_page_renditions.sql");
+    const RENDITION_STATES: &str =
+        include_str!("../../../migrations/20261204300000_skip_oversized_renditions.sql");
     const RECORDS_RULES: &str =
         include_str!("../../../migrations/20261122120000_create_records_rules.sql");
     const COMPLETENESS_RULES: &str =
@@ -389,8 +392,9 @@ mod tests {
             ("pending", RenditionState::Pending),
             ("ready", RenditionState::Ready),
             ("failed", RenditionState::Failed("cut off".into())),
+            ("skipped", RenditionState::Skipped("cut off".into())),
         ] {
-            assert!(RENDITIONS.contains(&format!("'{text}'")), "{text}");
+            assert!(RENDITION_STATES.contains(&format!("'{text}'")), "{text}");
             assert_eq!(
                 rendition_state(Some(text), Some("cut off".into())).unwrap(),
                 state

@@ -51,7 +51,7 @@ impl Database {
                  next_attempt_at = clock_timestamp() + make_interval(secs => $2)
              FROM due, page_contents c
              WHERE j.sha256 = due.sha256 AND c.sha256 = j.sha256
-             RETURNING j.sha256, c.media_type, j.attempts,
+             RETURNING j.sha256, c.media_type, c.size_bytes, j.attempts,
                        extract(epoch FROM clock_timestamp() - j.queued_at)::float8 AS waited",
         )
         .bind(claim)
@@ -65,6 +65,12 @@ impl Database {
         Ok(Some(RenditionJob {
             sha256: sha256("sha256", row.try_get("sha256")?)?,
             media_type: decode("media_type", row.try_get::<&str, _>("media_type")?)?,
+            size_bytes: {
+                let size: i64 = row.try_get("size_bytes")?;
+                u64::try_from(size).map_err(|_| {
+                    StorageError::Unexpected(anyhow::anyhow!("column size_bytes holds {size}"))
+                })?
+            },
             attempts: row.try_get::<i32, _>("attempts")?.max(0) as u32,
             claim,
             waited: Duration::from_secs_f64(waited.max(0.0)),
@@ -128,11 +134,32 @@ impl Database {
         job: &RenditionJob,
         reason: &str,
     ) -> Result<bool, StorageError> {
+        self.end_rendition(job, "failed", reason).await
+    }
+
+    /// Marks a claimed job's content skipped for good (too large to render) with `reason`;
+    /// false if the job of this claim is gone.
+    #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "skip_rendition"))]
+    pub async fn skip_rendition(
+        &self,
+        job: &RenditionJob,
+        reason: &str,
+    ) -> Result<bool, StorageError> {
+        self.end_rendition(job, "skipped", reason).await
+    }
+
+    /// Deletes the job of this claim and leaves its content in `state` with `reason`.
+    async fn end_rendition(
+        &self,
+        job: &RenditionJob,
+        state: &str,
+        reason: &str,
+    ) -> Result<bool, StorageError> {
         let mut tx = self.pool.begin().await?;
         if !take_job(&mut tx, job).await? {
             return Ok(false);
         }
-        set_state(&mut tx, &job.sha256, "failed", Some(reason)).await?;
+        set_state(&mut tx, &job.sha256, state, Some(reason)).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -217,7 +244,8 @@ impl Database {
     }
 
     /// Queues every content that has no renditions and no job (stored before renditions
-    /// existed), and with `retry_failed` those that failed, in batches; returns how many.
+    /// existed), and with `retry_failed` those that failed or were skipped (after a decoder
+    /// upgrade, or raised limits), in batches; returns how many.
     pub async fn backfill_renditions(&self, retry_failed: bool) -> Result<u64, StorageError> {
         let mut queued = 0;
         loop {
@@ -229,7 +257,8 @@ impl Database {
     }
 
     /// Queues up to `limit` contents that have no renditions and no job (stored before
-    /// renditions existed), and with `retry_failed` those that failed; returns how many.
+    /// renditions existed), and with `retry_failed` those that failed or were skipped;
+    /// returns how many.
     #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "queue_unrendered"))]
     pub async fn queue_unrendered(
         &self,
@@ -239,7 +268,7 @@ impl Database {
         let queued = sqlx::query(
             "WITH unrendered AS (
                  SELECT sha256 FROM page_contents
-                 WHERE rendition_state IS NULL OR ($1 AND rendition_state = 'failed')
+                 WHERE rendition_state IS NULL OR ($1 AND rendition_state IN ('failed', 'skipped'))
                  LIMIT $2
                  FOR UPDATE SKIP LOCKED),
              marked AS (

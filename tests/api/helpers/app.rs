@@ -151,6 +151,8 @@ pub struct TestConfig {
     pub page_links: PageLinkSettings,
     /// `renditions.workers`.
     pub rendition_workers: usize,
+    /// `renditions.max_page_bytes`.
+    pub rendition_max_page_bytes: u64,
     /// `auth.identifier_key`; `None` leaves it unset.
     pub identifier_key: Option<String>,
 }
@@ -191,6 +193,7 @@ impl Default for TestConfig {
                 ..PageLinkSettings::default()
             },
             rendition_workers: defaults.renditions.workers,
+            rendition_max_page_bytes: defaults.renditions.max_page_bytes,
             identifier_key: Some(IDENTIFIER_KEY.into()),
         }
     }
@@ -249,6 +252,7 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
     };
     settings.limits = config.limits;
     settings.renditions.workers = config.rendition_workers;
+    settings.renditions.max_page_bytes = config.rendition_max_page_bytes;
     // Workers look for jobs often, so a test waits for its renditions no longer than it must.
     settings.renditions.poll_interval_ms = 100;
     settings.log.filter = "warn".into();
