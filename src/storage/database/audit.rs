@@ -74,7 +74,8 @@ impl Database {
     #[tracing::instrument(name = "db.query", skip_all, err, fields(db.system = "postgresql", db.operation = "append_audit"))]
     pub async fn append_audit(&self, events: &[AuditEvent]) -> Result<(), StorageError> {
         let mut tx = self.pool.begin().await?;
-        self.append_audit_in(&mut tx, events).await?;
+        // A transaction of events alone: it has no deferred work to run before the chain lock.
+        self.append_to_chain(&mut tx, events).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -100,14 +101,26 @@ impl Database {
         if events.is_empty() {
             return Ok(());
         }
-        let connection: &mut PgConnection = tx;
         // The change's deferred triggers (its archive index row and statistics) run first, so
         // that every audited change takes the chain lock last: one holding it then never waits
         // for a row lock that another holds while waiting for the chain (a correction and a
         // move of its account deadlocked so), and that work is not serialised by the chain.
         sqlx::query("SET CONSTRAINTS ALL IMMEDIATE")
-            .execute(&mut *connection)
+            .execute(&mut **tx)
             .await?;
+        self.append_to_chain(tx, events).await
+    }
+
+    /// Takes the chain lock and appends `events` after the chain's head, inside `tx`.
+    async fn append_to_chain(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        events: &[AuditEvent],
+    ) -> Result<(), StorageError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let connection: &mut PgConnection = tx;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(CHAIN_LOCK)
             .execute(&mut *connection)
